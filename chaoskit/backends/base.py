@@ -1,0 +1,89 @@
+"""The backend protocol: start nodes, fault them, cut links, tear everything down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """How to run one server process. ``argv`` is run inside the node's network namespace/container."""
+
+    name: str
+    argv: tuple[str, ...]
+    workdir: Path
+    port: int
+    user: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Node:
+    """A started node. ``address`` is where clients (the runner) reach it."""
+
+    spec: NodeSpec
+    address: str
+    pid: int | None = None
+    log_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def port(self) -> int:
+        return self.spec.port
+
+
+class Backend(Protocol):
+    """Where nodes run. Every method raises InfrastructureError when the platform refuses."""
+
+    name: str
+
+    def prepare(self, names: list[str]) -> dict[str, str]:
+        """Create the network for these node names; returns name -> address. Recorded in the ledger first."""
+        ...
+
+    def start(self, spec: NodeSpec) -> Node:
+        """Start (or restart) a node's process; returns it with pid/address. Does not wait for readiness."""
+        ...
+
+    def kill(self, node: Node) -> None:
+        """SIGKILL the node's process (no-op if it is not running)."""
+        ...
+
+    def stop(self, node: Node) -> None:
+        """Stop the process gracefully (SIGTERM, then SIGKILL after a grace period)."""
+        ...
+
+    def pause(self, node: Node) -> None:
+        """Freeze the process (SIGSTOP / docker pause)."""
+        ...
+
+    def resume(self, node: Node) -> None:
+        """Thaw a paused process."""
+        ...
+
+    def is_running(self, node: Node) -> bool:
+        """True while the node's process exists (paused counts as running)."""
+        ...
+
+    def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
+              probability: float | None = None) -> None:
+        """Drop traffic between ``node`` and ``peers`` (only inbound if one_way; a fraction if probability)."""
+        ...
+
+    def unblock(self, node: Node) -> None:
+        """Remove every rule :meth:`block` added on ``node``."""
+        ...
+
+    def log_tail(self, node: Node, lines: int = 20) -> str:
+        """The last lines of the node's log ('' if none)."""
+        ...
+
+    def teardown(self) -> None:
+        """Kill every node and remove every resource this backend created; idempotent, never raises."""
+        ...

@@ -1,0 +1,165 @@
+"""A crash-safe record of what chaoskit created, written *before* creating it.
+
+One JSON file per run in the state directory. ``chaoskit cleanup`` reads every ledger whose owner
+is gone and removes exactly what it lists: namespaces (and every process inside them), processes
+by PID *and* start time (so a recycled PID is never touched), and scratch directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Kind = Literal["netns", "process", "dir"]
+
+
+def state_dir() -> Path:
+    base = os.environ.get("CHAOSKIT_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "chaoskit")
+    path = Path(base) / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def process_start_time(pid: int) -> int | None:
+    """Kernel start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def same_process(pid: int, start_time: int | None) -> bool:
+    return start_time is not None and process_start_time(pid) == start_time
+
+
+@dataclass
+class Entry:
+    kind: Kind
+    name: str
+    pid: int | None = None
+    start_time: int | None = None
+
+
+@dataclass
+class Ledger:
+    run_id: str
+    backend: str
+    owner_pid: int | None
+    owner_start: int | None
+    entries: list[Entry] = field(default_factory=list)
+    subnet: str | None = None
+    topology: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / f"{self.run_id}.json"
+
+    @classmethod
+    def create(cls, run_id: str, backend: str, subnet: str | None = None) -> Ledger:
+        pid = os.getpid()
+        ledger = cls(run_id, backend, pid, process_start_time(pid), subnet=subnet)
+        ledger.save()
+        return ledger
+
+    def record(self, kind: Kind, name: str, pid: int | None = None) -> Entry:
+        entry = Entry(kind, name, pid, process_start_time(pid) if pid else None)
+        self.entries.append(entry)
+        self.save()
+        return entry
+
+    def detach(self, topology: str) -> None:
+        """Hand the resources over to nobody (``chaoskit up``): cleanup may then remove them."""
+        self.owner_pid, self.owner_start, self.topology = None, None, topology
+        self.save()
+
+    def owner_alive(self) -> bool:
+        return self.owner_pid is not None and same_process(self.owner_pid, self.owner_start)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        data = asdict(self)
+        with tmp.open("w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def forget(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> Ledger:
+        data = json.loads(path.read_text())
+        entries = [Entry(**e) for e in data.pop("entries", [])]
+        return cls(**data, entries=entries)
+
+
+def all_ledgers() -> list[Ledger]:
+    out = []
+    for path in sorted(state_dir().glob("*.json")):
+        try:
+            out.append(Ledger.load(path))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
+
+
+def _netns_pids(name: str) -> list[int]:
+    res = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+    return [int(p) for p in res.stdout.split() if p.isdigit()]
+
+
+def _netns_exists(name: str) -> bool:
+    return Path("/run/netns", name).exists()
+
+
+def remove_entries(ledger: Ledger) -> list[str]:
+    """Remove everything a ledger lists (newest first); returns what was removed. Never raises."""
+    removed: list[str] = []
+    for entry in reversed(ledger.entries):
+        try:
+            if _remove(entry):
+                removed.append(f"{entry.kind} {entry.name}")
+        except Exception:  # noqa: BLE001 -- cleanup goes on whatever one entry does
+            continue
+    return removed
+
+
+def _remove(entry: Entry) -> bool:
+    if entry.kind == "process" and entry.pid is not None:
+        if same_process(entry.pid, entry.start_time):
+            os.kill(entry.pid, signal.SIGKILL)
+            return True
+        return False
+    if entry.kind == "netns":
+        if not _netns_exists(entry.name):
+            return False
+        for pid in _netns_pids(entry.name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _wait_empty(entry.name)
+        subprocess.run(["ip", "netns", "delete", entry.name], capture_output=True)
+        return True
+    if entry.kind == "dir":
+        if os.path.isdir(entry.name):
+            shutil.rmtree(entry.name, ignore_errors=True)
+            return True
+        return False
+    return False
+
+
+def _wait_empty(netns: str, timeout: float = 3.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _netns_pids(netns) and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -1,0 +1,202 @@
+"""Native backend: each node is a plain process in its own network namespace behind a bridge.
+
+Layout (DESIGN §4)::
+
+    root ns  --veth ck<run>--+
+                             |  hub ns: bridge br0 (10.213.N.0/24)
+    node ns ck-<run>-<name> -+-- eth0 10.213.N.(10+i)
+
+The runner reaches every node directly through the root veth (10.213.N.1), so partitions are real
+iptables rules inside a node's namespace and clients on the host are unaffected by them. Nothing is
+added to the root namespace's firewall; deleting the namespaces removes every rule and link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from chaoskit.backends.base import Node, NodeSpec
+from chaoskit.backends.ledger import Ledger, all_ledgers, process_start_time, same_process
+from chaoskit.errors import InfrastructureError, MissingDependencyError
+
+CHAIN = "CHAOSKIT"
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(list(args), capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise InfrastructureError(f"`{' '.join(args)}` failed: {res.stderr.strip() or res.stdout.strip()}")
+    return res
+
+
+def check_platform() -> None:
+    """Raise MissingDependencyError (exit 3) with a hint when the native backend cannot work here."""
+    if platform.system() != "Linux":
+        raise MissingDependencyError("the local backend needs Linux network namespaces; use --backend docker")
+    if os.geteuid() != 0:
+        raise MissingDependencyError("the local backend needs root (network namespaces, iptables): "
+                                     "run with sudo, or use --backend docker")
+    for tool, pkg in (("ip", "iproute2"), ("iptables", "iptables")):
+        if shutil.which(tool) is None:
+            raise MissingDependencyError(f"`{tool}` not found: apt-get install -y {pkg}")
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    base = os.environ.get("CHAOSKIT_SUBNET_BASE", "10.213")
+    taken = {ledger.subnet for ledger in all_ledgers()}
+    routes = _run("ip", "-4", "route", "show", "table", "all", check=False).stdout
+    for third in range(1, 251):
+        net = ipaddress.IPv4Network(f"{base}.{third}.0/24")
+        if str(net) not in taken and f"{base}.{third}." not in routes:
+            return net
+    raise InfrastructureError(f"no free /24 subnet under {base}.0.0/16 (set CHAOSKIT_SUBNET_BASE)")
+
+
+class LocalBackend:
+    """Native processes in network namespaces. Needs Linux, root, iproute2 and iptables."""
+
+    name = "local"
+
+    def __init__(self, run_id: str, workdir: str, *, detached: bool = False) -> None:
+        check_platform()
+        self.run_id = run_id
+        self.workdir = Path(workdir)
+        self.detached = detached
+        self.hub = f"ck-{run_id}-hub"
+        self.root_if = f"ck{run_id}"[:15]
+        self.subnet = _free_subnet()
+        self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
+        self.addresses: dict[str, str] = {}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- network -----------------------------------------------------------------------------
+    def netns(self, name: str) -> str:
+        return f"ck-{self.run_id}-{name}"
+
+    def prepare(self, names: list[str]) -> dict[str, str]:
+        hosts = list(self.subnet.hosts())
+        self.ledger.record("dir", str(self.workdir))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ledger.record("netns", self.hub)
+        _run("ip", "netns", "add", self.hub)
+        _run("ip", "-n", self.hub, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", self.hub, "link", "set", "br0", "up")
+        _run("ip", "link", "add", self.root_if, "type", "veth", "peer", "name", "up0", "netns", self.hub)
+        _run("ip", "-n", self.hub, "link", "set", "up0", "master", "br0", "up")
+        _run("ip", "addr", "add", f"{hosts[0]}/{self.subnet.prefixlen}", "dev", self.root_if)
+        _run("ip", "link", "set", self.root_if, "up")
+        for i, name in enumerate(names):
+            addr = str(hosts[9 + i])
+            ns = self.netns(name)
+            self.ledger.record("netns", ns)
+            _run("ip", "netns", "add", ns)
+            _run("ip", "-n", self.hub, "link", "add", f"n{i}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            _run("ip", "-n", self.hub, "link", "set", f"n{i}", "master", "br0", "up")
+            _run("ip", "-n", ns, "addr", "add", f"{addr}/{self.subnet.prefixlen}", "dev", "eth0")
+            _run("ip", "-n", ns, "link", "set", "eth0", "up")
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+            self.addresses[name] = addr
+        return dict(self.addresses)
+
+    # -- processes ---------------------------------------------------------------------------
+    def start(self, spec: NodeSpec) -> Node:
+        if spec.argv and shutil.which(spec.argv[0]) is None:
+            raise MissingDependencyError(f"`{spec.argv[0]}` not found on PATH")
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        log_path = spec.workdir / f"{spec.name}.log"
+        argv = ["ip", "netns", "exec", self.netns(spec.name)]
+        if spec.user:
+            shutil.chown(spec.workdir, spec.user, spec.user)
+            argv += ["runuser", "-u", spec.user, "--"]
+        env = {**os.environ, **dict(spec.env)}
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen([*argv, *spec.argv], cwd=spec.workdir, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self._procs[spec.name] = proc
+        self.ledger.record("process", spec.name, proc.pid)
+        return Node(spec, self.addresses[spec.name], proc.pid, log_path)
+
+    def _signal(self, node: Node, sig: signal.Signals) -> None:
+        start = next((e.start_time for e in reversed(self.ledger.entries) if e.pid == node.pid), None)
+        if node.pid is not None and same_process(node.pid, start):
+            os.kill(node.pid, sig)
+
+    def kill(self, node: Node) -> None:
+        self._signal(node, signal.SIGKILL)
+        self._reap(node)
+
+    def stop(self, node: Node) -> None:
+        self._signal(node, signal.SIGTERM)
+        if not self._reap(node, timeout=5.0):
+            self.kill(node)
+
+    def pause(self, node: Node) -> None:
+        self._signal(node, signal.SIGSTOP)
+
+    def resume(self, node: Node) -> None:
+        self._signal(node, signal.SIGCONT)
+
+    def _reap(self, node: Node, timeout: float = 5.0) -> bool:
+        proc = self._procs.get(node.name)
+        if proc is None or proc.pid != node.pid:
+            deadline = time.monotonic() + timeout
+            while node.pid and process_start_time(node.pid) is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return node.pid is None or process_start_time(node.pid) is None
+        try:
+            proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def is_running(self, node: Node) -> bool:
+        proc = self._procs.get(node.name)
+        if proc is not None and proc.pid == node.pid:
+            return proc.poll() is None
+        return node.pid is not None and process_start_time(node.pid) is not None
+
+    # -- links -------------------------------------------------------------------------------
+    def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
+              probability: float | None = None) -> None:
+        ns = self.netns(node.name)
+        if _run("ip", "netns", "exec", ns, "iptables", "-n", "-L", CHAIN, check=False).returncode != 0:
+            _run("ip", "netns", "exec", ns, "iptables", "-N", CHAIN)
+            _run("ip", "netns", "exec", ns, "iptables", "-I", "INPUT", "-j", CHAIN)
+            _run("ip", "netns", "exec", ns, "iptables", "-I", "OUTPUT", "-j", CHAIN)
+        loss = ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}"] if probability else []
+        for peer in peers:
+            _run("ip", "netns", "exec", ns, "iptables", "-A", CHAIN, "-s", peer.address, *loss, "-j", "DROP")
+            if not one_way:
+                _run("ip", "netns", "exec", ns, "iptables", "-A", CHAIN, "-d", peer.address, *loss, "-j", "DROP")
+
+    def unblock(self, node: Node) -> None:
+        _run("ip", "netns", "exec", self.netns(node.name), "iptables", "-F", CHAIN, check=False)
+
+    def log_tail(self, node: Node, lines: int = 20) -> str:
+        if node.log_path is None or not node.log_path.exists():
+            return ""
+        return "\n".join(node.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def teardown(self) -> None:
+        from chaoskit.backends.ledger import remove_entries
+
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGCONT)
+                    proc.kill()
+                except ProcessLookupError:
+                    pass
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(3)
+        remove_entries(self.ledger)
+        self.ledger.forget()

@@ -1,0 +1,315 @@
+"""Checkers: read the history (and a few run facts) and return figures with a validity.
+
+Each checker is a small class with ``check(history, facts) -> CheckResult``. A checker that crashes
+gives ``unknown``, never ``true``. Expectations from the experiment file are then evaluated against
+the figures; the verdict composes them: any false -> fail, else any unknown -> unknown, else pass.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chaoskit.experiment import Expectation
+from chaoskit.history import History, OpType, Pair
+from chaoskit.systems.base import Event
+
+Number = int | float | bool | None
+
+
+class Valid(enum.Enum):
+    TRUE = True
+    FALSE = False
+    UNKNOWN = "unknown"
+
+
+class Verdict(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    fault_at: float | None = None
+    healed_at: float | None = None
+    events: tuple[Event, ...] = ()
+    detected_kinds: tuple[str, ...] = ()
+    promoted_kinds: tuple[str, ...] = ()
+    old_primary: str | None = None
+    roles_after: dict[str, str] = field(default_factory=dict)
+    name_of: dict[str, str] = field(default_factory=dict)  # announced address -> node name
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    valid: Valid
+    detail: str
+    metrics: dict[str, Number] = field(default_factory=dict)
+
+
+class Checker(Protocol):
+    name: str
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        """Figures and a validity for this history; may raise (the caller then reports unknown)."""
+        ...
+
+
+def _final_read(history: History) -> set[Any] | None:
+    reads = [op for op in history.snapshot() if op.f == "final-read" and op.type is OpType.OK]
+    return set(reads[-1].value) if reads else None
+
+
+class LostWrites:
+    """Acknowledged (ok) writes missing from the final read. info writes are "maybe": never acked or lost."""
+
+    name = "lost-writes"
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        writes = [p for p in history.pairs() if p.invoke.f == "write"]
+        acked = {p.invoke.value for p in writes if p.type is OpType.OK}
+        maybe = {p.invoke.value for p in writes if p.type is OpType.INFO}
+        failed = {p.invoke.value for p in writes if p.type is OpType.FAIL}
+        final = _final_read(history)
+        base: dict[str, Number] = {"acked_writes": len(acked), "info_writes": len(maybe)}
+        if final is None:
+            return CheckResult(self.name, Valid.UNKNOWN, "no successful final read: lost writes cannot be counted",
+                               {**base, "lost_writes": None, "lost_fraction": None})
+        lost = acked - final
+        phantom = failed & final
+        metrics = {**base, "lost_writes": len(lost), "lost_fraction": len(lost) / len(acked) if acked else 0.0,
+                   "info_writes_applied": len(maybe & final), "failed_writes_present": len(phantom)}
+        detail = (f"{len(lost)} of {len(acked)} acknowledged writes missing from the final read "
+                  f"({len(maybe)} indeterminate, {len(maybe & final)} of them applied)")
+        if phantom:
+            detail += f"; {len(phantom)} writes reported failed were found (client misclassified errors)"
+        valid = Valid.TRUE if not lost and not phantom else Valid.FALSE
+        return CheckResult(self.name, valid, detail, metrics)
+
+
+class StaleReads:
+    """A read is stale if it misses a write that was acknowledged before the read was invoked.
+
+    Reads may also report ``seen``, the newest value the server had; its age (read start minus that
+    value's acknowledgement) measures how far behind the server was.
+    """
+
+    name = "stale-reads"
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        pairs = history.pairs()
+        acked_at = {p.invoke.value: p.complete.time for p in pairs
+                    if p.invoke.f == "write" and p.type is OpType.OK and p.complete}
+        checked = stale = 0
+        lags: list[float] = []
+        for p in pairs:
+            if p.invoke.f != "read" or p.type is not OpType.OK or p.complete is None:
+                continue
+            want, result = p.invoke.value, p.complete.value
+            if want not in acked_at or acked_at[want] >= p.invoke.time:
+                continue
+            checked += 1
+            if not result.get("found"):
+                stale += 1
+                seen_at = acked_at.get(result.get("seen"))
+                if seen_at is not None and seen_at < p.invoke.time:
+                    lags.append(p.invoke.time - seen_at)
+        lags.sort()
+        worst = lags[-1] if lags else 0.0
+        median = lags[len(lags) // 2] if lags else 0.0
+        detail = f"{stale} of {checked} reads missed a write acknowledged before they began"
+        if lags:
+            detail += f"; stale data was up to {worst * 1000:.0f} ms old (median {median * 1000:.0f} ms)"
+        return CheckResult(self.name, Valid.TRUE if not stale else Valid.FALSE, detail,
+                           {"stale_reads": stale, "reads_checked": checked,
+                            "stale_fraction": stale / checked if checked else 0.0,
+                            "max_lag_ms": round(worst * 1000, 1), "median_lag_ms": round(median * 1000, 1)})
+
+
+class Availability:
+    """Outage windows: gaps between successful writes longer than ``threshold_s``."""
+
+    name = "availability"
+
+    def __init__(self, threshold_s: float = 0.25) -> None:
+        self.threshold_s = threshold_s
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        ops = history.snapshot()
+        oks = sorted(op.time for op in ops if op.f == "write" and op.type is OpType.OK)
+        counts = {t: sum(1 for op in ops if op.type is t and op.f in ("write", "read")) for t in OpType}
+        gaps = [(a, b) for a, b in zip(oks, oks[1:], strict=False) if b - a > self.threshold_s]
+        unavailable = sum(b - a for a, b in gaps)
+        longest = max((b - a for a, b in gaps), default=0.0)
+        steady_end = facts.fault_at if facts.fault_at is not None else float("inf")
+        times = [op.time for op in ops if op.time < steady_end and op.f in ("write", "read")]
+        max_gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        metrics: dict[str, Number] = {
+            "ops_ok": counts[OpType.OK], "ops_fail": counts[OpType.FAIL], "ops_info": counts[OpType.INFO],
+            "unavailable_s": round(unavailable, 3), "longest_outage_s": round(longest, 3),
+            "outages": len(gaps), "max_op_gap_ms": round(max_gap * 1000, 2),
+        }
+        detail = (f"{len(gaps)} outage window(s), {unavailable:.2f} s without a successful write "
+                  f"(longest {longest:.2f} s); {counts[OpType.FAIL]} failed, {counts[OpType.INFO]} indeterminate ops")
+        return CheckResult(self.name, Valid.TRUE if not gaps else Valid.FALSE, detail, metrics)
+
+
+class RtoPhases:
+    """Recovery in phases: fault -> detection -> new primary -> first ok write on the new primary."""
+
+    name = "rto"
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        if facts.fault_at is None:
+            return CheckResult(self.name, Valid.UNKNOWN, "no fault applied", {"rto_s": None})
+        t0 = facts.fault_at
+        after = [e for e in facts.events if e.time >= t0]
+        detected = next((e.time for e in after if e.kind in facts.detected_kinds), None)
+        switch = next((e for e in after if e.kind in facts.promoted_kinds), None)
+        new_primary = self._new_primary(switch, facts) if switch else None
+        recovered = self._recovered(history.pairs(), t0, switch.time if switch else None, new_primary)
+        m: dict[str, Number] = {
+            "fault_at": round(t0, 3),
+            "detected_at": round(detected, 3) if detected is not None else None,
+            "promoted_at": round(switch.time, 3) if switch else None,
+            "recovered_at": round(recovered, 3) if recovered is not None else None,
+            "rto_s": round(recovered - t0, 3) if recovered is not None else None,
+            "failover_happened": switch is not None,
+            "client_recovered": recovered is not None,
+        }
+        parts = [f"{label} +{(t - t0):.2f}s" for label, t in
+                 (("detected", detected), ("new primary", switch.time if switch else None),
+                  ("client recovered", recovered)) if t is not None]
+        detail = ", ".join(parts) or "no failover and no client recovery observed"
+        if new_primary:
+            detail += f" (new primary {new_primary})"
+        return CheckResult(self.name, Valid.TRUE if recovered is not None else Valid.FALSE, detail, m)
+
+    @staticmethod
+    def _new_primary(event: Event, facts: RunFacts) -> str | None:
+        words = event.detail.split()  # "<name> <old-ip> <old-port> <new-ip> <new-port>"
+        return facts.name_of.get(words[3]) if len(words) >= 5 else None
+
+    @staticmethod
+    def _recovered(pairs: list[Pair], t0: float, switched: float | None, new_primary: str | None) -> float | None:
+        """First ok write after the outage: on the new primary if one was promoted, else after any error/gap."""
+        writes = [p for p in pairs if p.invoke.f == "write" and p.complete is not None and p.complete.time >= t0]
+        if new_primary is not None and switched is not None:
+            return next((p.complete.time for p in writes if p.type is OpType.OK
+                         and p.complete.node == new_primary and p.complete.time >= switched), None)
+        disrupted = False
+        last_ok = t0
+        for p in writes:
+            assert p.complete is not None
+            if p.type is not OpType.OK or p.complete.time - last_ok > 0.25:
+                disrupted = True
+            if p.type is OpType.OK:
+                if disrupted:
+                    return p.complete.time
+                last_ok = p.complete.time
+        return None
+
+
+class OldPrimary:
+    """Whether the primary hit by the fault was demoted after heal (split brain resolved)."""
+
+    name = "old-primary"
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        if not facts.old_primary:
+            return CheckResult(self.name, Valid.UNKNOWN, "no primary was targeted", {"old_primary_demoted": None})
+        role = facts.roles_after.get(facts.old_primary, "unknown")
+        demoted = role == "replica"
+        return CheckResult(self.name, Valid.TRUE if demoted else Valid.FALSE,
+                           f"old primary {facts.old_primary} is now {role}", {"old_primary_demoted": demoted})
+
+
+DEFAULT_CHECKERS: tuple[Checker, ...] = (LostWrites(), StaleReads(), Availability(), RtoPhases(), OldPrimary())
+
+
+def run_checkers(history: History, facts: RunFacts,
+                 checkers: tuple[Checker, ...] = DEFAULT_CHECKERS) -> list[CheckResult]:
+    out = []
+    for checker in checkers:
+        try:
+            out.append(checker.check(history, facts))
+        except Exception as exc:  # noqa: BLE001 -- a crashing checker is unknown, never true
+            out.append(CheckResult(checker.name, Valid.UNKNOWN, f"checker crashed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+CHECK_OF_METRIC = {
+    "lost_writes": "lost-writes", "lost_fraction": "lost-writes", "acked_writes": "lost-writes",
+    "stale_reads": "stale-reads", "stale_fraction": "stale-reads", "unavailable_s": "availability",
+    "ops_fail": "availability", "ops_info": "availability", "rto_s": "rto", "failover_happened": "rto",
+    "client_recovered": "rto", "old_primary_demoted": "old-primary",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One hypothesis expectation evaluated against the figures."""
+
+    name: str
+    valid: Valid
+    detail: str
+    expected: str
+    observed: str
+
+
+def evaluate(expectations: list[Expectation], results: list[CheckResult]) -> list[Check]:
+    by_name = {r.name: r for r in results}
+    metrics: dict[str, Number] = {}
+    for r in results:
+        metrics.update(r.metrics)
+    out = []
+    for exp in expectations:
+        source = by_name.get(CHECK_OF_METRIC[exp.metric])
+        value = metrics.get(exp.metric)
+        detail = source.detail if source else ""
+        if exp.why:
+            detail = f"{exp.why} -- {detail}" if detail else exp.why
+        out.append(Check(exp.metric.replace("_", "-"), _holds(exp, value), detail, exp.describe(), _fmt(value)))
+    return out
+
+
+def _holds(exp: Expectation, value: Number) -> Valid:
+    if value is None:
+        return Valid.UNKNOWN
+    ok = True
+    if exp.equals is not None:
+        ok &= value == exp.equals
+    if exp.min is not None:
+        ok &= float(value) >= exp.min
+    if exp.max is not None:
+        ok &= float(value) <= exp.max
+    return Valid.TRUE if ok else Valid.FALSE
+
+
+def _fmt(value: Number) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def verdict(checks: list[Check]) -> Verdict:
+    if any(c.valid is Valid.FALSE for c in checks):
+        return Verdict.FAIL
+    if any(c.valid is Valid.UNKNOWN for c in checks):
+        return Verdict.UNKNOWN
+    return Verdict.PASS
+
+
+def summarize(results: list[CheckResult]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in results:
+        out.update(r.metrics)
+    return out
+

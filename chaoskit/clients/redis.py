@@ -1,0 +1,114 @@
+"""Redis workload client: redis-py through Sentinel, in three resilience patterns.
+
+- ``sentinel-backoff``: Sentinel-managed pool + tenacity exponential backoff with jitter; before each
+  retry the pool is disconnected so the next connection re-resolves the primary (the recommended
+  ElastiCache/MemoryDB pattern).
+- ``sentinel-no-retry``: same pool, one attempt per op: every failover error reaches the caller.
+- ``pinned-retry``: resolves the primary once at start and keeps retrying *that address* (a cached
+  endpoint): it never follows a failover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel, SlaveNotFoundError
+
+from chaoskit.clients.base import Outcome
+from chaoskit.clients.retry import RetryPolicy, call_with_policy
+from chaoskit.history import OpType
+
+PATTERNS = ("sentinel-backoff", "sentinel-no-retry", "pinned-retry")
+KEY = "chaoskit:writes"
+LAST = "chaoskit:last"  # the newest value, so a read can tell how old the replica's data is
+MASTER_NAME = "mymaster"
+
+_NOT_SENT = ("connecting to", "Connection refused", "previous master is now a slave", "No master found",
+             "No slave found", "Timeout connecting")
+
+
+def classify(exc: BaseException) -> OpType:
+    """fail = certainly not applied (refused, READONLY, NOREPLICAS...); info = maybe applied."""
+    if isinstance(exc, MasterNotFoundError | SlaveNotFoundError):
+        return OpType.FAIL
+    if isinstance(exc, redis.TimeoutError):
+        return OpType.FAIL if "Timeout connecting" in str(exc) else OpType.INFO
+    if isinstance(exc, redis.ConnectionError):
+        return OpType.FAIL if any(s in str(exc) for s in _NOT_SENT) else OpType.INFO
+    if isinstance(exc, redis.ResponseError):
+        return OpType.FAIL
+    return OpType.INFO
+
+
+def _read(client: redis.Redis, want: int) -> dict[str, Any]:
+    found, seen = client.pipeline(transaction=False).sismember(KEY, want).get(LAST).execute()
+    return {"want": want, "found": bool(found), "seen": int(seen) if seen is not None else None}
+
+
+class RedisClient:
+    """One worker's client. ``f`` is "write" (SADD to the primary) or "read" (SISMEMBER on a replica/primary)."""
+
+    def __init__(self, pattern: str, sentinels: list[tuple[str, int]], *, f: str, read_from: str,
+                 timeout_s: float, policy: RetryPolicy, name_of: Callable[[str, int], str | None]) -> None:
+        self.pattern, self.sentinels, self.f, self.read_from = pattern, sentinels, f, read_from
+        self.timeout_s = timeout_s
+        self.policy = RetryPolicy.none() if pattern == "sentinel-no-retry" else policy
+        self.name_of = name_of
+        self._client: redis.Redis | None = None
+        self._pinned: tuple[str, int] | None = None
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s,
+                "retry": Retry(NoBackoff(), 0)}
+
+    def open(self) -> None:
+        sentinel = Sentinel(self.sentinels, sentinel_kwargs={"socket_timeout": self.timeout_s,
+                                                             "socket_connect_timeout": self.timeout_s},
+                            **self._kwargs())
+        if self.f == "read" and self.read_from == "replica":
+            self._client = sentinel.slave_for(MASTER_NAME, **self._kwargs())
+        elif self.pattern == "pinned-retry":
+            self._pinned = sentinel.discover_master(MASTER_NAME)
+            self._client = redis.Redis(host=self._pinned[0], port=self._pinned[1], **self._kwargs())
+        else:
+            self._client = sentinel.master_for(MASTER_NAME, **self._kwargs())
+
+    def _node(self) -> str | None:
+        if self._pinned:
+            return self.name_of(*self._pinned)
+        pool = self._client.connection_pool if self._client else None
+        addr = getattr(pool, "master_address", None)
+        return self.name_of(*addr) if addr else None
+
+    def _reresolve(self) -> None:
+        if self._client is not None and self.pattern == "sentinel-backoff":
+            self._client.connection_pool.disconnect()
+
+    def invoke(self, f: str, value: Any) -> Outcome:
+        if self._client is None:
+            self.open()
+        client = self._client
+        assert client is not None
+        if f == "write":
+            fn: Callable[[], Any] = lambda: client.pipeline(transaction=True).sadd(KEY, value).set(LAST, value).execute()  # noqa: E731
+        elif f == "read":
+            fn = lambda: _read(client, value)  # noqa: E731
+        else:
+            raise ValueError(f"unknown op {f!r}")
+        out = call_with_policy(fn, classify, self.policy, retry_on=(redis.RedisError,),
+                               before_retry=self._reresolve)
+        value_out = out.value if f == "read" and out.type is OpType.OK else value
+        node = self._node() if f == "write" else None
+        return Outcome(out.type, value_out, node, out.error)
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+                self._client.connection_pool.disconnect()
+            except Exception:  # noqa: BLE001 -- close never raises
+                pass

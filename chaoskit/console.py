@@ -1,0 +1,64 @@
+"""Terminal output: timestamped progress and verdict tables (colour only on a TTY)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from chaoskit.checkers import Check, Valid
+
+_COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "true": "32", "false": "31"}
+
+
+def _tty() -> bool:
+    return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+
+
+def paint(text: str, key: str) -> str:
+    code = _COLOURS.get(key)
+    return f"\033[{code}m{text}\033[0m" if code and _tty() else text
+
+
+class Progress:
+    """Prints ``[  12.3s] message`` lines, time counted from construction."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.t0 = time.monotonic()
+        self.prefix = prefix
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {self.prefix}{message}", flush=True)
+
+
+def _mark(valid: Valid) -> str:
+    text = {Valid.TRUE: "holds", Valid.FALSE: "VIOLATED", Valid.UNKNOWN: "unknown"}[valid]
+    return paint(text, {Valid.TRUE: "true", Valid.FALSE: "false", Valid.UNKNOWN: "unknown"}[valid])
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], raw_widths: Sequence[Sequence[int]] | None = None) -> str:
+    widths = [len(h) for h in headers]
+    plain = raw_widths or [[len(c) for c in row] for row in rows]
+    for row in plain:
+        widths = [max(w, c) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    for row, lens in zip(rows, plain, strict=True):
+        lines.append("  ".join(c + " " * (w - n) for c, w, n in zip(row, widths, lens, strict=True)))
+    return "\n".join(lines)
+
+
+def check_table(checks: Sequence[Check]) -> str:
+    rows, lens = [], []
+    for c in checks:
+        mark = _mark(c.valid)
+        plain_mark = {Valid.TRUE: 5, Valid.FALSE: 8, Valid.UNKNOWN: 7}[c.valid]
+        row = [c.name, c.expected, c.observed, mark]
+        rows.append(row)
+        lens.append([len(row[0]), len(row[1]), len(row[2]), plain_mark])
+    return table(["check", "expected", "observed", "hypothesis"], rows, lens)
+
+
+def verdict_line(name: str, verdict: str, out_dir: str) -> str:
+    return f"{paint(verdict.upper(), verdict)}  {name}  ->  {out_dir}/report.html"

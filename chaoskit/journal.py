@@ -1,0 +1,77 @@
+"""Run outputs per DESIGN §2: ``journal.json``, ``history.jsonl`` (with the final read), ``report.html``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from chaoskit.checkers import Check, Verdict
+from chaoskit.experiment import Experiment
+from chaoskit.history import History
+from chaoskit.systems.base import Event
+
+HEADLINE_METRICS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "lost_writes", "stale_reads",
+                    "unavailable_s", "rto_s")
+RTO_KEYS = ("fault_at", "detected_at", "promoted_at", "recovered_at")
+
+
+@dataclass
+class FaultRecord:
+    kind: str
+    target: str  # node name(s) hit
+    role: str  # the role it was aimed at
+    applied_at: float
+    healed_at: float | None = None
+
+
+@dataclass
+class PhaseRecord:
+    name: str
+    start: float
+    end: float
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdict: Verdict,
+                  checks: list[Check], metrics: dict[str, Any], faults: list[FaultRecord],
+                  phases: list[PhaseRecord], events: list[Event], settled: bool | None,
+                  roles_after: dict[str, str]) -> dict[str, Any]:
+    headline = {k: metrics.get(k) for k in HEADLINE_METRICS}
+    extra = {k: v for k, v in metrics.items() if k not in headline and k not in RTO_KEYS}
+    new_primary = next((n for n, r in roles_after.items() if r == "primary"), None)
+    return {
+        "experiment": exp.name, "system": exp.system, "backend": backend,
+        "started_at": started.isoformat(timespec="seconds"),
+        "ended_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "verdict": verdict.value, "purpose": exp.purpose, "hypothesis": exp.hypothesis,
+        "client": exp.client.pattern,
+        "checks": [{"name": c.name, "valid": c.valid.value, "detail": c.detail, "expected": c.expected,
+                    "observed": c.observed} for c in checks],
+        "metrics": {**headline, **extra},
+        "faults": [{**asdict(f), "applied_at": _r(f.applied_at), "healed_at": _r(f.healed_at)} for f in faults],
+        "phases": [{"name": p.name, "start": _r(p.start), "end": _r(p.end)} for p in phases],
+        "rto": {**{k: metrics.get(k) for k in RTO_KEYS},
+                "new_primary": new_primary if metrics.get("failover_happened") else None},
+        "events": [{"time": _r(e.time), "source": e.source, "kind": e.kind, "detail": e.detail} for e in events],
+        "settled": settled, "roles_after": roles_after,
+        "settings": {"topology": exp.topology, "workload": exp.workload.model_dump(),
+                     "schedule": exp.schedule.model_dump(), "client": exp.client.model_dump()},
+        "history": "history.jsonl",
+    }
+
+
+def write_outputs(out_dir: Path, *, history: History, **kwargs: Any) -> dict[str, Any]:
+    from chaoskit.report import write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal = build_journal(**kwargs)
+    history.write_jsonl(out_dir / "history.jsonl")
+    (out_dir / "journal.json").write_text(json.dumps(journal, indent=2) + "\n")
+    write_report(out_dir / "report.html", journal, [op.to_dict() for op in history.snapshot()])
+    return journal

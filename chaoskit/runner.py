@@ -1,0 +1,211 @@
+"""The runner: up -> ready -> steady state -> fault -> heal -> recover -> final read -> check -> down.
+
+Teardown is guaranteed: every resource is pushed on an ExitStack as it is created, faults are healed
+before nodes are torn down, and SIGINT/SIGTERM unwind the same way (a second signal is ignored
+while cleaning up, so a laptop is never left partitioned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaoskit.backends import make_backend
+from chaoskit.backends.base import Backend
+from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
+from chaoskit.errors import Interrupted, MissingDependencyError
+from chaoskit.experiment import Experiment
+from chaoskit.generator import Workload, worker_specs
+from chaoskit.history import History, OpType
+from chaoskit.journal import FaultRecord, PhaseRecord, write_outputs
+from chaoskit.nemesis import Fault, make_fault
+from chaoskit.systems import get_system
+from chaoskit.systems.base import Event, Topology
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    journal: dict[str, Any]
+    out_dir: Path
+    verdict: Verdict
+    checks: list[Check]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict is Verdict.PASS else 1
+
+
+@dataclass
+class _Run:
+    """Mutable state of one run, filled in phase by phase."""
+
+    exp: Experiment
+    history: History = field(default_factory=History)
+    events: list[Event] = field(default_factory=list)
+    phases: list[PhaseRecord] = field(default_factory=list)
+    faults: list[FaultRecord] = field(default_factory=list)
+    applied: list[tuple[Fault, FaultRecord]] = field(default_factory=list)
+    old_primary: str | None = None
+    roles_after: dict[str, str] = field(default_factory=dict)
+    settled: bool | None = None
+    detected_kinds: tuple[str, ...] = ()
+    promoted_kinds: tuple[str, ...] = ()
+    name_of: dict[str, str] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = self.history.now()
+        try:
+            yield
+        finally:
+            self.phases.append(PhaseRecord(name, start, self.history.now()))
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+
+def _shield_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: print("chaoskit: cleaning up, please wait...", flush=True))
+
+
+def check_binaries(system_name: str, backend: str) -> None:
+    if backend == "docker":
+        return
+    for binary, hint in get_system(system_name).binaries().items():
+        if shutil.which(binary) is None:
+            raise MissingDependencyError(f"`{binary}` not found: {hint} (or run `make setup`)")
+
+
+def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None,
+        progress: Progress = print) -> RunResult:
+    """Run one experiment end to end; raises ChaoskitError subclasses for infrastructure problems."""
+    chosen = "local" if backend_name == "auto" else backend_name
+    check_binaries(exp.system, chosen)
+    run_id = secrets.token_hex(3)
+    out_dir = out_dir or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{exp.name}"
+    workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+    started = dt.datetime.now(dt.UTC)
+    state = _Run(exp)
+    old_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
+    stack = contextlib.ExitStack()
+    try:
+        backend = make_backend(chosen, run_id, str(workdir))
+        stack.callback(backend.teardown)
+        progress(f"backend: {backend.name} (run {run_id})")
+        _lifecycle(state, backend, workdir, stack, progress)
+    except KeyboardInterrupt:
+        _shield_signals()
+        stack.close()
+        raise Interrupted("interrupted by SIGINT; faults healed and nodes torn down") from None
+    except BaseException:
+        _shield_signals()
+        stack.close()
+        raise
+    finally:
+        stack.close()
+        signal.signal(signal.SIGTERM, old_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    return _conclude(state, backend.name, started, out_dir, progress)
+
+
+def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.ExitStack,
+               progress: Progress) -> None:
+    exp, sched = state.exp, state.exp.schedule
+    topology = get_system(exp.system).topology(exp, backend, workdir)
+    t = time.monotonic()
+    topology.up(progress)
+    topology.wait_ready(timeout=60)
+    state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
+    state.name_of = {node.address: name for name, node in topology.nodes.items()}
+    progress(f"ready in {time.monotonic() - t:.1f}s")
+    state.history = History()
+    stack.callback(topology.watch(state.events.append, state.history.now))
+    workload = Workload(state.history, lambda spec: topology.client(exp.client, spec.f),
+                        worker_specs(exp.workload.writers, exp.workload.readers, exp.workload.rate_hz))
+    workload.start()
+    stack.callback(workload.stop)
+    stack.callback(_heal_all, state, topology, backend, progress)
+    with state.phase("steady"):
+        progress(f"steady state for {sched.steady_s:g}s ({exp.client.pattern} client)")
+        time.sleep(sched.steady_s)
+    with state.phase("fault"):
+        _apply_all(state, topology, backend, progress)
+        time.sleep(sched.fault_s)
+    _heal_all(state, topology, backend, progress)
+    with state.phase("recover"):
+        progress(f"recovering for {sched.recover_s:g}s")
+        time.sleep(sched.recover_s)
+        workload.stop()
+    with state.phase("settle"):
+        state.settled = topology.wait_settled(sched.settle_timeout_s)
+        progress("topology settled" if state.settled else "topology did NOT settle: final read may be partial")
+    with state.phase("final-read"):
+        _final_read(state, topology, len(workload.specs))
+    state.roles_after = topology.roles()
+
+
+def _apply_all(state: _Run, topology: Topology, backend: Backend, progress: Progress) -> None:
+    for spec in state.exp.faults:
+        fault = make_fault(spec, topology)
+        if fault.target == "primary" and state.old_primary is None:
+            primaries = topology.resolve("primary")
+            state.old_primary = primaries[0].name if primaries else None
+        at = state.history.now()
+        nodes = fault.apply(topology, backend)
+        record = FaultRecord(fault.kind, ",".join(n.name for n in nodes), fault.target, at)
+        state.faults.append(record)
+        state.applied.append((fault, record))
+        progress(f"fault: {fault.kind} {fault.target} ({record.target}) at +{at:.2f}s")
+
+
+def _heal_all(state: _Run, topology: Topology, backend: Backend, progress: Progress) -> None:
+    while state.applied:
+        fault, record = state.applied.pop()
+        try:
+            fault.heal(topology, backend)
+            record.healed_at = state.history.now()
+            progress(f"healed: {fault.kind} {fault.target} at +{record.healed_at:.2f}s")
+        except Exception as exc:  # noqa: BLE001 -- keep healing the rest; teardown removes the rest
+            progress(f"heal of {fault.kind} failed: {exc}")
+
+
+def _final_read(state: _Run, topology: Topology, process: int) -> None:
+    h = state.history
+    h.record(process, OpType.INVOKE, "final-read", None)
+    try:
+        h.record(process, OpType.OK, "final-read", topology.final_read())
+    except Exception as exc:  # noqa: BLE001 -- no final read means lost writes are unknown
+        h.record(process, OpType.FAIL, "final-read", None, error=f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, progress: Progress) -> RunResult:
+    exp = state.exp
+    facts = RunFacts(
+        fault_at=state.faults[0].applied_at if state.faults else None,
+        healed_at=state.faults[0].healed_at if state.faults else None,
+        events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
+        detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, name_of=state.name_of,
+    )
+    results = run_checkers(state.history, facts)
+    checks = evaluate(list(exp.expect), results)
+    v = verdict(checks)
+    journal = write_outputs(out_dir, exp=exp, backend=backend, started=started, verdict=v, checks=checks,
+                            metrics=summarize(results), faults=state.faults, phases=state.phases,
+                            events=state.events, history=state.history, settled=state.settled,
+                            roles_after=state.roles_after)
+    progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
+    return RunResult(journal, out_dir, v, checks)
+

@@ -1,0 +1,122 @@
+"""The topology/system role: how one system's nodes start, become ready and report their roles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chaoskit.backends.base import Backend, Node
+from chaoskit.clients.base import Client
+from chaoskit.errors import InfrastructureError
+
+if TYPE_CHECKING:
+    from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+    from chaoskit.nemesis import Fault
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the system said about itself (e.g. Sentinel's +odown), stamped on the run clock."""
+
+    time: float
+    source: str
+    kind: str
+    detail: str
+
+
+EventSink = Callable[[Event], None]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the topology knows after the run, for the checkers (names, not addresses)."""
+
+    detected_kinds: tuple[str, ...]  # event kinds meaning "failure detected", e.g. ("+odown",)
+    promoted_kinds: tuple[str, ...]  # event kinds meaning "new primary", e.g. ("+switch-master",)
+
+
+class Topology(Protocol):
+    nodes: dict[str, Node]
+    facts: Facts
+
+    def up(self, progress: Progress) -> None:
+        """Create the network and start every node. Raises InfrastructureError (with log tail)."""
+        ...
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the system can take a failover. Raises InfrastructureError with a log tail."""
+        ...
+
+    def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
+        """Nodes for a role or node name, as of now. Raises InfrastructureError if none match."""
+        ...
+
+    def roles(self) -> dict[str, str]:
+        """Node name -> role as each node reports it now ('primary', 'replica', 'down', ...)."""
+        ...
+
+    def node_for_address(self, host: str, port: int) -> str | None:
+        """Map an announced address back to a node name."""
+        ...
+
+    def restart(self, node: Node) -> Node:
+        """Start a stopped node again with the same configuration."""
+        ...
+
+    def client(self, spec: ClientSpec, f: str) -> Client:
+        """A new workload client for op ``f`` using the pattern named in ``spec``."""
+        ...
+
+    def native_fault(self, spec: NativeSpec) -> Fault:
+        """A database-native fault (validated by the system already)."""
+        ...
+
+    def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
+        """Start streaming topology events into ``sink``; returns a function that stops it."""
+        ...
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Wait until one primary is agreed and replicas caught up; False on timeout."""
+        ...
+
+    def final_read(self) -> list[Any]:
+        """A strong read of every written value. Raises on failure (the checker then says unknown)."""
+        ...
+
+
+class System(Protocol):
+    name: str
+    client_patterns: tuple[str, ...]
+    native_faults: tuple[str, ...]
+
+    def validate(self, exp: Experiment) -> None:
+        """Raise ValueError (one line, naming the field) if the experiment does not fit this system."""
+        ...
+
+    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> Topology:
+        """Build (not start) the topology an experiment describes."""
+        ...
+
+    def binaries(self) -> dict[str, str]:
+        """Server binaries the local backend needs -> how to install them (for the exit-3 hint)."""
+        ...
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, *,
+               interval: float = 0.1, log_tail: Callable[[], str] = lambda: "") -> None:
+    """Poll ``predicate`` until true; raise InfrastructureError naming ``what`` with a log tail."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as exc:  # noqa: BLE001 -- a poll that errors is just "not yet"
+            last = exc
+        time.sleep(interval)
+    why = f" (last error: {last})" if last else ""
+    raise InfrastructureError(f"timed out after {timeout:g}s waiting for {what}{why}", log_tail())

@@ -1,0 +1,312 @@
+"""Redis with replicas and Sentinel: the ElastiCache / MemoryDB stand-in.
+
+One primary, N replicas, M sentinels, lab-tuned (down-after 1000 ms). Ready means every sentinel
+sees every replica and every other sentinel -- earlier failovers abort (-failover-abort-no-good-slave).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient
+from chaoskit.clients.retry import RetryPolicy
+from chaoskit.errors import InfrastructureError
+from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+from chaoskit.systems.base import Event, EventSink, Facts, Progress, wait_until
+
+ROLES = ("primary", "replica", "replicas", "sentinels", "others", "all")
+
+
+class RedisSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    replicas: int = Field(2, ge=1, le=5)
+    sentinels: int = Field(3, ge=1, le=5)
+    quorum: int = Field(2, ge=1)
+    down_after_ms: int = Field(1000, ge=100)
+    failover_timeout_ms: int = Field(5000, ge=500)
+    min_replicas_to_write: int = Field(0, ge=0)
+    min_replicas_max_lag: int = Field(10, ge=1)
+
+
+def _rc(host: str, port: int, timeout: float = 0.5) -> redis.Redis:
+    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                       decode_responses=True)
+
+
+# ---- native faults ---------------------------------------------------------------------------
+
+@dataclass
+class SentinelFailover:
+    """Planned failover (``SENTINEL FAILOVER``): the managed-service "failover" button."""
+
+    target: str = "primary"
+    kind: str = "sentinel-failover"
+
+    def apply(self, topology: RedisTopology, backend: Backend) -> list[Node]:
+        hit = topology.resolve("primary")
+        for s in topology.resolve("sentinels"):
+            try:
+                _rc(s.address, s.port).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+                return hit
+            except redis.RedisError:
+                continue
+        raise InfrastructureError("no sentinel accepted SENTINEL FAILOVER")
+
+    def heal(self, topology: RedisTopology, backend: Backend) -> None:
+        return None
+
+
+@dataclass
+class ClientPause:
+    """``CLIENT PAUSE`` on the target (writes only by default): the server stalls, nothing fails over."""
+
+    target: str = "primary"
+    mode: str = "WRITE"
+    kind: str = "client-pause"
+    hit: list[Node] = field(default_factory=list)
+
+    def apply(self, topology: RedisTopology, backend: Backend) -> list[Node]:
+        self.hit = topology.resolve(self.target)
+        for node in self.hit:
+            _rc(node.address, node.port).execute_command("CLIENT", "PAUSE", 600000, self.mode)
+        return self.hit
+
+    def heal(self, topology: RedisTopology, backend: Backend) -> None:
+        for node in self.hit:
+            _rc(node.address, node.port).execute_command("CLIENT", "UNPAUSE")
+
+
+# ---- topology --------------------------------------------------------------------------------
+
+class RedisTopology:
+    facts = Facts(detected_kinds=("+odown",), promoted_kinds=("+switch-master",))
+
+    def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
+        self.settings = RedisSettings(**exp.topology)
+        self.exp, self.backend, self.workdir = exp, backend, workdir
+        self.redis_names = [f"redis-{i + 1}" for i in range(self.settings.replicas + 1)]
+        self.sentinel_names = [f"sentinel-{i + 1}" for i in range(self.settings.sentinels)]
+        self.nodes: dict[str, Node] = {}
+        self.addresses: dict[str, str] = {}
+        self.specs: dict[str, NodeSpec] = {}
+
+    # -- start-up ------------------------------------------------------------------------------
+    def up(self, progress: Progress) -> None:
+        self.addresses = self.backend.prepare(self.redis_names + self.sentinel_names)
+        primary = self.addresses[self.redis_names[0]]
+        for i, name in enumerate(self.redis_names):
+            self._start(name, 6379, "redis-server", self._redis_conf(name, None if i == 0 else primary))
+        for name in self.sentinel_names:
+            self._start(name, 26379, "redis-sentinel", self._sentinel_conf(name, primary))
+        progress(f"started {len(self.redis_names)} redis + {len(self.sentinel_names)} sentinels")
+
+    def _start(self, name: str, port: int, binary: str, conf: str) -> None:
+        d = self.workdir / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{name}.conf").write_text(conf)
+        spec = NodeSpec(name, (binary, str(d / f"{name}.conf")), d, port)
+        self.specs[name] = spec
+        self.nodes[name] = self.backend.start(spec)
+
+    def _redis_conf(self, name: str, primary: str | None) -> str:
+        s = self.settings
+        lines = ["bind 0.0.0.0", "port 6379", "protected-mode no", f"dir {self.workdir / name}", 'save ""',
+                 "appendonly no", "repl-diskless-sync yes", "repl-diskless-sync-delay 0",
+                 f"min-replicas-to-write {s.min_replicas_to_write}",
+                 f"min-replicas-max-lag {s.min_replicas_max_lag}"]
+        if primary:
+            lines.append(f"replicaof {primary} 6379")
+        return "\n".join(lines) + "\n"
+
+    def _sentinel_conf(self, name: str, primary: str) -> str:
+        s = self.settings
+        return "\n".join([
+            "bind 0.0.0.0", "port 26379", "protected-mode no", f"dir {self.workdir / name}",
+            f"sentinel monitor {MASTER_NAME} {primary} 6379 {s.quorum}",
+            f"sentinel down-after-milliseconds {MASTER_NAME} {s.down_after_ms}",
+            f"sentinel failover-timeout {MASTER_NAME} {s.failover_timeout_ms}",
+            f"sentinel parallel-syncs {MASTER_NAME} 1", ""])
+
+    def restart(self, node: Node) -> Node:
+        self.nodes[node.name] = self.backend.start(self.specs[node.name])
+        return self.nodes[node.name]
+
+    def _tail(self, names: list[str] | None = None) -> str:
+        out = []
+        for name in names or list(self.nodes):
+            tail = self.backend.log_tail(self.nodes[name], 6)
+            if tail:
+                out.append(f"[{name}]\n{tail}")
+        return "\n".join(out)
+
+    def wait_ready(self, timeout: float) -> None:
+        for node in self.nodes.values():
+            if not self.backend.is_running(node):
+                raise InfrastructureError(f"{node.name} exited during start-up", self._tail([node.name]))
+        want_replicas, want_sentinels = self.settings.replicas, self.settings.sentinels - 1
+
+        def sentinels_see_all() -> bool:
+            for name in self.sentinel_names:
+                s = self.nodes[name]
+                m = _rc(s.address, s.port).execute_command("SENTINEL", "MASTER", MASTER_NAME)
+                info = dict(zip(m[::2], m[1::2], strict=True))
+                if int(info["num-slaves"]) < want_replicas or int(info["num-other-sentinels"]) < want_sentinels:
+                    return False
+            return self._replicas_linked(self.redis_names[0])
+
+        wait_until(sentinels_see_all, timeout, "every sentinel to see all replicas and sentinels",
+                   log_tail=self._tail)
+
+    def _replicas_linked(self, primary: str, caught_up: bool = False) -> bool:
+        p = self.nodes[primary]
+        info = _rc(p.address, p.port).info("replication")
+        if info.get("role") != "master" or int(info.get("connected_slaves", 0)) < self.settings.replicas:
+            return False
+        offsets = [info[f"slave{i}"]["offset"] for i in range(int(info["connected_slaves"]))]
+        if caught_up and any(int(o) != int(info["master_repl_offset"]) for o in offsets):
+            return False
+        for name in self.redis_names:
+            if name == primary:
+                continue
+            n = self.nodes[name]
+            rinfo = _rc(n.address, n.port).info("replication")
+            if rinfo.get("master_host") != p.address or rinfo.get("master_link_status") != "up":
+                return False
+        return True
+
+    # -- roles ---------------------------------------------------------------------------------
+    def node_for_address(self, host: str, port: int) -> str | None:
+        return next((n for n, a in self.addresses.items() if a == host and n in self.redis_names), None)
+
+    def _sentinel_primary(self) -> str | None:
+        votes: dict[str, int] = {}
+        for name in self.sentinel_names:
+            s = self.nodes[name]
+            try:
+                addr = _rc(s.address, s.port, 0.3).sentinel_get_master_addr_by_name(MASTER_NAME)
+            except redis.RedisError:
+                continue
+            node = self.node_for_address(addr[0], int(addr[1])) if addr else None
+            if node:
+                votes[node] = votes.get(node, 0) + 1
+        return max(votes, key=lambda k: votes[k]) if votes else None
+
+    def roles(self) -> dict[str, str]:
+        out = {}
+        for name in self.redis_names:
+            n = self.nodes[name]
+            try:
+                role = _rc(n.address, n.port, 0.3).info("replication").get("role")
+                out[name] = "primary" if role == "master" else "replica"
+            except redis.RedisError:
+                out[name] = "down"
+        return out
+
+    def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
+        exclude = exclude or set()
+        if role in self.nodes:
+            names = [role]
+        elif role in ("primary", "replica", "replicas"):
+            primary = self._sentinel_primary() or next(
+                (n for n, r in self.roles().items() if r == "primary"), None)
+            if primary is None:
+                raise InfrastructureError("no primary found to target")
+            replicas = [n for n in self.redis_names if n != primary]
+            names = {"primary": [primary], "replica": replicas[:1], "replicas": replicas}[role]
+        elif role == "sentinels":
+            names = list(self.sentinel_names)
+        elif role in ("others", "all"):
+            names = list(self.nodes)
+        else:
+            raise InfrastructureError(f"unknown role {role!r}")
+        return [self.nodes[n] for n in names if n not in exclude]
+
+    # -- workload --------------------------------------------------------------------------------
+    def client(self, spec: ClientSpec, f: str) -> RedisClient:
+        sentinels = [(self.nodes[n].address, self.nodes[n].port) for n in self.sentinel_names]
+        return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
+                           timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
+                           name_of=self.node_for_address)
+
+    def native_fault(self, spec: NativeSpec) -> SentinelFailover | ClientPause:
+        if spec.kind == "sentinel-failover":
+            return SentinelFailover()
+        return ClientPause(spec.target, str(spec.options.get("mode", "WRITE")).upper())
+
+    def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
+        stop = threading.Event()
+        for name in self.sentinel_names:
+            threading.Thread(target=self._watch_one, args=(name, sink, clock, stop), daemon=True,
+                             name=f"watch-{name}").start()
+        return stop.set
+
+    def _watch_one(self, name: str, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
+        node = self.nodes[name]
+        while not stop.is_set():
+            try:
+                pubsub = _rc(node.address, node.port, 1.0).pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe("*")
+                while not stop.is_set():
+                    msg = pubsub.get_message(timeout=0.2)
+                    if msg and msg["type"] == "pmessage":
+                        sink(Event(clock(), name, str(msg["channel"]), str(msg["data"])))
+            except (redis.RedisError, OSError):
+                stop.wait(0.2)
+
+    def wait_settled(self, timeout: float) -> bool:
+        def settled() -> bool:
+            primary = self._sentinel_primary()
+            return primary is not None and self._replicas_linked(primary, caught_up=True)
+
+        try:
+            wait_until(settled, timeout, "the topology to settle", interval=0.2)
+            return True
+        except InfrastructureError:
+            return False
+
+    def final_read(self) -> list[Any]:
+        primary = self.resolve("primary")[0]
+        members = _rc(primary.address, primary.port, 5.0).smembers(KEY)
+        return sorted(int(v) for v in members)
+
+
+class RedisSystem:
+    name = "redis"
+    client_patterns = PATTERNS
+    native_faults = ("sentinel-failover", "client-pause")
+
+    def validate(self, exp: Experiment) -> None:
+        try:
+            settings = RedisSettings(**exp.topology)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        if exp.client.pattern not in PATTERNS:
+            raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(PATTERNS)})")
+        names = {f"redis-{i + 1}" for i in range(settings.replicas + 1)}
+        names |= {f"sentinel-{i + 1}" for i in range(settings.sentinels)}
+        for i, fault in enumerate(exp.faults):
+            if isinstance(fault, NativeSpec) and fault.kind not in self.native_faults:
+                known = ", ".join(("kill", "pause", "restart", "partition", "packet-loss", *self.native_faults))
+                raise ValueError(f"faults.{i}.kind: unknown fault {fault.kind!r} (known: {known})")
+            for role in [fault.target, *getattr(fault, "peers", [])]:
+                if role not in ROLES and role not in names:
+                    raise ValueError(f"faults.{i}: unknown target {role!r} (roles: {', '.join(ROLES)}; "
+                                     f"nodes: {', '.join(sorted(names))})")
+
+    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
+        return RedisTopology(exp, backend, workdir)
+
+    def binaries(self) -> dict[str, str]:
+        return {"redis-server": "apt-get install -y redis-server", "redis-sentinel": "apt-get install -y redis-sentinel"}
+
+
+SYSTEM = RedisSystem()
