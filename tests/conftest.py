@@ -1,0 +1,33 @@
+"""Shared test set-up: integration tests need Linux, root and the server binaries.
+
+Where they are missing the integration tests are skipped -- except under `make test`
+(CHAOSKIT_REQUIRE_INTEGRATION=1), where a skip would hide a broken set-up, so they run and fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pytest
+
+
+def _missing() -> str | None:
+    if sys.platform != "linux":
+        return "needs Linux"
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, iptables)"
+    for binary in ("redis-server", "redis-sentinel", "iptables", "ip"):
+        if shutil.which(binary) is None:
+            return f"needs {binary} on PATH"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _missing()
+    if reason is None or os.environ.get("CHAOSKIT_REQUIRE_INTEGRATION") == "1":
+        return  # under `make test` they run, and fail loudly if the set-up is broken
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))

@@ -1,0 +1,157 @@
+"""Crash safety and bad input, through the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+
+pytestmark = pytest.mark.integration
+
+
+def _start_run(state_dir: Path, out: Path, experiment: str = "redis-primary-partition") -> subprocess.Popen[str]:
+    return subprocess.Popen([*CHAOSKIT, "run", experiment, "--backend", "local", "--out", str(out)],
+                            env=cli_env(state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 90) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    proc.kill()
+    err = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"never saw {needle!r}; output:\n{''.join(lines)}\n{err}")
+
+
+def _run_ids(state_dir: Path) -> list[str]:
+    return [p.stem for p in (state_dir / "runs").glob("*.json")]
+
+
+def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, state_dir: Path) -> None:
+    ns_before, pids_before = netns_names(), server_pids()
+    foreign_ns = f"foreign-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", foreign_ns], check=True)
+    foreign = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(tmp_path / "foreign.sock"),
+                                "--save", ""], stdout=subprocess.DEVNULL)
+    try:
+        proc = _start_run(state_dir, tmp_path / "out")
+        _wait_for_line(proc, "fault: partition")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        (run_id,) = _run_ids(state_dir)
+        ours = {n for n in netns_names() - ns_before if n.startswith(f"ck-{run_id}-")}
+        assert len(ours) == 7, "hub + 6 node namespaces should still exist after SIGKILL"
+        assert len(server_pids() - pids_before - {foreign.pid}) == 6, "6 servers should still be running"
+        rules = subprocess.run(["ip", "netns", "exec", f"ck-{run_id}-redis-1", "iptables", "-S", "CHAOSKIT"],
+                               capture_output=True, text=True).stdout
+        assert "-j DROP" in rules, "the partition should still be in place"
+
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert f"run {run_id}" in res.stdout
+        assert netns_names() - ns_before == {foreign_ns}
+        assert server_pids() - pids_before == {foreign.pid}
+        assert _run_ids(state_dir) == []
+        assert not Path(f"/tmp/chaoskit-{run_id}").exists()
+        again = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True)
+        assert again.returncode == 0 and "nothing to clean up" in again.stdout
+        assert foreign.poll() is None, "a foreign redis-server must not be touched"
+    finally:
+        foreign.kill()
+        foreign.wait()
+        subprocess.run(["ip", "netns", "delete", foreign_ns])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_fault_heals_and_tears_down(tmp_path: Path, state_dir: Path, no_leftovers: None,
+                                               sig: signal.Signals) -> None:
+    proc = _start_run(state_dir, tmp_path / "out")
+    _wait_for_line(proc, "fault: partition")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err
+    assert "healed: partition" in out
+    assert _run_ids(state_dir) == []
+
+
+BAD_FILES = {
+    "wrong-type": ("schedule: {steady_s: soon}", "schedule.steady_s"),
+    "unknown-fault": ("faults: [{kind: explode}]", "unknown fault 'explode'"),
+    "missing-field": (None, "expect"),
+    "unknown-target": ("faults: [{kind: kill, target: redis-9}]", "unknown target 'redis-9'"),
+}
+GOOD = Path(__file__).resolve().parents[2] / "experiments" / "redis-primary-kill.yaml"
+
+
+def _bad_file(tmp_path: Path, name: str) -> Path:
+    import yaml
+
+    data = yaml.safe_load(GOOD.read_text())
+    patch, _ = BAD_FILES[name]
+    if patch is None:
+        del data["expect"]
+    else:
+        data.update(yaml.safe_load(patch))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("case", [*BAD_FILES, "unknown-experiment", "unknown-backend", "not-yaml"])
+def test_bad_input_is_one_line_exit_2_nothing_started(tmp_path: Path, state_dir: Path, case: str) -> None:
+    ns_before = netns_names()
+    if case == "unknown-experiment":
+        args, needle = ["run", "no-such-experiment"], "unknown experiment 'no-such-experiment'"
+    elif case == "unknown-backend":
+        args, needle = ["run", "redis-primary-kill", "--backend", "kubernetes"], "unknown backend 'kubernetes'"
+    elif case == "not-yaml":
+        path = tmp_path / "broken.yaml"
+        path.write_text("name: [unclosed\n")
+        args, needle = ["run", str(path)], "not valid YAML"
+    else:
+        args, needle = ["run", str(_bad_file(tmp_path, case))], BAD_FILES[case][1]
+    res = subprocess.run([*CHAOSKIT, *args], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert _run_ids(state_dir) == [] and netns_names() == ns_before
+    assert res.stdout == ""
+
+
+def test_list_shows_every_experiment(state_dir: Path) -> None:
+    res = subprocess.run([*CHAOSKIT, "list"], env=cli_env(state_dir), capture_output=True, text=True)
+    assert res.returncode == 0
+    for name in ("redis-primary-kill", "redis-primary-pause", "redis-primary-partition",
+                 "redis-primary-partition-guarded", "redis-replica-read-lag"):
+        assert name in res.stdout
+
+
+def test_up_and_down_leave_nothing_behind(tmp_path: Path, state_dir: Path) -> None:
+    # `up` then `down`: a lab topology survives the CLI exiting, and `down` removes it all.
+    ns_before, pids_before = netns_names(), server_pids()
+    res = subprocess.run([*CHAOSKIT, "up", "redis"], env=cli_env(state_dir), capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "redis-1" in res.stdout and "sentinel-3" in res.stdout
+    assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
+    ledger = json.loads(next((state_dir / "runs").glob("*.json")).read_text())
+    assert ledger["topology"] == "redis" and ledger["owner_pid"] is None
+    down = subprocess.run([*CHAOSKIT, "down"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert netns_names() == ns_before and server_pids() == pids_before

@@ -1,0 +1,95 @@
+"""Every Redis experiment against real redis-server/redis-sentinel in network namespaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit.checkers import Verdict
+from chaoskit.experiment import load
+from chaoskit.runner import RunResult, run
+
+pytestmark = pytest.mark.integration
+
+RESULTS: dict[str, RunResult] = {}
+
+
+def recount_lost(run_dir: Path) -> tuple[int, int]:
+    """Lost writes from history.jsonl alone: ok write values missing from the final read."""
+    ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    acked = {op["value"] for op in ops if op["f"] == "write" and op["type"] == "ok"}
+    final = [op for op in ops if op["f"] == "final-read" and op["type"] == "ok"]
+    assert final, "history has no successful final read"
+    return len(acked - set(final[-1]["value"])), len(acked)
+
+
+def _run(name: str, tmp_path: Path) -> RunResult:
+    result = run(load(name), "local", tmp_path / name, progress=print)
+    RESULTS[name] = result
+    return result
+
+
+def _assert_journal(journal: dict[str, Any], run_dir: Path) -> None:
+    for key in ("experiment", "system", "backend", "started_at", "ended_at", "verdict", "checks", "metrics",
+                "faults", "history"):
+        assert key in journal, key
+    assert journal["backend"] == "local"
+    for key in ("ops_ok", "ops_fail", "ops_info", "acked_writes", "lost_writes", "stale_reads",
+                "unavailable_s", "rto_s"):
+        assert key in journal["metrics"], key
+    assert (run_dir / "report.html").read_text().startswith("<!DOCTYPE html>")
+    lost, acked = recount_lost(run_dir)
+    assert (lost, acked) == (journal["metrics"]["lost_writes"], journal["metrics"]["acked_writes"])
+
+
+def _explain(result: RunResult) -> str:
+    return json.dumps({"checks": result.journal["checks"], "rto": result.journal["rto"]}, indent=1)
+
+
+def test_primary_kill_fails_over_without_loss(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-primary-kill", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    m = result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(result)
+    assert m["lost_writes"] == 0 and m["acked_writes"] > 1000
+    assert m["failover_happened"] is True and 0 < m["rto_s"] <= 2.5
+    rto = result.journal["rto"]
+    assert rto["fault_at"] < rto["detected_at"] < rto["promoted_at"] <= rto["recovered_at"]
+    assert result.journal["faults"][0]["kind"] == "kill" and result.journal["faults"][0]["healed_at"]
+
+
+def test_primary_pause_demotes_old_primary(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-primary-pause", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    old = result.journal["faults"][0]["target"]
+    assert result.journal["roles_after"][old] == "replica"
+    assert result.journal["rto"]["new_primary"] not in (None, old)
+
+
+def test_primary_partition_loses_acknowledged_writes(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-primary-partition", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    assert result.journal["metrics"]["lost_fraction"] > 0.5  # most writes of the window are lost
+
+
+def test_guarded_partition_loses_far_fewer(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-primary-partition-guarded", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    unguarded = RESULTS.get("redis-primary-partition")
+    if unguarded is not None:
+        assert result.journal["metrics"]["lost_fraction"] < unguarded.journal["metrics"]["lost_fraction"] / 2
+
+
+def test_replica_reads_are_stale_under_lag(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-replica-read-lag", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    m = result.journal["metrics"]
+    assert m["stale_reads"] > 0 and m["reads_checked"] > m["stale_reads"] / 2
+    assert m["max_lag_ms"] > 100  # replicas fell measurably behind, not just a race

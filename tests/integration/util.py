@@ -1,0 +1,30 @@
+"""Helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHAOSKIT = [sys.executable, "-m", "chaoskit.cli"]
+
+
+def netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def server_pids() -> set[int]:
+    """Live redis server/sentinel processes (zombies awaiting their reaper are not running)."""
+    out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
+    pids = set()
+    for line in out.splitlines():
+        pid, stat, comm = line.split(None, 2)
+        if comm.strip() in ("redis-server", "redis-sentinel") and not stat.startswith("Z"):
+            pids.add(int(pid))
+    return pids
+
+
+def cli_env(state_dir: Path) -> dict[str, str]:
+    return {**os.environ, "CHAOSKIT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
