@@ -82,8 +82,8 @@ def call_with_policy(
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(retry_on),
-        wait=tenacity.wait_exponential_jitter(initial=policy.initial_wait_s, max=policy.max_wait_s,
-                                              jitter=policy.jitter_s),
+        wait=tenacity.wait_exponential(multiplier=policy.initial_wait_s, max=policy.max_wait_s)
+        + tenacity.wait_random(0, policy.jitter_s),
         stop=_stop_after(policy.deadline_s, clock),
         before_sleep=on_retry,
         sleep=sleep,

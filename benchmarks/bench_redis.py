@@ -1,0 +1,82 @@
+"""Benchmark figures for the Redis stand-in (prints figures; not a timed test).
+
+    make bench            # or: .venv/bin/python benchmarks/bench_redis.py [--trials 3] [--experiments ...]
+
+Figures: topology up-to-ready, topology memory (RSS of all servers), each experiment's wall time,
+measured RTO vs down-after, and the longest gap between recorded ops in steady state.
+Targets (2 cores): RTO <= down-after + 1.5 s; <= 10 ms between ops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from chaoskit.backends.local import LocalBackend
+from chaoskit.experiment import list_experiments, load
+from chaoskit.runner import run
+from chaoskit.systems import get_system
+
+
+def rss_mb(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_ready(trials: int) -> None:
+    exp = load("redis-primary-kill")
+    times, mems = [], []
+    for _ in range(trials):
+        run_id = secrets.token_hex(3)
+        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+        backend = LocalBackend(run_id, str(workdir))
+        try:
+            t = time.monotonic()
+            topo = get_system("redis").topology(exp, backend, workdir)
+            topo.up(lambda _msg: None)
+            topo.wait_ready(60)
+            times.append(time.monotonic() - t)
+            mems.append(sum(rss_mb(n.pid) for n in topo.nodes.values()))
+        finally:
+            backend.teardown()
+    print(f"topology up-to-ready: median {statistics.median(times):.2f} s  (min {min(times):.2f}, "
+          f"max {max(times):.2f}, {trials} trials)")
+    print(f"topology memory:      {statistics.median(mems):.1f} MB RSS for 3 redis + 3 sentinels")
+
+
+def bench_experiments(names: list[str], trials: int) -> None:
+    print(f"\n{'experiment':34} {'wall s':>7} {'rto s':>6} {'down-after':>10} {'lost':>6} {'acked':>6} "
+          f"{'max gap ms':>10} verdict")
+    for name in names:
+        exp = load(name)
+        for _ in range(trials):
+            t = time.monotonic()
+            with tempfile.TemporaryDirectory() as out:
+                result = run(exp, "local", Path(out), progress=lambda _msg: None)
+            wall = time.monotonic() - t
+            m = result.journal["metrics"]
+            rto = f"{m['rto_s']:.2f}" if m.get("rto_s") is not None else "-"
+            down_after = int(exp.topology.get("down_after_ms", 1000)) / 1000
+            print(f"{name:34} {wall:7.1f} {rto:>6} {down_after:10.1f} {m['lost_writes']!s:>6} "
+                  f"{m['acked_writes']:>6} {m.get('max_op_gap_ms', 0):10.1f} {result.verdict.value}", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--experiments", nargs="*", default=[e.name for e in list_experiments() if e.system == "redis"])
+    args = p.parse_args()
+    bench_ready(args.trials)
+    bench_experiments(args.experiments, 1 if args.trials < 3 else args.trials)
+
+
+if __name__ == "__main__":
+    main()

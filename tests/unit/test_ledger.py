@@ -1,0 +1,148 @@
+"""Tests for chaoskit.backends.ledger with a temporary state directory (no namespaces are created)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaoskit.backends import ledger as ledger_mod
+from chaoskit.backends.ledger import (
+    Entry,
+    Ledger,
+    all_ledgers,
+    process_start_time,
+    remove_entries,
+    same_process,
+    state_dir,
+)
+
+
+@pytest.fixture(autouse=True)
+def tmp_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=5)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid  # reaped: nothing has this pid (barring an immediate recycle)
+
+
+def test_state_dir_is_under_env_override(tmp_state: Path) -> None:
+    assert state_dir() == tmp_state / "runs"
+    assert state_dir().is_dir()
+
+
+def test_create_record_save_load_round_trip(tmp_state: Path) -> None:
+    ledger = Ledger.create("run-1", "local", subnet="10.77.0.0/24")
+    assert ledger.path == tmp_state / "runs" / "run-1.json"
+    ledger.record("dir", "/tmp/some-scratch")
+    ledger.record("process", "redis-1", pid=os.getpid())
+    back = Ledger.load(ledger.path)
+    assert back == ledger
+    assert back.owner_pid == os.getpid()
+    assert back.entries[1] == Entry("process", "redis-1", os.getpid(), process_start_time(os.getpid()))
+    assert back.entries[0].pid is None and back.entries[0].start_time is None
+
+
+def test_save_leaves_no_temporary_file(tmp_state: Path) -> None:
+    Ledger.create("run-2", "local").record("dir", "/x")
+    assert sorted(p.name for p in (tmp_state / "runs").iterdir()) == ["run-2.json"]
+
+
+def test_owner_alive_then_detached() -> None:
+    ledger = Ledger.create("run-3", "local")
+    assert ledger.owner_alive()
+    ledger.detach("redis-primary-kill")
+    back = Ledger.load(ledger.path)
+    assert not back.owner_alive()
+    assert back.topology == "redis-primary-kill"
+
+
+def test_all_ledgers_skips_corrupt_files_and_forget_removes(tmp_state: Path) -> None:
+    good = Ledger.create("run-a", "local")
+    (tmp_state / "runs" / "run-b.json").write_text("{not json")
+    (tmp_state / "runs" / "run-c.json").write_text('{"unexpected": 1}')
+    assert [ledger.run_id for ledger in all_ledgers()] == ["run-a"]
+    good.forget()
+    assert all_ledgers() == []
+
+
+def test_process_start_time_of_self_and_missing_pid() -> None:
+    assert isinstance(process_start_time(os.getpid()), int)
+    assert process_start_time(_dead_pid()) is None
+
+
+def test_same_process_false_for_missing_or_recycled_pid() -> None:
+    me = os.getpid()
+    start = process_start_time(me)
+    assert start is not None
+    assert same_process(me, start)
+    assert not same_process(me, start + 1)  # same pid, another start time: a recycled pid
+    assert not same_process(me, None)
+    assert not same_process(_dead_pid(), start)
+
+
+def test_remove_entries_removes_listed_dir(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    (scratch / "sub").mkdir(parents=True)
+    (scratch / "sub" / "f.txt").write_text("x")
+    ledger = Ledger.create("run-d", "local")
+    ledger.record("dir", str(scratch))
+    ledger.record("dir", str(tmp_path / "never-created"))
+    assert remove_entries(ledger) == [f"dir {scratch}"]
+    assert not scratch.exists()
+
+
+def test_remove_entries_kills_process_with_matching_start_time(sleeper: subprocess.Popen[bytes]) -> None:
+    ledger = Ledger.create("run-e", "local")
+    ledger.record("process", "sleeper", pid=sleeper.pid)
+    assert remove_entries(ledger) == ["process sleeper"]
+    assert sleeper.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_remove_entries_spares_live_process_with_wrong_start_time(sleeper: subprocess.Popen[bytes]) -> None:
+    real = process_start_time(sleeper.pid)
+    assert real is not None
+    ledger = Ledger.create("run-f", "local")
+    ledger.entries.append(Entry("process", "recycled", sleeper.pid, real - 1))
+    assert remove_entries(ledger) == []
+    assert sleeper.poll() is None  # still running; the fixture kills it afterwards
+
+
+def test_remove_entries_goes_newest_first_and_survives_a_failing_entry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    original = ledger_mod._remove
+
+    def flaky_remove(entry: Entry) -> bool:
+        if entry.name == "explodes":
+            raise PermissionError("nope")
+        return original(entry)
+
+    monkeypatch.setattr(ledger_mod, "_remove", flaky_remove)
+    ledger = Ledger.create("run-g", "local")
+    ledger.record("dir", str(a))
+    ledger.record("dir", "explodes")
+    ledger.record("dir", str(b))
+    assert remove_entries(ledger) == [f"dir {b}", f"dir {a}"]
+    assert not a.exists() and not b.exists()
