@@ -139,7 +139,10 @@ class Availability:
 
     def check(self, history: History, facts: RunFacts) -> CheckResult:
         ops = history.snapshot()
-        oks = sorted(op.time for op in ops if op.f == "write" and op.type is OpType.OK)
+        writes = [op for op in ops if op.f == "write"]
+        oks = sorted(op.time for op in writes if op.type is OpType.OK)
+        if writes:  # an outage at the very start or lasting to the end of the run counts too
+            oks = [min(op.time for op in writes), *oks, max(op.time for op in writes)]
         counts = {t: sum(1 for op in ops if op.type is t and op.f in ("write", "read")) for t in OpType}
         gaps = [(a, b) for a, b in zip(oks, oks[1:], strict=False) if b - a > self.threshold_s]
         unavailable = sum(b - a for a, b in gaps)
@@ -166,7 +169,7 @@ class RtoPhases:
         if facts.fault_at is None:
             return CheckResult(self.name, Valid.UNKNOWN, "no fault applied", {"rto_s": None})
         t0 = facts.fault_at
-        after = [e for e in facts.events if e.time >= t0]
+        after = sorted((e for e in facts.events if e.time >= t0), key=lambda e: e.time)
         detected = next((e.time for e in after if e.kind in facts.detected_kinds), None)
         switch = next((e for e in after if e.kind in facts.promoted_kinds), None)
         new_primary = self._new_primary(switch, facts) if switch else None
@@ -196,10 +199,11 @@ class RtoPhases:
     @staticmethod
     def _recovered(pairs: list[Pair], t0: float, switched: float | None, new_primary: str | None) -> float | None:
         """First ok write after the outage: on the new primary if one was promoted, else after any error/gap."""
-        writes = [p for p in pairs if p.invoke.f == "write" and p.complete is not None and p.complete.time >= t0]
+        done = [(p, p.complete) for p in pairs if p.invoke.f == "write" and p.complete is not None]
+        writes = [p for p, c in done if c.time >= t0]
         if new_primary is not None and switched is not None:
-            return next((p.complete.time for p in writes if p.type is OpType.OK
-                         and p.complete.node == new_primary and p.complete.time >= switched), None)
+            return next((c.time for p, c in done if p.type is OpType.OK and c.node == new_primary
+                         and c.time >= max(t0, switched)), None)
         disrupted = False
         last_ok = t0
         for p in writes:

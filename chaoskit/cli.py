@@ -8,6 +8,7 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from chaoskit import console
 from chaoskit.backends import BACKEND_NAMES
@@ -16,7 +17,7 @@ from chaoskit.experiment import Experiment, list_experiments, load
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(message)
 
 

@@ -37,16 +37,18 @@ def _mark(valid: Valid) -> str:
     return paint(text, {Valid.TRUE: "true", Valid.FALSE: "false", Valid.UNKNOWN: "unknown"}[valid])
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], raw_widths: Sequence[Sequence[int]] | None = None) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+          visible_widths: Sequence[Sequence[int]] | None = None) -> str:
+    """Align columns; ``visible_widths`` gives cell widths without colour codes."""
     widths = [len(h) for h in headers]
-    plain = raw_widths or [[len(c) for c in row] for row in rows]
-    for row in plain:
-        widths = [max(w, c) for w, c in zip(widths, row, strict=True)]
+    plain: Sequence[Sequence[int]] = visible_widths or [[len(c) for c in row] for row in rows]
+    for lens_row in plain:
+        widths = [max(w, c) for w, c in zip(widths, lens_row, strict=True)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
     for row, lens in zip(rows, plain, strict=True):
-        lines.append("  ".join(c + " " * (w - n) for c, w, n in zip(row, widths, lens, strict=True)))
-    return "\n".join(lines)
+        lines.append("  ".join(c + " " * (w - n) for c, w, n in zip(row, widths, lens, strict=True)).rstrip())
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def check_table(checks: Sequence[Check]) -> str:

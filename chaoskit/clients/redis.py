@@ -44,8 +44,18 @@ def classify(exc: BaseException) -> OpType:
     return OpType.INFO
 
 
+def _write(client: redis.Redis, value: int) -> Any:
+    pipe = client.pipeline(transaction=True)
+    pipe.sadd(KEY, value)
+    pipe.set(LAST, value)
+    return pipe.execute()
+
+
 def _read(client: redis.Redis, want: int) -> dict[str, Any]:
-    found, seen = client.pipeline(transaction=False).sismember(KEY, want).get(LAST).execute()
+    pipe = client.pipeline(transaction=False)
+    pipe.sismember(KEY, str(want))
+    pipe.get(LAST)
+    found, seen = pipe.execute()
     return {"want": want, "found": bool(found), "seen": int(seen) if seen is not None else None}
 
 
@@ -94,7 +104,7 @@ class RedisClient:
         client = self._client
         assert client is not None
         if f == "write":
-            fn: Callable[[], Any] = lambda: client.pipeline(transaction=True).sadd(KEY, value).set(LAST, value).execute()  # noqa: E731
+            fn: Callable[[], Any] = lambda: _write(client, value)  # noqa: E731
         elif f == "read":
             fn = lambda: _read(client, value)  # noqa: E731
         else:

@@ -25,7 +25,7 @@ Classify = Callable[[BaseException], OpType]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """``attempts`` 1 means no retry. Backoff is exponential with jitter, capped by ``max_wait_s``."""
+    """``retry=False``: one attempt. Else exponential backoff from ``initial_wait_s``, capped, plus jitter."""
 
     retry: bool = True
     deadline_s: float = 10.0

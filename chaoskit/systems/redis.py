@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,6 +39,15 @@ class RedisSettings(BaseModel):
 def _rc(host: str, port: int, timeout: float = 0.5) -> redis.Redis:
     return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
                        decode_responses=True)
+
+
+def _replication(node: Node, timeout: float = 0.5) -> dict[str, Any]:
+    """``INFO replication`` of a node (redis-py's sync/async union typed away)."""
+    return cast(dict[str, Any], _rc(node.address, node.port, timeout).info("replication"))
+
+
+def _settings(exp: Experiment) -> RedisSettings:
+    return RedisSettings.model_validate(exp.topology)
 
 
 # ---- native faults ---------------------------------------------------------------------------
@@ -90,7 +99,7 @@ class RedisTopology:
     facts = Facts(detected_kinds=("+odown",), promoted_kinds=("+switch-master",))
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
-        self.settings = RedisSettings(**exp.topology)
+        self.settings = _settings(exp)
         self.exp, self.backend, self.workdir = exp, backend, workdir
         self.redis_names = [f"redis-{i + 1}" for i in range(self.settings.replicas + 1)]
         self.sentinel_names = [f"sentinel-{i + 1}" for i in range(self.settings.sentinels)]
@@ -167,7 +176,7 @@ class RedisTopology:
 
     def _replicas_linked(self, primary: str, caught_up: bool = False) -> bool:
         p = self.nodes[primary]
-        info = _rc(p.address, p.port).info("replication")
+        info = _replication(p)
         if info.get("role") != "master" or int(info.get("connected_slaves", 0)) < self.settings.replicas:
             return False
         offsets = [info[f"slave{i}"]["offset"] for i in range(int(info["connected_slaves"]))]
@@ -177,7 +186,7 @@ class RedisTopology:
             if name == primary:
                 continue
             n = self.nodes[name]
-            rinfo = _rc(n.address, n.port).info("replication")
+            rinfo = _replication(n)
             if rinfo.get("master_host") != p.address or rinfo.get("master_link_status") != "up":
                 return False
         return True
@@ -204,7 +213,7 @@ class RedisTopology:
         for name in self.redis_names:
             n = self.nodes[name]
             try:
-                role = _rc(n.address, n.port, 0.3).info("replication").get("role")
+                role = _replication(n, 0.3).get("role")
                 out[name] = "primary" if role == "master" else "replica"
             except redis.RedisError:
                 out[name] = "down"
@@ -274,7 +283,7 @@ class RedisTopology:
 
     def final_read(self) -> list[Any]:
         primary = self.resolve("primary")[0]
-        members = _rc(primary.address, primary.port, 5.0).smembers(KEY)
+        members = cast(set[str], _rc(primary.address, primary.port, 5.0).smembers(KEY))
         return sorted(int(v) for v in members)
 
 
@@ -285,7 +294,7 @@ class RedisSystem:
 
     def validate(self, exp: Experiment) -> None:
         try:
-            settings = RedisSettings(**exp.topology)
+            settings = _settings(exp)
         except ValidationError as exc:
             err = exc.errors()[0]
             raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
@@ -306,7 +315,7 @@ class RedisSystem:
         return RedisTopology(exp, backend, workdir)
 
     def binaries(self) -> dict[str, str]:
-        return {"redis-server": "apt-get install -y redis-server", "redis-sentinel": "apt-get install -y redis-sentinel"}
+        return {binary: f"apt-get install -y {binary}" for binary in ("redis-server", "redis-sentinel")}
 
 
 SYSTEM = RedisSystem()

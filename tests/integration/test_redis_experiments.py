@@ -93,3 +93,12 @@ def test_replica_reads_are_stale_under_lag(tmp_path: Path, no_leftovers: None) -
     m = result.journal["metrics"]
     assert m["stale_reads"] > 0 and m["reads_checked"] > m["stale_reads"] / 2
     assert m["max_lag_ms"] > 100  # replicas fell measurably behind, not just a race
+
+
+def test_pinned_client_never_follows_the_failover(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-primary-kill-pinned-client", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    nodes = {op["node"] for op in map(json.loads, (result.out_dir / "history.jsonl").read_text().splitlines())
+             if op["f"] == "write" and op["type"] == "ok"}
+    assert nodes == {result.journal["faults"][0]["target"]}, "every acknowledged write went to the old primary"

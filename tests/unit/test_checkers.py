@@ -190,9 +190,6 @@ def test_availability_threshold_is_configurable() -> None:
     assert Availability().check(b.history(), NO_FACTS).metrics["outages"] == 0
 
 
-@pytest.mark.xfail(reason="BUG: Availability only measures gaps *between* ok writes, so an outage that lasts "
-                          "until the end of the run (writes never succeed again) reports 0 s unavailable "
-                          "and valid=true", strict=True)
 def test_availability_outage_lasting_until_end_of_run_is_counted() -> None:
     b = Builder()
     _ok_writes(b, 0, 10)  # ok until 1.0 s
