@@ -7,12 +7,19 @@ BIN     = $(VENV)/bin
 BACKEND ?= auto
 SYSTEMS = redis
 
-.PHONY: setup system-deps chaos-redis test test-unit lint bench cleanup clean
+.PHONY: setup system-deps docker images chaos-redis test test-unit lint bench cleanup clean
 
 setup: system-deps $(VENV)/.installed
 
 system-deps:
 	@scripts/setup-system.sh $(SYSTEMS)
+
+# Docker engine (installed and started when missing) and locally built images (cached).
+docker:
+	@scripts/ensure-docker.sh
+
+images: docker
+	@scripts/build-images.sh
 
 $(VENV)/.installed: pyproject.toml
 	@echo "creating virtualenv $(VENV) and installing chaoskit with test deps"
@@ -24,8 +31,10 @@ $(VENV)/.installed: pyproject.toml
 chaos-redis: setup
 	$(BIN)/chaoskit run --system redis --backend $(BACKEND)
 
-test: setup
-	CHAOSKIT_REQUIRE_INTEGRATION=1 $(BIN)/pytest
+# The suite runs every experiment on the local backend and the Docker parity tests on images
+# built here (CI has no registry), pointed to by CHAOSKIT_REDIS_IMAGE.
+test: setup images
+	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 $(BIN)/pytest
 
 test-unit: setup
 	$(BIN)/pytest tests/unit

@@ -247,6 +247,7 @@ def run_checkers(history: History, facts: RunFacts,
 
 CHECK_OF_METRIC = {
     "lost_writes": "lost-writes", "lost_fraction": "lost-writes", "acked_writes": "lost-writes",
+    "info_writes": "lost-writes", "info_writes_applied": "lost-writes",
     "stale_reads": "stale-reads", "stale_fraction": "stale-reads", "unavailable_s": "availability",
     "ops_fail": "availability", "ops_info": "availability", "rto_s": "rto", "failover_happened": "rto",
     "client_recovered": "rto", "old_primary_demoted": "old-primary",

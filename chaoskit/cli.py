@@ -89,7 +89,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown system {args.system!r} (known: {', '.join(system_names())})")
     system = get_system(args.system)
     exp = next(e for e in list_experiments() if e.system == args.system)
-    backend_name = "local" if args.backend == "auto" else args.backend
+    from chaoskit.backends import resolve_backend_name
+
+    backend_name = resolve_backend_name(args.backend, system.images())
     check_binaries(args.system, backend_name)
     run_id = secrets.token_hex(3)
     workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"

@@ -44,13 +44,16 @@ class PartitionSpec(_Strict):
     """Cut ``target`` off from the nodes named by ``peers`` (roles or names; ``others`` = every other node).
 
     Clients (the runner) keep reaching every node. ``one_way`` drops only what ``target`` receives
-    from the peers; it can still send to them.
+    from the peers; it can still send to them. ``groups`` splits the nodes into groups (roles or
+    names) that cannot talk to each other; ``target`` and ``peers`` are then ignored.
     """
 
     kind: Literal["partition"]
     target: str = "primary"
     peers: list[str] = Field(default_factory=lambda: ["others"])
     one_way: bool = False
+    groups: list[list[str]] | None = Field(
+        None, min_length=2, description="split into groups instead: no traffic between nodes of different groups")
 
 
 class PacketLossSpec(_Strict):
@@ -93,7 +96,7 @@ class ClientSpec(_Strict):
     timeout_s: float = Field(0.5, gt=0)
     op_deadline_s: float = Field(10.0, gt=0, description="give up an op (fail/info) after retrying this long")
     backoff_initial_s: float = Field(0.05, gt=0)
-    backoff_max_s: float = Field(0.25, gt=0, description="cap of the exponential backoff (jitter added)")
+    backoff_max_s: float = Field(0.1, gt=0, description="cap of the exponential backoff (jitter added)")
 
 
 class WorkloadSpec(_Strict):
@@ -113,6 +116,7 @@ class ScheduleSpec(_Strict):
 Metric = Literal[
     "lost_writes", "lost_fraction", "acked_writes", "stale_reads", "stale_fraction", "unavailable_s",
     "rto_s", "ops_fail", "ops_info", "old_primary_demoted", "failover_happened", "client_recovered",
+    "info_writes", "info_writes_applied",
 ]
 
 

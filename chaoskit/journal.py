@@ -66,10 +66,14 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
     }
 
 
-def write_outputs(out_dir: Path, *, history: History, **kwargs: Any) -> dict[str, Any]:
+def write_outputs(out_dir: Path, *, history: History, logs: dict[str, str], **kwargs: Any) -> dict[str, Any]:
     from chaoskit.report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if logs:
+        (out_dir / "logs").mkdir(exist_ok=True)
+        for name, text in logs.items():
+            (out_dir / "logs" / f"{name}.log").write_text(text + "\n")
     journal = build_journal(**kwargs)
     history.write_jsonl(out_dir / "history.jsonl")
     (out_dir / "journal.json").write_text(json.dumps(journal, indent=2) + "\n")

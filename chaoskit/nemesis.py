@@ -93,29 +93,46 @@ class Restart:
 
 @dataclass
 class Partition:
-    """Cut ``target`` off from ``peers`` (both ways, or only inbound when ``one_way``)."""
+    """Cut ``target`` off from ``peers`` (both ways, or only inbound when ``one_way``), or split ``groups``."""
 
     target: str = "primary"
     peers: list[str] = field(default_factory=lambda: ["others"])
     one_way: bool = False
     probability: float | None = None
+    groups: list[list[str]] | None = None
     kind: str = "partition"
     hit: list[Node] = field(default_factory=list)
 
     def apply(self, topology: Topology, backend: Backend) -> list[Node]:
+        if self.groups:
+            return self._split(topology, backend, self.groups)
         self.hit = topology.resolve(self.target)
-        hit_names = {n.name for n in self.hit}
-        peers: dict[str, Node] = {}
-        for role in self.peers:
-            for node in topology.resolve(role, exclude=hit_names):
-                peers.setdefault(node.name, node)
+        peers = _resolve_all(topology, self.peers, exclude={n.name for n in self.hit})
         for node in self.hit:
-            backend.block(node, list(peers.values()), one_way=self.one_way, probability=self.probability)
+            backend.block(node, peers, one_way=self.one_way, probability=self.probability)
+        return self.hit
+
+    def _split(self, topology: Topology, backend: Backend, groups: list[list[str]]) -> list[Node]:
+        resolved = [_resolve_all(topology, group) for group in groups]
+        self.hit = [node for group in resolved for node in group]
+        for i, group in enumerate(resolved):
+            others = [node for j, g in enumerate(resolved) if j != i for node in g]
+            for node in group:
+                backend.block(node, others)
         return self.hit
 
     def heal(self, topology: Topology, backend: Backend) -> None:
         for node in self.hit:
             backend.unblock(node)
+
+
+def _resolve_all(topology: Topology, roles: list[str], exclude: set[str] | None = None) -> list[Node]:
+    """Nodes of several roles/names, each once, in order."""
+    out: dict[str, Node] = {}
+    for role in roles:
+        for node in topology.resolve(role, exclude=exclude):
+            out.setdefault(node.name, node)
+    return list(out.values())
 
 
 def make_fault(spec: object, topology: Topology) -> Fault:
@@ -127,7 +144,8 @@ def make_fault(spec: object, topology: Topology) -> Fault:
     if isinstance(spec, RestartSpec):
         return Restart(spec.target)
     if isinstance(spec, PartitionSpec):
-        return Partition(spec.target, list(spec.peers), spec.one_way)
+        return Partition(spec.target, list(spec.peers), spec.one_way,
+                         groups=[list(g) for g in spec.groups] if spec.groups else None)
     if isinstance(spec, PacketLossSpec):
         return Partition(spec.target, list(spec.peers), one_way=True, probability=spec.probability,
                          kind="packet-loss")

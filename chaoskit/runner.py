@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaoskit.backends import make_backend
+from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
 from chaoskit.errors import Interrupted, MissingDependencyError
@@ -62,6 +62,7 @@ class _Run:
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
     name_of: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -92,7 +93,7 @@ def check_binaries(system_name: str, backend: str) -> None:
 def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None,
         progress: Progress = print) -> RunResult:
     """Run one experiment end to end; raises ChaoskitError subclasses for infrastructure problems."""
-    chosen = "local" if backend_name == "auto" else backend_name
+    chosen = resolve_backend_name(backend_name, get_system(exp.system).images())
     check_binaries(exp.system, chosen)
     run_id = secrets.token_hex(3)
     out_dir = out_dir or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{exp.name}"
@@ -127,6 +128,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     topology = get_system(exp.system).topology(exp, backend, workdir)
     t = time.monotonic()
     topology.up(progress)
+    stack.callback(_keep_logs, topology, backend, state)
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
     state.name_of = {node.address: name for name, node in topology.nodes.items()}
@@ -155,6 +157,11 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     with state.phase("final-read"):
         _final_read(state, topology, len(workload.specs))
     state.roles_after = topology.roles()
+
+
+def _keep_logs(topology: Topology, backend: Backend, state: _Run) -> None:
+    """Keep every node's log tail with the run's outputs (servers' own account of what happened)."""
+    state.logs = {name: backend.log_tail(node, lines=400) for name, node in topology.nodes.items()}
 
 
 def _apply_all(state: _Run, topology: Topology, backend: Backend, progress: Progress) -> None:
@@ -205,7 +212,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
     journal = write_outputs(out_dir, exp=exp, backend=backend, started=started, verdict=v, checks=checks,
                             metrics=summarize(results), faults=state.faults, phases=state.phases,
                             events=state.events, history=state.history, settled=state.settled,
-                            roles_after=state.roles_after)
+                            roles_after=state.roles_after, logs=state.logs)
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
     return RunResult(journal, out_dir, v, checks)
 

@@ -8,17 +8,28 @@ from chaoskit.errors import UsageError
 BACKEND_NAMES = ("auto", "local", "docker")
 
 
-def make_backend(name: str, run_id: str, workdir: str, *, detached: bool = False) -> Backend:
-    """Create a backend by name; ``auto`` picks the one that works here. Raises UsageError for unknown names."""
+def resolve_backend_name(name: str, images: list[str]) -> str:
+    """``auto`` -> docker when a daemon answers and the images are there (or pullable), else local."""
     if name not in BACKEND_NAMES:
         raise UsageError(f"unknown backend {name!r} (known: {', '.join(BACKEND_NAMES)})")
+    if name != "auto":
+        return name
+    from chaoskit.backends.docker import images_available
+
+    return "docker" if images_available(images) else "local"
+
+
+def make_backend(name: str, run_id: str, workdir: str, *, detached: bool = False) -> Backend:
+    """Create a backend by (resolved) name. Raises UsageError for unknown names."""
     if name == "docker":
-        from chaoskit.errors import MissingDependencyError
+        from chaoskit.backends.docker import DockerBackend
 
-        raise MissingDependencyError("the docker backend is not available yet in this version; use --backend local")
-    from chaoskit.backends.local import LocalBackend
+        return DockerBackend(run_id, workdir, detached=detached)
+    if name == "local":
+        from chaoskit.backends.local import LocalBackend
 
-    return LocalBackend(run_id, workdir, detached=detached)
+        return LocalBackend(run_id, workdir, detached=detached)
+    raise UsageError(f"unknown backend {name!r} (known: {', '.join(BACKEND_NAMES)})")
 
 
-__all__ = ["Backend", "Node", "NodeSpec", "make_backend", "BACKEND_NAMES"]
+__all__ = ["Backend", "Node", "NodeSpec", "make_backend", "resolve_backend_name", "BACKEND_NAMES"]

@@ -17,6 +17,7 @@ class NodeSpec:
     port: int
     user: str | None = None
     env: tuple[tuple[str, str], ...] = ()
+    image: str | None = None  # container image providing argv[0] (docker backend)
 
 
 @dataclass

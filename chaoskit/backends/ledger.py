@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["netns", "process", "dir"]
+Kind = Literal["netns", "process", "dir", "container", "network"]
 
 
 def state_dir() -> Path:
@@ -127,14 +127,14 @@ def remove_entries(ledger: Ledger) -> list[str]:
     removed: list[str] = []
     for entry in reversed(ledger.entries):
         try:
-            if _remove(entry):
+            if _remove(entry, ledger.run_id):
                 removed.append(f"{entry.kind} {entry.name}")
         except Exception:  # noqa: BLE001 -- cleanup goes on whatever one entry does
             continue
     return removed
 
 
-def _remove(entry: Entry) -> bool:
+def _remove(entry: Entry, run_id: str) -> bool:
     if entry.kind == "process" and entry.pid is not None:
         if same_process(entry.pid, entry.start_time):
             os.kill(entry.pid, signal.SIGKILL)
@@ -149,6 +149,10 @@ def _remove(entry: Entry) -> bool:
         _wait_empty(entry.name)
         subprocess.run(["ip", "netns", "delete", entry.name], capture_output=True)
         return True
+    if entry.kind in ("container", "network"):
+        from chaoskit.backends.docker import remove_docker_entry
+
+        return remove_docker_entry(entry.kind, entry.name, run_id)
     if entry.kind == "dir":
         if os.path.isdir(entry.name):
             shutil.rmtree(entry.name, ignore_errors=True)

@@ -105,6 +105,10 @@ class System(Protocol):
         """Server binaries the local backend needs -> how to install them (for the exit-3 hint)."""
         ...
 
+    def images(self) -> list[str]:
+        """Container images the docker backend needs (official by default, overridable by env)."""
+        ...
+
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, *,
                interval: float = 0.1, log_tail: Callable[[], str] = lambda: "") -> None:

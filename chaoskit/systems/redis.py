@@ -6,6 +6,7 @@ sees every replica and every other sentinel -- earlier failovers abort (-failove
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
 from chaoskit.systems.base import Event, EventSink, Facts, Progress, wait_until
 
+
+def redis_image() -> str:
+    """Image with redis-server and redis-sentinel; CI points this at a locally built one."""
+    return os.environ.get("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
+
+
 ROLES = ("primary", "replica", "replicas", "sentinels", "others", "all")
 
 
@@ -30,7 +37,7 @@ class RedisSettings(BaseModel):
     replicas: int = Field(2, ge=1, le=5)
     sentinels: int = Field(3, ge=1, le=5)
     quorum: int = Field(2, ge=1)
-    down_after_ms: int = Field(1000, ge=100)
+    down_after_ms: int = Field(1500, ge=100)
     failover_timeout_ms: int = Field(5000, ge=500)
     min_replicas_to_write: int = Field(0, ge=0)
     min_replicas_max_lag: int = Field(10, ge=1)
@@ -121,7 +128,8 @@ class RedisTopology:
         d = self.workdir / name
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{name}.conf").write_text(conf)
-        spec = NodeSpec(name, (binary, str(d / f"{name}.conf")), d, port)
+        (d / f"{name}.conf").chmod(0o666)  # the server rewrites it, possibly as another user in a container
+        spec = NodeSpec(name, (binary, str(d / f"{name}.conf")), d, port, image=redis_image())
         self.specs[name] = spec
         self.nodes[name] = self.backend.start(spec)
 
@@ -306,13 +314,17 @@ class RedisSystem:
             if isinstance(fault, NativeSpec) and fault.kind not in self.native_faults:
                 known = ", ".join(("kill", "pause", "restart", "partition", "packet-loss", *self.native_faults))
                 raise ValueError(f"faults.{i}.kind: unknown fault {fault.kind!r} (known: {known})")
-            for role in [fault.target, *getattr(fault, "peers", [])]:
+            groups = getattr(fault, "groups", None) or []
+            for role in [fault.target, *getattr(fault, "peers", []), *(r for g in groups for r in g)]:
                 if role not in ROLES and role not in names:
                     raise ValueError(f"faults.{i}: unknown target {role!r} (roles: {', '.join(ROLES)}; "
                                      f"nodes: {', '.join(sorted(names))})")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
         return RedisTopology(exp, backend, workdir)
+
+    def images(self) -> list[str]:
+        return [redis_image()]
 
     def binaries(self) -> dict[str, str]:
         return {binary: f"apt-get install -y {binary}" for binary in ("redis-server", "redis-sentinel")}

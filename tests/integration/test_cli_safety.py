@@ -138,7 +138,8 @@ def test_list_shows_every_experiment(state_dir: Path) -> None:
     res = subprocess.run([*CHAOSKIT, "list"], env=cli_env(state_dir), capture_output=True, text=True)
     assert res.returncode == 0
     for name in ("redis-primary-kill", "redis-primary-pause", "redis-primary-partition",
-                 "redis-primary-partition-guarded", "redis-replica-read-lag", "redis-primary-kill-pinned-client"):
+                 "redis-primary-partition-guarded", "redis-replica-read-lag", "redis-primary-kill-pinned-client",
+                 "redis-planned-failover", "redis-client-pause"):
         assert name in res.stdout
 
 

@@ -38,7 +38,7 @@ def test_model_document_parses_into_typed_experiment() -> None:
     assert exp.faults == [KillSpec(kind="kill", target="primary")]
     assert [e.metric for e in exp.expect] == ["failover_happened", "rto_s", "lost_writes"]
     assert exp.expect[0].equals is True
-    assert exp.expect[1].describe() == "rto_s <= 2.5"
+    assert exp.expect[1].describe() == "rto_s <= 3"
 
 
 def test_defaults_fill_omitted_sections() -> None:

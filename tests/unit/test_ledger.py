@@ -134,10 +134,10 @@ def test_remove_entries_goes_newest_first_and_survives_a_failing_entry(
     b.mkdir()
     original = ledger_mod._remove
 
-    def flaky_remove(entry: Entry) -> bool:
+    def flaky_remove(entry: Entry, run_id: str) -> bool:
         if entry.name == "explodes":
             raise PermissionError("nope")
-        return original(entry)
+        return original(entry, run_id)
 
     monkeypatch.setattr(ledger_mod, "_remove", flaky_remove)
     ledger = Ledger.create("run-g", "local")

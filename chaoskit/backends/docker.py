@@ -1,0 +1,234 @@
+"""Docker backend: each node a container on a chaoskit-made bridge network, driven by the Docker SDK.
+
+The topology's generated config files live in the run's work directory, which is bind-mounted at
+the same path in every container, so a node's argv is the same as on the local backend and one
+experiment file runs unchanged on either. Faults: ``docker kill`` / ``pause`` / ``stop`` + ``start``;
+partitions are iptables rules in the container's network namespace, entered from the host with
+``nsenter`` (the official images carry no iptables). Every container and network is labelled with
+the run id and recorded in the ledger before it is created.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from chaoskit.backends.base import Node, NodeSpec
+from chaoskit.backends.ledger import Ledger, all_ledgers
+from chaoskit.errors import InfrastructureError, MissingDependencyError
+
+LABEL = "io.chaoskit.run"
+CHAIN = "CHAOSKIT"
+
+
+def docker_client() -> Any:
+    """A connected Docker SDK client; MissingDependencyError (exit 3) with a hint if there is none."""
+    try:
+        import docker
+    except ImportError:  # pragma: no cover - a dependency of chaoskit
+        raise MissingDependencyError("the docker Python SDK is missing: pip install docker") from None
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 -- any failure means "no daemon here"
+        raise MissingDependencyError(f"Docker daemon not reachable ({exc.__class__.__name__}): start Docker, "
+                                     "or use --backend local") from None
+
+
+def images_available(images: list[str]) -> bool:
+    """True when a daemon answers and every image is present or can be pulled (pulls it)."""
+    try:
+        client = docker_client()
+    except MissingDependencyError:
+        return False
+    import docker
+
+    for image in images:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError:
+                return False
+    return True
+
+
+def _free_subnet(client: Any) -> ipaddress.IPv4Network:
+    base = os.environ.get("CHAOSKIT_DOCKER_SUBNET_BASE", "10.214")
+    taken = {ledger.subnet for ledger in all_ledgers()}
+    for net in client.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            taken.add(cfg.get("Subnet"))
+    for third in range(1, 251):
+        candidate = ipaddress.IPv4Network(f"{base}.{third}.0/24")
+        if str(candidate) not in taken:
+            return candidate
+    raise InfrastructureError(f"no free /24 under {base}.0.0/16 for a Docker network")
+
+
+class DockerBackend:
+    """Containers on a labelled bridge network. Needs a Docker daemon; partitions need nsenter + iptables."""
+
+    name = "docker"
+
+    def __init__(self, run_id: str, workdir: str, *, detached: bool = False) -> None:
+        self.client = docker_client()
+        self.run_id = run_id
+        self.workdir = Path(workdir)
+        self.network_name = f"ck-{run_id}"
+        self.subnet = _free_subnet(self.client)
+        self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
+        self.addresses: dict[str, str] = {}
+
+    def container_name(self, node_name: str) -> str:
+        return f"ck-{self.run_id}-{node_name}"
+
+    def prepare(self, names: list[str]) -> dict[str, str]:
+        import docker
+
+        self.ledger.record("dir", str(self.workdir))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o777)
+        hosts = list(self.subnet.hosts())
+        self.ledger.record("network", self.network_name)
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(self.subnet),
+                                                                           gateway=str(hosts[0]))])
+        self.client.networks.create(self.network_name, driver="bridge", ipam=ipam, labels={LABEL: self.run_id})
+        self.addresses = {name: str(hosts[9 + i]) for i, name in enumerate(names)}
+        return dict(self.addresses)
+
+    def _container(self, name: str) -> Any:
+        import docker
+
+        try:
+            return self.client.containers.get(self.container_name(name))
+        except docker.errors.NotFound:
+            return None
+
+    def start(self, spec: NodeSpec) -> Node:
+        existing = self._container(spec.name)
+        if existing is not None:  # restart after kill/stop keeps the address and the data dir
+            existing.start()
+            existing.reload()
+            return self._node(spec, existing)
+        if not spec.image:
+            raise InfrastructureError(f"{spec.name}: no container image for the docker backend")
+        self._ensure_image(spec.image)
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        spec.workdir.chmod(0o777)
+        self.ledger.record("container", self.container_name(spec.name))
+        endpoint = self.client.api.create_endpoint_config(ipv4_address=self.addresses[spec.name])
+        container = self.client.containers.create(
+            spec.image, command=list(spec.argv), name=self.container_name(spec.name), hostname=spec.name,
+            labels={LABEL: self.run_id, "io.chaoskit.node": spec.name}, working_dir=str(spec.workdir),
+            volumes={str(self.workdir): {"bind": str(self.workdir), "mode": "rw"}},
+            user=spec.user or "", network=self.network_name,
+            networking_config={self.network_name: endpoint}, environment=dict(spec.env),
+        )
+        container.start()
+        container.reload()
+        return self._node(spec, container)
+
+    def _ensure_image(self, image: str) -> None:
+        import docker
+
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            try:
+                self.client.images.pull(image)
+            except docker.errors.APIError as exc:
+                raise MissingDependencyError(
+                    f"image {image!r} is not here and cannot be pulled ({exc.explanation or exc}); build it with "
+                    "`make images` or point the CHAOSKIT_*_IMAGE variable at an image you have") from None
+
+    def _node(self, spec: NodeSpec, container: Any) -> Node:
+        pid = container.attrs["State"].get("Pid") or None
+        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name})
+
+    def kill(self, node: Node) -> None:
+        c = self._container(node.name)
+        if c is not None and c.status in ("running", "paused"):
+            c.kill()
+            c.wait(timeout=10)
+
+    def stop(self, node: Node) -> None:
+        c = self._container(node.name)
+        if c is not None:
+            c.stop(timeout=5)
+
+    def pause(self, node: Node) -> None:
+        self._container(node.name).pause()
+
+    def resume(self, node: Node) -> None:
+        c = self._container(node.name)
+        if c is not None and c.status == "paused":
+            c.unpause()
+
+    def is_running(self, node: Node) -> bool:
+        c = self._container(node.name)
+        return c is not None and c.status in ("running", "paused")
+
+    def _nsenter(self, node: Node, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        c = self._container(node.name)
+        pid = c.attrs["State"].get("Pid") if c is not None else 0
+        if not pid:
+            if check:
+                raise InfrastructureError(f"{node.name} is not running: cannot change its network")
+            return subprocess.CompletedProcess(args, 0, "", "")
+        if shutil.which("nsenter") is None or shutil.which("iptables") is None:
+            raise MissingDependencyError("partitions on the docker backend need nsenter and iptables on the host "
+                                         "(apt-get install -y util-linux iptables)")
+        res = subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True)
+        if check and res.returncode != 0:
+            raise InfrastructureError(f"{' '.join(args)} in {node.name}: {res.stderr.strip()}")
+        return res
+
+    def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
+              probability: float | None = None) -> None:
+        if self._nsenter(node, "iptables", "-n", "-L", CHAIN, check=False).returncode != 0:
+            self._nsenter(node, "iptables", "-N", CHAIN)
+            self._nsenter(node, "iptables", "-I", "INPUT", "-j", CHAIN)
+            self._nsenter(node, "iptables", "-I", "OUTPUT", "-j", CHAIN)
+        loss = ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}"] if probability else []
+        for peer in peers:
+            self._nsenter(node, "iptables", "-A", CHAIN, "-s", peer.address, *loss, "-j", "DROP")
+            if not one_way:
+                self._nsenter(node, "iptables", "-A", CHAIN, "-d", peer.address, *loss, "-j", "DROP")
+
+    def unblock(self, node: Node) -> None:
+        self._nsenter(node, "iptables", "-F", CHAIN, check=False)
+
+    def log_tail(self, node: Node, lines: int = 20) -> str:
+        c = self._container(node.name)
+        if c is None:
+            return ""
+        return str(c.logs(tail=lines).decode(errors="replace")).rstrip()
+
+    def teardown(self) -> None:
+        from chaoskit.backends.ledger import remove_entries
+
+        remove_entries(self.ledger)
+        self.ledger.forget()
+
+
+def remove_docker_entry(kind: str, name: str, run_id: str) -> bool:
+    """Remove a container or network that carries this run's label; never anything else."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        getter = client.containers.get if kind == "container" else client.networks.get
+        obj = getter(name)
+    except Exception:  # noqa: BLE001 -- gone already, or no daemon: nothing to remove
+        return False
+    if (obj.attrs.get("Config", {}).get("Labels") or obj.attrs.get("Labels") or {}).get(LABEL) != run_id:
+        return False
+    obj.remove(force=True) if kind == "container" else obj.remove()
+    return True

@@ -1,0 +1,82 @@
+"""The docker backend: the same experiments on containers, built locally (no registry needed).
+
+Runs when CHAOSKIT_DOCKER_TESTS=1 (set by `make test`, which installs/starts Docker and builds the
+images); skipped otherwise so a laptop without Docker can still run the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chaoskit.checkers import Verdict
+from chaoskit.experiment import load
+from chaoskit.runner import run
+from tests.integration.util import CHAOSKIT, cli_env
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1"),
+]
+
+
+def chaoskit_containers() -> set[str]:
+    out = subprocess.run(["docker", "ps", "-a", "--filter", "label=io.chaoskit.run", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def chaoskit_networks() -> set[str]:
+    out = subprocess.run(["docker", "network", "ls", "--filter", "label=io.chaoskit.run", "--format", "{{.Name}}"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+@pytest.fixture
+def docker_clean(state_dir: Path) -> None:
+    before = (chaoskit_containers(), chaoskit_networks())
+    yield
+    assert (chaoskit_containers(), chaoskit_networks()) == before, "containers or networks left behind"
+
+
+@pytest.mark.parametrize("name", ["redis-primary-kill", "redis-primary-partition"])
+def test_same_verdict_on_docker_as_on_local(name: str, tmp_path: Path, docker_clean: None) -> None:
+    result = run(load(name), "docker", tmp_path / name, progress=print)
+    journal = result.journal
+    assert journal["backend"] == "docker"
+    assert result.verdict is Verdict.PASS, json.dumps(journal["checks"], indent=1)
+    assert journal["metrics"]["acked_writes"] > 500
+    assert json.loads((tmp_path / name / "journal.json").read_text())["backend"] == "docker"
+
+
+def test_cleanup_after_sigkill_removes_only_chaoskit_containers(tmp_path: Path, state_dir: Path) -> None:
+    image = os.environ.get("CHAOSKIT_REDIS_IMAGE", "chaoskit/redis:7")
+    foreign = subprocess.run(["docker", "run", "-d", "--name", f"foreign-{os.getpid()}", image, "sleep", "300"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        proc = subprocess.Popen([*CHAOSKIT, "run", "redis-primary-partition", "--backend", "docker",
+                                 "--out", str(tmp_path / "out")], env=cli_env(state_dir),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "fault: partition" in line:
+                break
+        else:
+            raise AssertionError(proc.stderr.read() if proc.stderr else "run ended before the fault")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert len(chaoskit_containers()) >= 6
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert chaoskit_containers() == set() and chaoskit_networks() == set()
+        state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", foreign],
+                               capture_output=True, text=True).stdout.strip()
+        assert state == "true", "a foreign container must not be touched"
+    finally:
+        subprocess.run(["docker", "rm", "-f", foreign], capture_output=True)

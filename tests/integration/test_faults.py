@@ -1,0 +1,186 @@
+"""Each fault against a real Redis topology: apply, observe the real effect, heal, observe it gone."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from chaoskit.backends.local import LocalBackend
+from chaoskit.experiment import NativeSpec, parse
+from chaoskit.nemesis import Kill, Partition, Pause, Restart
+from chaoskit.systems.redis import RedisTopology
+
+pytestmark = pytest.mark.integration
+
+PROBE = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5)"
+UDP_LISTEN = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 9999)); s.settimeout(1.5)
+n = 0
+try:
+    while True:
+        s.recv(64); n += 1; s.settimeout(0.5)
+except socket.timeout:
+    pass
+print(n)
+"""
+UDP_SEND = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" \
+           "[s.sendto(b'x',(sys.argv[1],9999)) for _ in range(int(sys.argv[2]))]"
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        exp = parse({"name": "faults", "system": "redis", "purpose": "-", "hypothesis": "-",
+                     "topology": {"down_after_ms": 60000},  # no automatic failover while we poke
+                     "client": {"pattern": "sentinel-backoff"}, "expect": [{"metric": "lost_writes"}]}, "test")
+        run_id = secrets.token_hex(3)
+        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+        backend = LocalBackend(run_id, str(workdir))
+        try:
+            topology = RedisTopology(exp, backend, workdir)
+            topology.up(print)
+            topology.wait_ready(60)
+            yield topology
+        finally:
+            backend.teardown()
+
+
+def can_connect(topo: RedisTopology, src: str, dst: str) -> bool:
+    """TCP connect from inside node ``src``'s namespace (or the host, src="host") to node ``dst``."""
+    node = topo.nodes[dst]
+    prefix = [] if src == "host" else ["ip", "netns", "exec", topo.backend.netns(src)]  # type: ignore[attr-defined]
+    return subprocess.run([*prefix, sys.executable, "-c", PROBE, node.address, str(node.port)],
+                          capture_output=True).returncode == 0
+
+
+def udp_received(topo: RedisTopology, src: str, dst: str, count: int = 50) -> int:
+    ns = topo.backend.netns  # type: ignore[attr-defined]
+    addr = topo.nodes[dst].address
+    listener = subprocess.Popen(["ip", "netns", "exec", ns(dst), sys.executable, "-c", UDP_LISTEN, addr],
+                                stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    subprocess.run(["ip", "netns", "exec", ns(src), sys.executable, "-c", UDP_SEND, addr, str(count)], check=True)
+    out, _ = listener.communicate(timeout=10)
+    return int(out.strip())
+
+
+def ping(node_addr: tuple[str, int], timeout: float = 0.5) -> bool:
+    try:
+        return bool(redis.Redis(*node_addr, socket_timeout=timeout, socket_connect_timeout=timeout).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_partition_cuts_peers_but_not_clients(topo: RedisTopology) -> None:
+    primary = topo.resolve("primary")[0].name
+    fault = Partition("primary", ["others"])
+    assert [n.name for n in fault.apply(topo, topo.backend)] == [primary]
+    try:
+        assert not can_connect(topo, "sentinel-1", primary)
+        assert can_connect(topo, "host", primary), "clients on the host must still reach the primary"
+        assert can_connect(topo, "sentinel-1", "sentinel-2")
+    finally:
+        fault.heal(topo, topo.backend)
+    assert can_connect(topo, "sentinel-1", primary)
+
+
+def test_one_way_partition_drops_only_what_target_receives(topo: RedisTopology) -> None:
+    fault = Partition("redis-3", ["sentinel-1"], one_way=True)
+    fault.apply(topo, topo.backend)
+    try:
+        assert udp_received(topo, "sentinel-1", "redis-3") == 0
+        assert udp_received(topo, "redis-3", "sentinel-1") == 50
+    finally:
+        fault.heal(topo, topo.backend)
+    assert udp_received(topo, "sentinel-1", "redis-3") == 50
+
+
+def test_split_into_groups(topo: RedisTopology) -> None:
+    fault = Partition(groups=[["redis-1", "sentinel-1"], ["redis-2", "redis-3", "sentinel-2", "sentinel-3"]])
+    assert len(fault.apply(topo, topo.backend)) == 6
+    try:
+        assert can_connect(topo, "sentinel-1", "redis-1")
+        assert can_connect(topo, "sentinel-2", "redis-3")
+        assert not can_connect(topo, "sentinel-1", "redis-2")
+        assert not can_connect(topo, "redis-3", "redis-1")
+    finally:
+        fault.heal(topo, topo.backend)
+    assert can_connect(topo, "redis-3", "redis-1")
+
+
+def test_packet_loss_drops_about_the_given_fraction(topo: RedisTopology) -> None:
+    fault = Partition("sentinel-2", ["sentinel-3"], one_way=True, probability=0.5, kind="packet-loss")
+    fault.apply(topo, topo.backend)
+    try:
+        got = udp_received(topo, "sentinel-3", "sentinel-2", count=400)
+    finally:
+        fault.heal(topo, topo.backend)
+    assert 100 < got < 300, got  # binomial(400, 0.5): outside this is ~1e-23 unlikely
+
+
+def test_kill_then_heal_restarts_the_node(topo: RedisTopology) -> None:
+    fault = Kill("replica")
+    (node,) = fault.apply(topo, topo.backend)
+    assert not topo.backend.is_running(node) and not ping((node.address, node.port))
+    fault.heal(topo, topo.backend)
+    restarted = topo.nodes[node.name]
+    assert restarted.pid != node.pid
+    deadline = time.monotonic() + 5
+    while not ping((restarted.address, restarted.port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ping((restarted.address, restarted.port))
+
+
+def test_pause_freezes_and_resume_thaws(topo: RedisTopology) -> None:
+    fault = Pause("replica")
+    (node,) = fault.apply(topo, topo.backend)
+    try:
+        state = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state == "T"
+        assert not ping((node.address, node.port), timeout=0.3)
+    finally:
+        fault.heal(topo, topo.backend)
+    assert ping((node.address, node.port), timeout=2)
+
+
+def test_restart_replaces_the_process(topo: RedisTopology) -> None:
+    (node,) = topo.resolve("replica")
+    (hit,) = Restart("replica").apply(topo, topo.backend)
+    assert hit.name == node.name and topo.nodes[node.name].pid != node.pid
+    new = topo.nodes[node.name]
+    deadline = time.monotonic() + 5
+    while not ping((new.address, new.port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ping((new.address, new.port))
+
+
+def test_client_pause_stalls_writes_until_healed(topo: RedisTopology) -> None:
+    fault = topo.native_fault(NativeSpec(kind="client-pause", target="primary"))
+    (node,) = fault.apply(topo, topo.backend)
+    client = redis.Redis(node.address, node.port, socket_timeout=0.3)
+    try:
+        with pytest.raises(redis.TimeoutError):
+            client.set("chaoskit:probe", 1)
+        assert client.ping(), "WRITE mode pauses writes only"
+    finally:
+        fault.heal(topo, topo.backend)
+    assert redis.Redis(node.address, node.port, socket_timeout=1).set("chaoskit:probe", 2)
+
+
+def test_sentinel_failover_moves_the_primary(topo: RedisTopology) -> None:
+    before = topo.resolve("primary")[0].name
+    topo.native_fault(NativeSpec(kind="sentinel-failover")).apply(topo, topo.backend)
+    deadline = time.monotonic() + 15
+    while topo.resolve("primary")[0].name == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert topo.resolve("primary")[0].name != before
