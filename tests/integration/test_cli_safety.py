@@ -146,13 +146,16 @@ def test_list_shows_every_experiment(state_dir: Path) -> None:
 def test_up_and_down_leave_nothing_behind(tmp_path: Path, state_dir: Path) -> None:
     # `up` then `down`: a lab topology survives the CLI exiting, and `down` removes it all.
     ns_before, pids_before = netns_names(), server_pids()
-    res = subprocess.run([*CHAOSKIT, "up", "redis"], env=cli_env(state_dir), capture_output=True, text=True,
-                         timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert "redis-1" in res.stdout and "sentinel-3" in res.stdout
-    assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
-    ledger = json.loads(next((state_dir / "runs").glob("*.json")).read_text())
-    assert ledger["topology"] == "redis" and ledger["owner_pid"] is None
-    down = subprocess.run([*CHAOSKIT, "down"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
+    try:
+        res = subprocess.run([*CHAOSKIT, "up", "redis", "--backend", "local"], env=cli_env(state_dir),
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert "redis-1" in res.stdout and "sentinel-3" in res.stdout
+        assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
+        ledger = json.loads(next((state_dir / "runs").glob("*.json")).read_text())
+        assert ledger["topology"] == "redis" and ledger["owner_pid"] is None
+    finally:
+        down = subprocess.run([*CHAOSKIT, "down"], env=cli_env(state_dir), capture_output=True, text=True,
+                              timeout=60)
     assert down.returncode == 0, down.stderr
     assert netns_names() == ns_before and server_pids() == pids_before
