@@ -3,6 +3,7 @@
 # pull from a registry (CI). Cached: an image that exists is not rebuilt (FORCE=1 rebuilds).
 #   base:  chaoskit/debian:bookworm  (debootstrap --variant=minbase + docker import)
 #   redis: chaoskit/redis:7          (Debian's redis-server + redis-sentinel)
+#   nettools: chaoskit/nettools      (iptables, for partitions from a helper container)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 have_image() { [ "${FORCE:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
@@ -22,4 +23,8 @@ if ! have_image chaoskit/redis:7; then
   echo "building chaoskit/redis:7"
   docker build -q -t chaoskit/redis:7 compose/images/redis >/dev/null
 fi
-echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7"
+if ! have_image chaoskit/nettools; then
+  echo "building chaoskit/nettools"
+  docker build -q --build-arg BASE=chaoskit/debian:bookworm -t chaoskit/nettools compose/images/nettools >/dev/null
+fi
+echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/nettools"

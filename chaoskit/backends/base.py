@@ -22,13 +22,19 @@ class NodeSpec:
 
 @dataclass
 class Node:
-    """A started node. ``address`` is where clients (the runner) reach it."""
+    """A started node. ``address`` is its address inside the topology's network (what servers announce)."""
 
     spec: NodeSpec
     address: str
     pid: int | None = None
     log_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    published: tuple[str, int] | None = None  # where the host reaches it, when not at address:port
+
+    @property
+    def client_addr(self) -> tuple[str, int]:
+        """Where clients on this host connect: the published port if any, else the node's own address."""
+        return self.published or (self.address, self.spec.port)
 
     @property
     def name(self) -> str:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import platform
+import secrets
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,34 @@ from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 LABEL = "io.chaoskit.run"
 CHAIN = "CHAOSKIT"
+NET_IMAGE = "chaoskit/nettools"  # iptables, for partitions where the host cannot enter a container's netns
+
+
+def addressing() -> str:
+    """``routed``: the host reaches containers at their bridge IPs (Linux). ``published``: through ports
+    published on 127.0.0.1, for Docker Desktop, whose VM does not route container IPs to the host."""
+    mode = os.environ.get("CHAOSKIT_DOCKER_ADDRESSING") or ("routed" if platform.system() == "Linux" else "published")
+    if mode not in ("routed", "published"):
+        raise MissingDependencyError(f"CHAOSKIT_DOCKER_ADDRESSING={mode!r}: use routed or published")
+    return mode
+
+
+def net_faults() -> str:
+    """``nsenter``: iptables from the host in the container's netns. ``helper``: a short-lived container
+    sharing that netns with NET_ADMIN (Docker Desktop, or a host without nsenter/iptables)."""
+    mode = os.environ.get("CHAOSKIT_DOCKER_NETFAULTS")
+    if mode is None:
+        native = platform.system() == "Linux" and shutil.which("nsenter") and shutil.which("iptables")
+        mode = "nsenter" if native and os.geteuid() == 0 else "helper"
+    if mode not in ("nsenter", "helper"):
+        raise MissingDependencyError(f"CHAOSKIT_DOCKER_NETFAULTS={mode!r}: use nsenter or helper")
+    return mode
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def docker_client() -> Any:
@@ -85,6 +116,8 @@ class DockerBackend:
         self.subnet = _free_subnet(self.client)
         self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
         self.addresses: dict[str, str] = {}
+        self.addressing, self.net_faults = addressing(), net_faults()
+        self.host_ports: dict[str, int] = {}
 
     def container_name(self, node_name: str) -> str:
         return f"ck-{self.run_id}-{node_name}"
@@ -124,12 +157,16 @@ class DockerBackend:
         spec.workdir.chmod(0o777)
         self.ledger.record("container", self.container_name(spec.name))
         endpoint = self.client.api.create_endpoint_config(ipv4_address=self.addresses[spec.name])
+        ports = None
+        if self.addressing == "published":
+            self.host_ports[spec.name] = _free_port()
+            ports = {f"{spec.port}/tcp": ("127.0.0.1", self.host_ports[spec.name])}
         container = self.client.containers.create(
             spec.image, command=list(spec.argv), name=self.container_name(spec.name), hostname=spec.name,
             labels={LABEL: self.run_id, "io.chaoskit.node": spec.name}, working_dir=str(spec.workdir),
             volumes={str(self.workdir): {"bind": str(self.workdir), "mode": "rw"}},
             user=spec.user or "", network=self.network_name,
-            networking_config={self.network_name: endpoint}, environment=dict(spec.env),
+            networking_config={self.network_name: endpoint}, environment=dict(spec.env), ports=ports,
         )
         container.start()
         container.reload()
@@ -150,7 +187,9 @@ class DockerBackend:
 
     def _node(self, spec: NodeSpec, container: Any) -> Node:
         pid = container.attrs["State"].get("Pid") or None
-        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name})
+        port = self.host_ports.get(spec.name)
+        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name},
+                    published=("127.0.0.1", port) if port else None)
 
     def kill(self, node: Node) -> None:
         c = self._container(node.name)
@@ -175,35 +214,66 @@ class DockerBackend:
         c = self._container(node.name)
         return c is not None and c.status in ("running", "paused")
 
-    def _nsenter(self, node: Node, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _iptables(self, node: Node, commands: list[list[str]], check: bool = True) -> bool:
+        """Run iptables commands in the node's network namespace; False if one failed (check=False)."""
         c = self._container(node.name)
-        pid = c.attrs["State"].get("Pid") if c is not None else 0
-        if not pid:
+        if c is None or c.status not in ("running", "paused"):
             if check:
                 raise InfrastructureError(f"{node.name} is not running: cannot change its network")
-            return subprocess.CompletedProcess(args, 0, "", "")
-        if shutil.which("nsenter") is None or shutil.which("iptables") is None:
-            raise MissingDependencyError("partitions on the docker backend need nsenter and iptables on the host "
-                                         "(apt-get install -y util-linux iptables)")
-        res = subprocess.run(["nsenter", "-t", str(pid), "-n", *args], capture_output=True, text=True)
-        if check and res.returncode != 0:
-            raise InfrastructureError(f"{' '.join(args)} in {node.name}: {res.stderr.strip()}")
-        return res
+            return False
+        if self.net_faults == "helper":
+            return self._helper(c, commands, check)
+        pid = str(c.attrs["State"]["Pid"])
+        for args in commands:
+            res = subprocess.run(["nsenter", "-t", pid, "-n", "iptables", *args], capture_output=True, text=True)
+            if res.returncode != 0:
+                if check:
+                    raise InfrastructureError(f"iptables {' '.join(args)} in {node.name}: {res.stderr.strip()}")
+                return False
+        return True
+
+    def _helper(self, container: Any, commands: list[list[str]], check: bool) -> bool:
+        """A throw-away container sharing ``container``'s netns with NET_ADMIN runs the iptables commands."""
+        import docker
+
+        self._ensure_net_image()
+        script = " && ".join("iptables " + " ".join(args) for args in commands)
+        name = f"ck-{self.run_id}-net-{secrets.token_hex(2)}"
+        self.ledger.record("container", name)
+        try:
+            self.client.containers.run(NET_IMAGE, ["sh", "-c", script], name=name, remove=True,
+                                       network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
+                                       labels={LABEL: self.run_id})
+            return True
+        except docker.errors.ContainerError as exc:
+            if check:
+                raise InfrastructureError(f"iptables in {container.name}: {exc.stderr!r}") from None
+            return False
+
+    def _ensure_net_image(self) -> None:
+        import docker
+
+        try:
+            self.client.images.get(NET_IMAGE)
+        except docker.errors.ImageNotFound:
+            base = os.environ.get("CHAOSKIT_NET_BASE", "debian:bookworm-slim")
+            context = Path(__file__).resolve().parents[2] / "compose" / "images" / "nettools"
+            self.client.images.build(path=str(context), tag=NET_IMAGE, buildargs={"BASE": base}, rm=True)
 
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
               probability: float | None = None) -> None:
-        if self._nsenter(node, "iptables", "-n", "-L", CHAIN, check=False).returncode != 0:
-            self._nsenter(node, "iptables", "-N", CHAIN)
-            self._nsenter(node, "iptables", "-I", "INPUT", "-j", CHAIN)
-            self._nsenter(node, "iptables", "-I", "OUTPUT", "-j", CHAIN)
+        if not self._iptables(node, [["-n", "-L", CHAIN]], check=False):
+            self._iptables(node, [["-N", CHAIN], ["-I", "INPUT", "-j", CHAIN], ["-I", "OUTPUT", "-j", CHAIN]])
         loss = ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}"] if probability else []
+        rules = []
         for peer in peers:
-            self._nsenter(node, "iptables", "-A", CHAIN, "-s", peer.address, *loss, "-j", "DROP")
+            rules.append(["-A", CHAIN, "-s", peer.address, *loss, "-j", "DROP"])
             if not one_way:
-                self._nsenter(node, "iptables", "-A", CHAIN, "-d", peer.address, *loss, "-j", "DROP")
+                rules.append(["-A", CHAIN, "-d", peer.address, *loss, "-j", "DROP"])
+        self._iptables(node, rules)
 
     def unblock(self, node: Node) -> None:
-        self._nsenter(node, "iptables", "-F", CHAIN, check=False)
+        self._iptables(node, [["-F", CHAIN]], check=False)
 
     def log_tail(self, node: Node, lines: int = 20) -> str:
         c = self._container(node.name)

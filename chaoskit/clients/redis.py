@@ -59,15 +59,31 @@ def _read(client: redis.Redis, want: int) -> dict[str, Any]:
     return {"want": want, "found": bool(found), "seen": int(seen) if seen is not None else None}
 
 
+class MappedSentinel(Sentinel):
+    """Sentinel that translates announced (in-network) addresses to where this host reaches them."""
+
+    def __init__(self, sentinels: list[tuple[str, int]], translate: Callable[[tuple[str, int]], tuple[str, int]],
+                 **kwargs: Any) -> None:
+        super().__init__(sentinels, **kwargs)
+        self.translate = translate
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        return self.translate(super().discover_master(service_name))
+
+    def discover_slaves(self, service_name: str) -> list[tuple[str, int]]:
+        return [self.translate(addr) for addr in super().discover_slaves(service_name)]
+
+
 class RedisClient:
     """One worker's client. ``f`` is "write" (SADD to the primary) or "read" (SISMEMBER on a replica/primary)."""
 
     def __init__(self, pattern: str, sentinels: list[tuple[str, int]], *, f: str, read_from: str,
-                 timeout_s: float, policy: RetryPolicy, name_of: Callable[[str, int], str | None]) -> None:
+                 timeout_s: float, policy: RetryPolicy, name_of: Callable[[str, int], str | None],
+                 translate: Callable[[tuple[str, int]], tuple[str, int]] = lambda addr: addr) -> None:
         self.pattern, self.sentinels, self.f, self.read_from = pattern, sentinels, f, read_from
         self.timeout_s = timeout_s
         self.policy = RetryPolicy.none() if pattern == "sentinel-no-retry" else policy
-        self.name_of = name_of
+        self.name_of, self.translate = name_of, translate
         self._client: redis.Redis | None = None
         self._pinned: tuple[str, int] | None = None
 
@@ -76,7 +92,7 @@ class RedisClient:
                 "retry": Retry(NoBackoff(), 0)}
 
     def open(self) -> None:
-        sentinel = Sentinel(self.sentinels, sentinel_kwargs={"socket_timeout": self.timeout_s,
+        sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs={"socket_timeout": self.timeout_s,
                                                              "socket_connect_timeout": self.timeout_s},
                             **self._kwargs())
         if self.f == "read" and self.read_from == "replica":

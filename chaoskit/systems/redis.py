@@ -43,14 +43,16 @@ class RedisSettings(BaseModel):
     min_replicas_max_lag: int = Field(10, ge=1)
 
 
-def _rc(host: str, port: int, timeout: float = 0.5) -> redis.Redis:
+def _rc(node: Node, timeout: float = 0.5) -> redis.Redis:
+    """A connection to ``node`` the way this host reaches it (its client address)."""
+    host, port = node.client_addr
     return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
                        decode_responses=True)
 
 
 def _replication(node: Node, timeout: float = 0.5) -> dict[str, Any]:
     """``INFO replication`` of a node (redis-py's sync/async union typed away)."""
-    return cast(dict[str, Any], _rc(node.address, node.port, timeout).info("replication"))
+    return cast(dict[str, Any], _rc(node, timeout).info("replication"))
 
 
 def _settings(exp: Experiment) -> RedisSettings:
@@ -70,7 +72,7 @@ class SentinelFailover:
         hit = topology.resolve("primary")
         for s in topology.resolve("sentinels"):
             try:
-                _rc(s.address, s.port).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+                _rc(s).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
                 return hit
             except redis.RedisError:
                 continue
@@ -92,12 +94,12 @@ class ClientPause:
     def apply(self, topology: RedisTopology, backend: Backend) -> list[Node]:
         self.hit = topology.resolve(self.target)
         for node in self.hit:
-            _rc(node.address, node.port).execute_command("CLIENT", "PAUSE", 600000, self.mode)
+            _rc(node).execute_command("CLIENT", "PAUSE", 600000, self.mode)
         return self.hit
 
     def heal(self, topology: RedisTopology, backend: Backend) -> None:
         for node in self.hit:
-            _rc(node.address, node.port).execute_command("CLIENT", "UNPAUSE")
+            _rc(node).execute_command("CLIENT", "UNPAUSE")
 
 
 # ---- topology --------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ class RedisTopology:
         def sentinels_see_all() -> bool:
             for name in self.sentinel_names:
                 s = self.nodes[name]
-                m = _rc(s.address, s.port).execute_command("SENTINEL", "MASTER", MASTER_NAME)
+                m = _rc(s).execute_command("SENTINEL", "MASTER", MASTER_NAME)
                 info = dict(zip(m[::2], m[1::2], strict=True))
                 if int(info["num-slaves"]) < want_replicas or int(info["num-other-sentinels"]) < want_sentinels:
                     return False
@@ -201,14 +203,24 @@ class RedisTopology:
 
     # -- roles ---------------------------------------------------------------------------------
     def node_for_address(self, host: str, port: int) -> str | None:
-        return next((n for n, a in self.addresses.items() if a == host and n in self.redis_names), None)
+        """The redis node announced as, or reached at, ``host:port``."""
+        for name in self.redis_names:
+            node = self.nodes.get(name)
+            if self.addresses.get(name) == host or (node is not None and node.client_addr == (host, port)):
+                return name
+        return None
+
+    def client_addr_of(self, addr: tuple[str, int]) -> tuple[str, int]:
+        """Translate an address Sentinel announces (in-network) to where this host reaches it."""
+        name = self.node_for_address(*addr)
+        return self.nodes[name].client_addr if name else addr
 
     def _sentinel_primary(self) -> str | None:
         votes: dict[str, int] = {}
         for name in self.sentinel_names:
             s = self.nodes[name]
             try:
-                addr = _rc(s.address, s.port, 0.3).sentinel_get_master_addr_by_name(MASTER_NAME)
+                addr = _rc(s, 0.3).sentinel_get_master_addr_by_name(MASTER_NAME)
             except redis.RedisError:
                 continue
             node = self.node_for_address(addr[0], int(addr[1])) if addr else None
@@ -248,8 +260,9 @@ class RedisTopology:
 
     # -- workload --------------------------------------------------------------------------------
     def client(self, spec: ClientSpec, f: str) -> RedisClient:
-        sentinels = [(self.nodes[n].address, self.nodes[n].port) for n in self.sentinel_names]
+        sentinels = [self.nodes[n].client_addr for n in self.sentinel_names]
         return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
+                           translate=self.client_addr_of,
                            timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
                            name_of=self.node_for_address)
 
@@ -269,7 +282,7 @@ class RedisTopology:
         node = self.nodes[name]
         while not stop.is_set():
             try:
-                pubsub = _rc(node.address, node.port, 1.0).pubsub(ignore_subscribe_messages=True)
+                pubsub = _rc(node, 1.0).pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe("*")
                 while not stop.is_set():
                     msg = pubsub.get_message(timeout=0.2)
@@ -291,7 +304,7 @@ class RedisTopology:
 
     def final_read(self) -> list[Any]:
         primary = self.resolve("primary")[0]
-        members = cast(set[str], _rc(primary.address, primary.port, 5.0).smembers(KEY))
+        members = cast(set[str], _rc(primary, 5.0).smembers(KEY))
         return sorted(int(v) for v in members)
 
 
