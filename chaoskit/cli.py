@@ -1,4 +1,4 @@
-"""``chaoskit list | run | up | down | cleanup | report`` (exit codes per DESIGN §2)."""
+"""``chaoskit list | run | up | down | cleanup | compose | report`` (exit codes per DESIGN §2)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--backend", default="auto")
     sub.add_parser("down", help="stop every topology started with `up`")
     sub.add_parser("cleanup", help="remove everything chaoskit created whose run is gone")
+    comp = sub.add_parser("compose", help="print a system's standalone Docker Compose lab file")
+    comp.add_argument("system")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
     return p
@@ -127,6 +129,16 @@ def cmd_down(cleanup_all: bool) -> int:
     return 0
 
 
+def cmd_compose(system: str) -> int:
+    from chaoskit.compose import render
+    from chaoskit.systems import system_names
+
+    if system not in system_names():
+        raise UsageError(f"unknown system {system!r} (known: {', '.join(system_names())})")
+    sys.stdout.write(render(system))
+    return 0
+
+
 def cmd_report(run_dir: Path) -> int:
     from chaoskit.report import write_report
 
@@ -154,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_down(cleanup_all=False)
         if args.cmd == "cleanup":
             return cmd_down(cleanup_all=True)
+        if args.cmd == "compose":
+            return cmd_compose(args.system)
         return cmd_report(args.run_dir)
     except ChaoskitError as exc:
         print(f"chaoskit: {exc}", file=sys.stderr)

@@ -12,6 +12,13 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends docker.io >/dev/null
 fi
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing docker-compose"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  fi
+fi
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

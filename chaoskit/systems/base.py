@@ -27,6 +27,16 @@ class Event:
     detail: str
 
 
+@dataclass(frozen=True)
+class ComposeNode:
+    """One service of a system's standalone Compose lab (``compose/<system>.yml``)."""
+
+    name: str
+    binary: str
+    port: int
+    conf: str
+
+
 EventSink = Callable[[Event], None]
 Progress = Callable[[str], None]
 
@@ -107,6 +117,14 @@ class System(Protocol):
 
     def images(self) -> list[str]:
         """Container images the docker backend needs (official by default, overridable by env)."""
+        ...
+
+    def image_variable(self) -> tuple[str, str]:
+        """The environment variable naming this system's image, and its default (official) image."""
+        ...
+
+    def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:
+        """The default topology as Compose services; the first node is the initial primary."""
         ...
 
 

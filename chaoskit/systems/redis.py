@@ -21,12 +21,14 @@ from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
-from chaoskit.systems.base import Event, EventSink, Facts, Progress, wait_until
+from chaoskit.systems.base import ComposeNode, Event, EventSink, Facts, Progress, wait_until
+
+SYSTEM_IMAGE = ("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
 
 
 def redis_image() -> str:
     """Image with redis-server and redis-sentinel; CI points this at a locally built one."""
-    return os.environ.get("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
+    return os.environ.get(*SYSTEM_IMAGE)
 
 
 ROLES = ("primary", "replica", "replicas", "sentinels", "others", "all")
@@ -57,6 +59,25 @@ def _replication(node: Node, timeout: float = 0.5) -> dict[str, Any]:
 
 def _settings(exp: Experiment) -> RedisSettings:
     return RedisSettings.model_validate(exp.topology)
+
+
+def redis_conf(s: RedisSettings, datadir: str, primary: str | None) -> str:
+    """redis-server configuration: no persistence (a restarted node comes back empty), fast diskless sync."""
+    lines = ["bind 0.0.0.0", "port 6379", "protected-mode no", f"dir {datadir}", 'save ""',
+             "appendonly no", "repl-diskless-sync yes", "repl-diskless-sync-delay 0",
+             f"min-replicas-to-write {s.min_replicas_to_write}", f"min-replicas-max-lag {s.min_replicas_max_lag}"]
+    if primary:
+        lines.append(f"replicaof {primary} 6379")
+    return "\n".join(lines) + "\n"
+
+
+def sentinel_conf(s: RedisSettings, datadir: str, primary: str) -> str:
+    return "\n".join([
+        "bind 0.0.0.0", "port 26379", "protected-mode no", f"dir {datadir}",
+        f"sentinel monitor {MASTER_NAME} {primary} 6379 {s.quorum}",
+        f"sentinel down-after-milliseconds {MASTER_NAME} {s.down_after_ms}",
+        f"sentinel failover-timeout {MASTER_NAME} {s.failover_timeout_ms}",
+        f"sentinel parallel-syncs {MASTER_NAME} 1", ""])
 
 
 # ---- native faults ---------------------------------------------------------------------------
@@ -121,9 +142,10 @@ class RedisTopology:
         self.addresses = self.backend.prepare(self.redis_names + self.sentinel_names)
         primary = self.addresses[self.redis_names[0]]
         for i, name in enumerate(self.redis_names):
-            self._start(name, 6379, "redis-server", self._redis_conf(name, None if i == 0 else primary))
+            conf = redis_conf(self.settings, str(self.workdir / name), None if i == 0 else primary)
+            self._start(name, 6379, "redis-server", conf)
         for name in self.sentinel_names:
-            self._start(name, 26379, "redis-sentinel", self._sentinel_conf(name, primary))
+            self._start(name, 26379, "redis-sentinel", sentinel_conf(self.settings, str(self.workdir / name), primary))
         progress(f"started {len(self.redis_names)} redis + {len(self.sentinel_names)} sentinels")
 
     def _start(self, name: str, port: int, binary: str, conf: str) -> None:
@@ -134,25 +156,6 @@ class RedisTopology:
         spec = NodeSpec(name, (binary, str(d / f"{name}.conf")), d, port, image=redis_image())
         self.specs[name] = spec
         self.nodes[name] = self.backend.start(spec)
-
-    def _redis_conf(self, name: str, primary: str | None) -> str:
-        s = self.settings
-        lines = ["bind 0.0.0.0", "port 6379", "protected-mode no", f"dir {self.workdir / name}", 'save ""',
-                 "appendonly no", "repl-diskless-sync yes", "repl-diskless-sync-delay 0",
-                 f"min-replicas-to-write {s.min_replicas_to_write}",
-                 f"min-replicas-max-lag {s.min_replicas_max_lag}"]
-        if primary:
-            lines.append(f"replicaof {primary} 6379")
-        return "\n".join(lines) + "\n"
-
-    def _sentinel_conf(self, name: str, primary: str) -> str:
-        s = self.settings
-        return "\n".join([
-            "bind 0.0.0.0", "port 26379", "protected-mode no", f"dir {self.workdir / name}",
-            f"sentinel monitor {MASTER_NAME} {primary} 6379 {s.quorum}",
-            f"sentinel down-after-milliseconds {MASTER_NAME} {s.down_after_ms}",
-            f"sentinel failover-timeout {MASTER_NAME} {s.failover_timeout_ms}",
-            f"sentinel parallel-syncs {MASTER_NAME} 1", ""])
 
     def restart(self, node: Node) -> Node:
         self.nodes[node.name] = self.backend.start(self.specs[node.name])
@@ -338,6 +341,18 @@ class RedisSystem:
 
     def images(self) -> list[str]:
         return [redis_image()]
+
+    def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:
+        settings = RedisSettings()
+        nodes = [ComposeNode(f"redis-{i + 1}", "redis-server", 6379,
+                             redis_conf(settings, datadir, None if i == 0 else primary))
+                 for i in range(settings.replicas + 1)]
+        nodes += [ComposeNode(f"sentinel-{i + 1}", "redis-sentinel", 26379, sentinel_conf(settings, datadir, primary))
+                  for i in range(settings.sentinels)]
+        return nodes
+
+    def image_variable(self) -> tuple[str, str]:
+        return SYSTEM_IMAGE
 
     def binaries(self) -> dict[str, str]:
         return {binary: f"apt-get install -y {binary}" for binary in ("redis-server", "redis-sentinel")}
