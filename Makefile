@@ -43,8 +43,8 @@ lint: setup
 	$(BIN)/ruff check chaoskit tests benchmarks
 	$(BIN)/mypy chaoskit
 
-bench: setup
-	$(BIN)/python benchmarks/bench_redis.py
+bench: setup images
+	CHAOSKIT_REDIS_IMAGE=$${CHAOSKIT_REDIS_IMAGE:-chaoskit/redis:7} $(BIN)/python benchmarks/bench_redis.py --backends local docker
 
 cleanup: setup
 	$(BIN)/chaoskit cleanup

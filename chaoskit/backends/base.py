@@ -94,3 +94,24 @@ class Backend(Protocol):
     def teardown(self) -> None:
         """Kill every node and remove every resource this backend created; idempotent, never raises."""
         ...
+
+
+PARTITION_CHAIN = "CHAOSKIT"
+
+
+def partition_rules(peers: list[Node], *, one_way: bool, probability: float | None) -> list[list[str]]:
+    """iptables arguments (for the node's own namespace) that drop traffic with ``peers``.
+
+    One chain is hooked into INPUT and OUTPUT: ``-s peer`` matches what arrives from a peer, ``-d peer``
+    what leaves for it. ``one_way`` keeps only the inbound rules; ``probability`` drops a random share.
+    """
+    loss = ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}"] if probability else []
+    rules = []
+    for peer in peers:
+        rules.append(["-A", PARTITION_CHAIN, "-s", peer.address, *loss, "-j", "DROP"])
+        if not one_way:
+            rules.append(["-A", PARTITION_CHAIN, "-d", peer.address, *loss, "-j", "DROP"])
+    return rules
+
+
+CHAIN_SETUP = [["-N", PARTITION_CHAIN], ["-I", "INPUT", "-j", PARTITION_CHAIN], ["-I", "OUTPUT", "-j", PARTITION_CHAIN]]

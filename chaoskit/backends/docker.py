@@ -20,12 +20,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from chaoskit.backends.base import Node, NodeSpec
+from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
 from chaoskit.backends.ledger import Ledger, all_ledgers
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 LABEL = "io.chaoskit.run"
-CHAIN = "CHAOSKIT"
+CHAIN = PARTITION_CHAIN
 NET_IMAGE = "chaoskit/nettools"  # iptables, for partitions where the host cannot enter a container's netns
 
 
@@ -263,14 +263,8 @@ class DockerBackend:
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
               probability: float | None = None) -> None:
         if not self._iptables(node, [["-n", "-L", CHAIN]], check=False):
-            self._iptables(node, [["-N", CHAIN], ["-I", "INPUT", "-j", CHAIN], ["-I", "OUTPUT", "-j", CHAIN]])
-        loss = ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}"] if probability else []
-        rules = []
-        for peer in peers:
-            rules.append(["-A", CHAIN, "-s", peer.address, *loss, "-j", "DROP"])
-            if not one_way:
-                rules.append(["-A", CHAIN, "-d", peer.address, *loss, "-j", "DROP"])
-        self._iptables(node, rules)
+            self._iptables(node, CHAIN_SETUP)
+        self._iptables(node, partition_rules(peers, one_way=one_way, probability=probability))
 
     def unblock(self, node: Node) -> None:
         self._iptables(node, [["-F", CHAIN]], check=False)

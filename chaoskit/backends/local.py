@@ -23,11 +23,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from chaoskit.backends.base import Node, NodeSpec
+from chaoskit.backends.base import CHAIN_SETUP, Node, NodeSpec, partition_rules
+from chaoskit.backends.base import PARTITION_CHAIN as CHAIN
 from chaoskit.backends.ledger import Ledger, all_ledgers, process_start_time, same_process
 from chaoskit.errors import InfrastructureError, MissingDependencyError
-
-CHAIN = "CHAOSKIT"
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -166,16 +165,12 @@ class LocalBackend:
     # -- links -------------------------------------------------------------------------------
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
               probability: float | None = None) -> None:
-        ns = self.netns(node.name)
-        if _run("ip", "netns", "exec", ns, "iptables", "-n", "-L", CHAIN, check=False).returncode != 0:
-            _run("ip", "netns", "exec", ns, "iptables", "-N", CHAIN)
-            _run("ip", "netns", "exec", ns, "iptables", "-I", "INPUT", "-j", CHAIN)
-            _run("ip", "netns", "exec", ns, "iptables", "-I", "OUTPUT", "-j", CHAIN)
-        loss = ["-m", "statistic", "--mode", "random", "--probability", f"{probability:.4f}"] if probability else []
-        for peer in peers:
-            _run("ip", "netns", "exec", ns, "iptables", "-A", CHAIN, "-s", peer.address, *loss, "-j", "DROP")
-            if not one_way:
-                _run("ip", "netns", "exec", ns, "iptables", "-A", CHAIN, "-d", peer.address, *loss, "-j", "DROP")
+        iptables = ["ip", "netns", "exec", self.netns(node.name), "iptables"]
+        if _run(*iptables, "-n", "-L", CHAIN, check=False).returncode != 0:
+            for args in CHAIN_SETUP:
+                _run(*iptables, *args)
+        for args in partition_rules(peers, one_way=one_way, probability=probability):
+            _run(*iptables, *args)
 
     def unblock(self, node: Node) -> None:
         _run("ip", "netns", "exec", self.netns(node.name), "iptables", "-F", CHAIN, check=False)

@@ -8,19 +8,7 @@ from typing import Any
 from chaoskit.clients.base import Outcome
 from chaoskit.generator import Pacer, SharedState, WorkerSpec, Workload, run_op, worker_loop, worker_specs
 from chaoskit.history import History, OpType
-
-
-class FakeTime:
-    def __init__(self, start: float = 0.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.now += s
+from tests.unit.fakes import FakeTime
 
 
 class FakeClient:

@@ -9,19 +9,7 @@ import pytest
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.experiment import ClientSpec
 from chaoskit.history import OpType
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.now += s
+from tests.unit.fakes import FakeTime
 
 
 class Flaky:
