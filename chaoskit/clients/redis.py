@@ -6,10 +6,14 @@
 - ``sentinel-no-retry``: same pool, one attempt per op: every failover error reaches the caller.
 - ``pinned-retry``: resolves the primary once at start and keeps retrying *that address* (a cached
   endpoint): it never follows a failover.
+- ``sentinel-notify``: ``sentinel-backoff`` plus a subscription to Sentinel's ``+switch-master``
+  channel (what Jedis and Lettuce do): on a switch the pool is dropped before the next op, so the
+  client leaves an old primary that still accepts writes instead of waiting for an error.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +26,8 @@ from chaoskit.clients.base import Outcome
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
 
-PATTERNS = ("sentinel-backoff", "sentinel-no-retry", "pinned-retry")
+PATTERNS = ("sentinel-backoff", "sentinel-no-retry", "pinned-retry", "sentinel-notify")
+RERESOLVING = ("sentinel-backoff", "sentinel-notify")
 KEY = "chaoskit:writes"
 LAST = "chaoskit:last"  # the newest value, so a read can tell how old the replica's data is
 MASTER_NAME = "mymaster"
@@ -66,8 +71,11 @@ class MappedSentinel(Sentinel):
                  **kwargs: Any) -> None:
         super().__init__(sentinels, **kwargs)
         self.translate = translate
+        self.announced: tuple[str, int] | None = None  # last +switch-master seen (sentinel-notify)
 
     def discover_master(self, service_name: str) -> tuple[str, int]:
+        if self.announced is not None:  # like Jedis: trust the newest announcement over a lagging sentinel
+            return self.translate(self.announced)
         return self.translate(super().discover_master(service_name))
 
     def discover_slaves(self, service_name: str) -> list[tuple[str, int]]:
@@ -86,15 +94,17 @@ class RedisClient:
         self.name_of, self.translate = name_of, translate
         self._client: redis.Redis | None = None
         self._pinned: tuple[str, int] | None = None
+        self._switched, self._closed = threading.Event(), threading.Event()
+        self._sentinel: MappedSentinel | None = None
 
     def _kwargs(self) -> dict[str, Any]:
         return {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s,
                 "retry": Retry(NoBackoff(), 0)}
 
     def open(self) -> None:
-        sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs={"socket_timeout": self.timeout_s,
-                                                             "socket_connect_timeout": self.timeout_s},
-                            **self._kwargs())
+        timeouts = {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s}
+        self._sentinel = sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=timeouts,
+                                                   **self._kwargs())
         if self.f == "read" and self.read_from == "replica":
             self._client = sentinel.slave_for(MASTER_NAME, **self._kwargs())
         elif self.pattern == "pinned-retry":
@@ -102,6 +112,9 @@ class RedisClient:
             self._client = redis.Redis(host=self._pinned[0], port=self._pinned[1], **self._kwargs())
         else:
             self._client = sentinel.master_for(MASTER_NAME, **self._kwargs())
+        if self.pattern == "sentinel-notify" and self.f == "write":  # the first sentinel to announce wins
+            for host, port in self.sentinels:
+                threading.Thread(target=self._listen, args=(host, port), daemon=True, name="switch-master").start()
 
     def _node(self) -> str | None:
         if self._pinned:
@@ -111,14 +124,33 @@ class RedisClient:
         return self.name_of(*addr) if addr else None
 
     def _reresolve(self) -> None:
-        if self._client is not None and self.pattern == "sentinel-backoff":
+        if self._client is not None and self.pattern in RERESOLVING:
             self._client.connection_pool.disconnect()
+
+    def _listen(self, host: str, port: int) -> None:
+        """Watch ``+switch-master`` on one sentinel until closed; flag a switch for the worker."""
+        while not self._closed.is_set():
+            try:
+                pubsub = redis.Redis(host=host, port=port, socket_timeout=1.0, socket_connect_timeout=0.5,
+                                     decode_responses=True).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe("+switch-master")
+                while not self._closed.is_set():
+                    msg = pubsub.get_message(timeout=0.2)
+                    words = str(msg["data"]).split() if msg else []
+                    if len(words) == 5 and words[0] == MASTER_NAME and self._sentinel is not None:
+                        self._sentinel.announced = (words[3], int(words[4]))
+                        self._switched.set()
+            except redis.RedisError:
+                self._closed.wait(0.2)
 
     def invoke(self, f: str, value: Any) -> Outcome:
         if self._client is None:
             self.open()
         client = self._client
         assert client is not None
+        if self._switched.is_set():  # told of a new primary: drop connections to the old one now
+            self._switched.clear()
+            client.connection_pool.disconnect()
         if f == "write":
             fn: Callable[[], Any] = lambda: _write(client, value)  # noqa: E731
         elif f == "read":
@@ -132,6 +164,7 @@ class RedisClient:
         return Outcome(out.type, value_out, node, out.error)
 
     def close(self) -> None:
+        self._closed.set()
         if self._client is not None:
             try:
                 self._client.close()

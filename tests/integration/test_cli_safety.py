@@ -139,7 +139,7 @@ def test_list_shows_every_experiment(state_dir: Path) -> None:
     assert res.returncode == 0
     for name in ("redis-primary-kill", "redis-primary-pause", "redis-primary-partition",
                  "redis-primary-partition-guarded", "redis-replica-read-lag", "redis-primary-kill-pinned-client",
-                 "redis-planned-failover", "redis-client-pause"):
+                 "redis-planned-failover", "redis-client-pause", "redis-planned-failover-notified"):
         assert name in res.stdout
 
 
@@ -159,3 +159,23 @@ def test_up_and_down_leave_nothing_behind(tmp_path: Path, state_dir: Path) -> No
                               timeout=60)
     assert down.returncode == 0, down.stderr
     assert netns_names() == ns_before and server_pids() == pids_before
+
+
+def test_missing_server_binary_is_exit_3_with_install_hint(tmp_path: Path, state_dir: Path) -> None:
+    env = {**cli_env(state_dir), "PATH": "/nonexistent"}
+    res = subprocess.run([*CHAOSKIT, "run", "redis-primary-kill", "--backend", "local"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    (line,) = res.stderr.strip().splitlines()
+    assert "redis-server" in line and "apt-get install" in line
+    assert _run_ids(state_dir) == []
+
+
+def test_unreachable_docker_daemon_is_exit_3(tmp_path: Path, state_dir: Path) -> None:
+    env = {**cli_env(state_dir), "DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
+    res = subprocess.run([*CHAOSKIT, "run", "redis-primary-kill", "--backend", "docker"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    (line,) = res.stderr.strip().splitlines()
+    assert "Docker daemon not reachable" in line and "--backend local" in line
+    assert _run_ids(state_dir) == []

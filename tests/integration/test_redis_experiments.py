@@ -117,3 +117,12 @@ def test_short_write_stall_gives_indeterminate_not_failed_writes(tmp_path: Path,
     assert result.verdict is Verdict.PASS, _explain(result)
     m = result.journal["metrics"]
     assert m["ops_info"] >= 1 and m["lost_writes"] == 0
+
+
+def test_switch_master_subscription_loses_far_fewer_on_planned_failover(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-planned-failover-notified", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    plain = RESULTS.get("redis-planned-failover")
+    if plain is not None:
+        assert result.journal["metrics"]["lost_writes"] < plain.journal["metrics"]["lost_writes"] / 2
