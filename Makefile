@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 BACKEND ?= auto
-SYSTEMS = redis
+SYSTEMS = redis postgres
 
-.PHONY: setup system-deps docker images chaos-redis test test-unit lint bench cleanup clean
+.PHONY: setup system-deps docker images chaos-redis chaos-postgres test test-unit lint bench cleanup clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -30,6 +30,9 @@ $(VENV)/.installed: pyproject.toml
 
 chaos-redis: setup
 	$(BIN)/chaoskit run --system redis --backend $(BACKEND)
+
+chaos-postgres: setup
+	$(BIN)/chaoskit run --system postgres --backend local
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
 # built here (CI has no registry), pointed to by CHAOSKIT_REDIS_IMAGE.

@@ -172,7 +172,7 @@ class RtoPhases:
         after = sorted((e for e in facts.events if e.time >= t0), key=lambda e: e.time)
         detected = next((e.time for e in after if e.kind in facts.detected_kinds), None)
         switch = next((e for e in after if e.kind in facts.promoted_kinds), None)
-        new_primary = self._new_primary(switch, facts) if switch else None
+        new_primary = switch.node if switch else None
         recovered = self._recovered(history.pairs(), t0, switch.time if switch else None, new_primary)
         m: dict[str, Number] = {
             "fault_at": round(t0, 3),
@@ -190,11 +190,6 @@ class RtoPhases:
         if new_primary:
             detail += f" (new primary {new_primary})"
         return CheckResult(self.name, Valid.TRUE if recovered is not None else Valid.FALSE, detail, m)
-
-    @staticmethod
-    def _new_primary(event: Event, facts: RunFacts) -> str | None:
-        words = event.detail.split()  # "<name> <old-ip> <old-port> <new-ip> <new-port>"
-        return facts.name_of.get(words[3]) if len(words) >= 5 else None
 
     @staticmethod
     def _recovered(pairs: list[Pair], t0: float, switched: float | None, new_primary: str | None) -> float | None:

@@ -113,7 +113,7 @@ def all_ledgers() -> list[Ledger]:
     return out
 
 
-def _netns_pids(name: str) -> list[int]:
+def netns_pids(name: str) -> list[int]:
     res = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
     return [int(p) for p in res.stdout.split() if p.isdigit()]
 
@@ -143,7 +143,7 @@ def _remove(entry: Entry, run_id: str) -> bool:
     if entry.kind == "netns":
         if not _netns_exists(entry.name):
             return False
-        for pid in _netns_pids(entry.name):
+        for pid in netns_pids(entry.name):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _wait_empty(entry.name)
@@ -165,5 +165,5 @@ def _wait_empty(netns: str, timeout: float = 3.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout
-    while _netns_pids(netns) and time.monotonic() < deadline:
+    while netns_pids(netns) and time.monotonic() < deadline:
         time.sleep(0.02)

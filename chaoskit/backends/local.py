@@ -25,7 +25,7 @@ from pathlib import Path
 
 from chaoskit.backends.base import CHAIN_SETUP, Node, NodeSpec, partition_rules
 from chaoskit.backends.base import PARTITION_CHAIN as CHAIN
-from chaoskit.backends.ledger import Ledger, all_ledgers, process_start_time, same_process
+from chaoskit.backends.ledger import Ledger, all_ledgers, netns_pids, process_start_time, same_process
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 
@@ -124,9 +124,15 @@ class LocalBackend:
         return Node(spec, self.addresses[spec.name], proc.pid, log_path)
 
     def _signal(self, node: Node, sig: signal.Signals) -> None:
+        """Signal the whole node: every process in its namespace (a server may have children, e.g.
+        Patroni's postgres), like a container or a VM would be killed or frozen as one."""
         start = next((e.start_time for e in reversed(self.ledger.entries) if e.pid == node.pid), None)
+        pids = set(netns_pids(self.netns(node.name)))
         if node.pid is not None and same_process(node.pid, start):
-            os.kill(node.pid, sig)
+            pids.add(node.pid)
+        for pid in sorted(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     def kill(self, node: Node) -> None:
         self._signal(node, signal.SIGKILL)
@@ -134,7 +140,7 @@ class LocalBackend:
 
     def stop(self, node: Node) -> None:
         self._signal(node, signal.SIGTERM)
-        if not self._reap(node, timeout=5.0):
+        if not self._reap(node, timeout=10.0):
             self.kill(node)
 
     def pause(self, node: Node) -> None:

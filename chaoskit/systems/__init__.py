@@ -6,7 +6,7 @@ import importlib
 
 from chaoskit.systems.base import System
 
-_MODULES = {"redis": "chaoskit.systems.redis"}
+_MODULES = {"redis": "chaoskit.systems.redis", "postgres": "chaoskit.systems.postgres"}
 
 
 def system_names() -> list[str]:

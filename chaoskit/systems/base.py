@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import BaseModel, ValidationError
+
 from chaoskit.backends.base import Backend, Node
 from chaoskit.clients.base import Client
 from chaoskit.errors import InfrastructureError
@@ -25,6 +27,7 @@ class Event:
     source: str
     kind: str
     detail: str
+    node: str | None = None  # the node it is about, when the system names one (e.g. the new primary)
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,34 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, *,
         time.sleep(interval)
     why = f" (last error: {last})" if last else ""
     raise InfrastructureError(f"timed out after {timeout:g}s waiting for {what}{why}", log_tail())
+
+
+GENERIC_FAULTS = ("kill", "pause", "restart", "partition", "packet-loss")
+
+
+def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patterns: tuple[str, ...],
+                        native_faults: tuple[str, ...], roles: tuple[str, ...],
+                        node_names: Callable[[Any], set[str]]) -> None:
+    """The checks every system makes: topology settings, client pattern, fault kinds and targets.
+
+    Raises ValueError with one line naming the field.
+    """
+    try:
+        settings = settings_model.model_validate(exp.topology)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    if exp.client.pattern not in patterns:
+        raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(patterns)})")
+    names = node_names(settings)
+    from chaoskit.experiment import NativeSpec
+
+    for i, fault in enumerate(exp.faults):
+        if isinstance(fault, NativeSpec) and fault.kind not in native_faults:
+            known = ", ".join((*GENERIC_FAULTS, *native_faults))
+            raise ValueError(f"faults.{i}.kind: unknown fault {fault.kind!r} (known: {known})")
+        groups = getattr(fault, "groups", None) or []
+        for role in [fault.target, *getattr(fault, "peers", []), *(r for g in groups for r in g)]:
+            if role not in roles and role not in names:
+                raise ValueError(f"faults.{i}: unknown target {role!r} (roles: {', '.join(roles)}; "
+                                 f"nodes: {', '.join(sorted(names))})")

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
-from chaoskit.systems.base import ComposeNode, Event, EventSink, Facts, Progress, wait_until
+from chaoskit.systems.base import ComposeNode, Event, EventSink, Facts, Progress, validate_experiment, wait_until
 
 SYSTEM_IMAGE = ("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
 
@@ -290,9 +290,14 @@ class RedisTopology:
                 while not stop.is_set():
                     msg = pubsub.get_message(timeout=0.2)
                     if msg and msg["type"] == "pmessage":
-                        sink(Event(clock(), name, str(msg["channel"]), str(msg["data"])))
+                        sink(self._event(clock(), name, str(msg["channel"]), str(msg["data"])))
             except (redis.RedisError, OSError):
                 stop.wait(0.2)
+
+    def _event(self, time: float, source: str, kind: str, detail: str) -> Event:
+        words = detail.split()  # +switch-master: "<name> <old-ip> <old-port> <new-ip> <new-port>"
+        node = self.node_for_address(words[3], int(words[4])) if kind == "+switch-master" and len(words) == 5 else None
+        return Event(time, source, kind, detail, node)
 
     def wait_settled(self, timeout: float) -> bool:
         def settled() -> bool:
@@ -317,24 +322,10 @@ class RedisSystem:
     native_faults = ("sentinel-failover", "client-pause")
 
     def validate(self, exp: Experiment) -> None:
-        try:
-            settings = _settings(exp)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-        if exp.client.pattern not in PATTERNS:
-            raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(PATTERNS)})")
-        names = {f"redis-{i + 1}" for i in range(settings.replicas + 1)}
-        names |= {f"sentinel-{i + 1}" for i in range(settings.sentinels)}
-        for i, fault in enumerate(exp.faults):
-            if isinstance(fault, NativeSpec) and fault.kind not in self.native_faults:
-                known = ", ".join(("kill", "pause", "restart", "partition", "packet-loss", *self.native_faults))
-                raise ValueError(f"faults.{i}.kind: unknown fault {fault.kind!r} (known: {known})")
-            groups = getattr(fault, "groups", None) or []
-            for role in [fault.target, *getattr(fault, "peers", []), *(r for g in groups for r in g)]:
-                if role not in ROLES and role not in names:
-                    raise ValueError(f"faults.{i}: unknown target {role!r} (roles: {', '.join(ROLES)}; "
-                                     f"nodes: {', '.join(sorted(names))})")
+        def names(s: RedisSettings) -> set[str]:
+            return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
+
+        validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names)
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
         return RedisTopology(exp, backend, workdir)

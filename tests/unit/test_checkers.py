@@ -205,9 +205,9 @@ def test_availability_outage_lasting_until_end_of_run_is_counted() -> None:
 SWITCH_FACTS = RunFacts(
     fault_at=1.0,
     events=(
-        Event(0.5, "sentinel-1", "+switch-master", "mymaster 10.0.0.3 6379 10.0.0.1 6379"),  # before fault
+        Event(0.5, "sentinel-1", "+switch-master", "mymaster 10.0.0.3 6379 10.0.0.1 6379", "redis-1"),  # before fault
         Event(1.8, "sentinel-1", "+odown", "master mymaster 10.0.0.1 6379 #quorum 2/2"),
-        Event(2.2, "sentinel-2", "+switch-master", "mymaster 10.0.0.1 6379 10.0.0.2 6379"),
+        Event(2.2, "sentinel-2", "+switch-master", "mymaster 10.0.0.1 6379 10.0.0.2 6379", "redis-2"),
     ),
     detected_kinds=("+odown",),
     promoted_kinds=("+switch-master",),

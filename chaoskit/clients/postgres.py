@@ -1,0 +1,110 @@
+"""Postgres workload client: psycopg 3 with multi-host conninfo, in two resilience patterns.
+
+- ``multihost-backoff``: every node in the conninfo with ``target_session_attrs=read-write`` (the
+  writer endpoint libpq finds by itself) and tenacity backoff with jitter; a broken connection is
+  dropped and the next attempt reconnects to whichever node is writable now.
+- ``single-host-no-retry``: one host (the initial primary), one attempt per op: the weak pattern.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from chaoskit.clients.base import Outcome
+from chaoskit.clients.retry import RetryPolicy, call_with_policy
+from chaoskit.history import OpType
+
+PATTERNS = ("multihost-backoff", "single-host-no-retry")
+TABLE = "chaoskit_writes"
+
+
+def classify(exc: BaseException) -> OpType:
+    """fail = certainly not committed; info = the commit's fate is unknown (connection lost mid-call)."""
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction | psycopg.errors.CannotConnectNow):
+        return OpType.FAIL
+    if isinstance(exc, psycopg.OperationalError) and getattr(exc, "_chaoskit_connecting", False):
+        return OpType.FAIL
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return OpType.FAIL
+    return OpType.INFO
+
+
+class PostgresClient:
+    """One worker's connection. ``write`` inserts a unique value (autocommit); ``read`` looks it up."""
+
+    def __init__(self, pattern: str, hosts: list[tuple[str, int]], *, f: str, timeout_s: float,
+                 policy: RetryPolicy, name_of: Callable[[str, int], str | None],
+                 session_attrs: str = "read-write") -> None:
+        self.pattern, self.f = pattern, f
+        self.hosts = hosts[:1] if pattern == "single-host-no-retry" else hosts
+        self.policy = RetryPolicy.none() if pattern == "single-host-no-retry" else policy
+        self.timeout_s, self.name_of, self.session_attrs = timeout_s, name_of, session_attrs
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def conninfo(self) -> str:
+        hosts = ",".join(h for h, _ in self.hosts)
+        ports = ",".join(str(p) for _, p in self.hosts)
+        timeout_ms = int(self.timeout_s * 1000)
+        return (f"host={hosts} port={ports} dbname=postgres user=postgres password=chaoskit "
+                f"connect_timeout={max(1, int(self.timeout_s + 0.999))} target_session_attrs={self.session_attrs} "
+                f"options='-c statement_timeout={timeout_ms}'")
+
+    def open(self) -> None:
+        return None  # connect lazily, inside the retried call
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self.conninfo(), autocommit=True)
+            except psycopg.OperationalError as exc:
+                exc._chaoskit_connecting = True  # type: ignore[attr-defined]  # never sent: certainly not applied
+                raise
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail; it is gone either way
+                self._conn.close()
+            self._conn = None
+
+    def _write(self, value: int) -> None:
+        conn = self._connection()
+        try:
+            conn.execute(f"INSERT INTO {TABLE} (v) VALUES (%s)", (value,))
+        except psycopg.Error:
+            self._drop()
+            raise
+
+    def _read(self, want: int) -> dict[str, Any]:
+        conn = self._connection()
+        try:
+            row = conn.execute(f"SELECT count(*), (SELECT max(v) FROM {TABLE}) FROM {TABLE} WHERE v = %s",
+                               (want,)).fetchone()
+        except psycopg.Error:
+            self._drop()
+            raise
+        assert row is not None
+        return {"want": want, "found": bool(row[0]), "seen": row[1]}
+
+    def _node(self) -> str | None:
+        if self._conn is None or self._conn.closed:
+            return None
+        return self.name_of(self._conn.info.host, int(self._conn.info.port))
+
+    def invoke(self, f: str, value: Any) -> Outcome:
+        if f == "write":
+            fn: Callable[[], Any] = lambda: self._write(value)  # noqa: E731
+        elif f == "read":
+            fn = lambda: self._read(value)  # noqa: E731
+        else:
+            raise ValueError(f"unknown op {f!r}")
+        out = call_with_policy(fn, classify, self.policy, retry_on=(psycopg.Error,))
+        value_out = out.value if f == "read" and out.type is OpType.OK else value
+        return Outcome(out.type, value_out, self._node() if out.type is OpType.OK else None, out.error)
+
+    def close(self) -> None:
+        self._drop()

@@ -1,0 +1,276 @@
+"""PostgreSQL primary + streaming replicas with automatic failover: the RDS Multi-AZ / Aurora stand-in.
+
+Patroni (Debian's 3.0) manages each Postgres node and keeps the leader lock in a 3-member etcd
+cluster; when the leader's lock expires (ttl) a replica is promoted. This is the field's standard
+for self-managed Postgres HA. Lab-tuned: ttl 10 s, loop_wait 1 s, wal_sender_timeout 5 s (the
+default made an old leader's demotion take ~52 s here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.postgres import PATTERNS, TABLE, PostgresClient
+from chaoskit.clients.retry import RetryPolicy
+from chaoskit.errors import InfrastructureError
+from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+from chaoskit.systems.base import ComposeNode, Event, EventSink, Facts, Progress, validate_experiment, wait_until
+
+SYSTEM_IMAGE = ("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
+ROLES = ("primary", "replica", "replicas", "etcd", "others", "all")
+PG_BIN = os.environ.get("CHAOSKIT_PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+class PostgresSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    replicas: int = Field(2, ge=1, le=4)
+    ttl: int = Field(10, ge=5)
+    loop_wait: int = Field(1, ge=1)
+    retry_timeout: int = Field(4, ge=1)
+    synchronous: bool = False
+    wal_sender_timeout: str = "5s"
+
+
+def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
+    """GET a Patroni REST endpoint of ``node`` (JSON)."""
+    host, _ = node.client_addr
+    with urllib.request.urlopen(f"http://{host}:8008{path}", timeout=timeout) as resp:  # noqa: S310
+        return json.loads(resp.read() or b"{}")
+
+
+def _patroni_conf(name: str, addr: str, datadir: Path, etcd: list[str], s: PostgresSettings) -> dict[str, Any]:
+    params = {"wal_sender_timeout": s.wal_sender_timeout, "unix_socket_directories": str(datadir.parent),
+              "max_connections": 50, "shared_buffers": "32MB", "fsync": "on"}
+    dcs_pg: dict[str, Any] = {"use_pg_rewind": True, "parameters": {"wal_log_hints": "on", **params}}
+    dcs: dict[str, Any] = {"ttl": s.ttl, "loop_wait": s.loop_wait, "retry_timeout": s.retry_timeout,
+                           "maximum_lag_on_failover": 1 << 30, "postgresql": dcs_pg}
+    if s.synchronous:
+        dcs.update(synchronous_mode=True, synchronous_mode_strict=False)
+    return {
+        "scope": "chaoskit", "name": name,
+        "restapi": {"listen": f"{addr}:8008", "connect_address": f"{addr}:8008"},
+        "etcd3": {"hosts": etcd},
+        "bootstrap": {"dcs": dcs, "initdb": [{"encoding": "UTF8"}, {"auth": "trust"}],
+                      "pg_hba": ["host replication replicator 0.0.0.0/0 trust", "host all all 0.0.0.0/0 trust",
+                                 "local all all trust"]},
+        "postgresql": {
+            "listen": f"{addr}:5432", "connect_address": f"{addr}:5432", "data_dir": str(datadir),
+            "bin_dir": PG_BIN, "pgpass": str(datadir.parent / "pgpass"),
+            "authentication": {"replication": {"username": "replicator", "password": "chaoskit"},
+                               "superuser": {"username": "postgres", "password": "chaoskit"}},
+            "parameters": params,
+        },
+    }
+
+
+@dataclass
+class Switchover:
+    """Planned promotion of a replica through Patroni (the upgrade-by-replica path)."""
+
+    target: str = "primary"
+    kind: str = "switchover"
+
+    def apply(self, topology: PostgresTopology, backend: Backend) -> list[Node]:
+        leader = topology.resolve("primary")[0]
+        body = json.dumps({"leader": leader.name}).encode()
+        req = urllib.request.Request(f"http://{leader.client_addr[0]}:8008/switchover", data=body, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            if resp.status != 200:
+                raise InfrastructureError(f"switchover refused: {resp.read().decode()[:200]}")
+        return [leader]
+
+    def heal(self, topology: PostgresTopology, backend: Backend) -> None:
+        return None
+
+
+class PostgresTopology:
+    facts = Facts(detected_kinds=("leader-lost",), promoted_kinds=("new-leader",))
+
+    def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
+        self.settings = PostgresSettings.model_validate(exp.topology)
+        self.exp, self.backend, self.workdir = exp, backend, workdir
+        self.pg_names = [f"pg-{i + 1}" for i in range(self.settings.replicas + 1)]
+        self.etcd_names = ["etcd-1", "etcd-2", "etcd-3"]
+        self.nodes: dict[str, Node] = {}
+        self.addresses: dict[str, str] = {}
+        self.specs: dict[str, NodeSpec] = {}
+
+    def up(self, progress: Progress) -> None:
+        self.addresses = self.backend.prepare(self.etcd_names + self.pg_names)
+        cluster = ",".join(f"{n}=http://{self.addresses[n]}:2380" for n in self.etcd_names)
+        for name in self.etcd_names:
+            a = self.addresses[name]
+            argv = ("etcd", "--name", name, "--data-dir", str(self.workdir / name / "data"),
+                    "--listen-client-urls", f"http://{a}:2379", "--advertise-client-urls", f"http://{a}:2379",
+                    "--listen-peer-urls", f"http://{a}:2380", "--initial-advertise-peer-urls", f"http://{a}:2380",
+                    "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                    "--initial-cluster-token", "chaoskit", "--heartbeat-interval", "100", "--election-timeout", "1000")
+            self._start(NodeSpec(name, argv, self.workdir / name, 2379, image=os.environ.get(*SYSTEM_IMAGE)))
+        etcd = [f"{self.addresses[n]}:2379" for n in self.etcd_names]
+        for name in self.pg_names:
+            d = self.workdir / name
+            d.mkdir(parents=True, exist_ok=True)
+            conf = _patroni_conf(name, self.addresses[name], d / "data", etcd, self.settings)
+            (d / "patroni.yml").write_text(yaml.safe_dump(conf, sort_keys=False))
+            self._start(NodeSpec(name, ("patroni", str(d / "patroni.yml")), d, 5432, user="postgres",
+                                 image=os.environ.get(*SYSTEM_IMAGE)))
+        progress(f"started {len(self.etcd_names)} etcd + {len(self.pg_names)} Patroni/Postgres nodes")
+
+    def _start(self, spec: NodeSpec) -> None:
+        self.specs[spec.name] = spec
+        self.nodes[spec.name] = self.backend.start(spec)
+
+    def restart(self, node: Node) -> Node:
+        self.nodes[node.name] = self.backend.start(self.specs[node.name])
+        return self.nodes[node.name]
+
+    def _tail(self) -> str:
+        return "\n".join(f"[{n}]\n{t}" for n, node in self.nodes.items() if (t := self.backend.log_tail(node, 6)))
+
+    def _cluster(self) -> dict[str, dict[str, Any]]:
+        """Patroni's view of the members (name -> member), from the first node that answers."""
+        for name in self.pg_names:
+            try:
+                return {m["name"]: m for m in _get(self.nodes[name], "/cluster", 0.3).get("members", [])}
+            except OSError:
+                continue
+        return {}
+
+    def _healthy(self, caught_up: bool) -> bool:
+        members = self._cluster()
+        leaders = [m for m in members.values() if m.get("role") in ("leader", "master", "primary")]
+        if len(leaders) != 1 or leaders[0].get("state") != "running" or len(members) != len(self.pg_names):
+            return False
+        replicas = [m for m in members.values() if m not in leaders]
+        ok = all(m.get("state") in ("running", "streaming") for m in replicas)
+        return ok and (not caught_up or all(m.get("lag", 1) == 0 for m in replicas))
+
+    def wait_ready(self, timeout: float) -> None:
+        for node in self.nodes.values():
+            if not self.backend.is_running(node):
+                raise InfrastructureError(f"{node.name} exited during start-up", self._tail())
+        wait_until(lambda: self._healthy(caught_up=False), timeout, "a Patroni leader and streaming replicas",
+                   interval=0.25, log_tail=self._tail)
+        with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
+
+    def _dsn(self, node: Node) -> str:
+        host, port = node.client_addr
+        return f"host={host} port={port} dbname=postgres user=postgres password=chaoskit connect_timeout=5"
+
+    def node_for_address(self, host: str, port: int) -> str | None:
+        for name in self.pg_names:
+            node = self.nodes.get(name)
+            if self.addresses.get(name) == host or (node is not None and node.client_addr == (host, port)):
+                return name
+        return None
+
+    def roles(self) -> dict[str, str]:
+        out = {}
+        for name in self.pg_names:
+            try:
+                role = _get(self.nodes[name], "/patroni", 0.5).get("role")
+                out[name] = "primary" if role in ("master", "primary") else "replica"
+            except OSError:
+                out[name] = "down"
+        return out
+
+    def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
+        exclude = exclude or set()
+        if role in self.nodes:
+            names = [role]
+        elif role in ("primary", "replica", "replicas"):
+            leader = next((n for n, m in self._cluster().items() if m.get("role") in ("leader", "master")), None)
+            if leader is None:
+                raise InfrastructureError("no Patroni leader to target")
+            replicas = [n for n in self.pg_names if n != leader]
+            names = {"primary": [leader], "replica": replicas[:1], "replicas": replicas}[role]
+        elif role == "etcd":
+            names = list(self.etcd_names)
+        elif role in ("others", "all"):
+            names = list(self.nodes)
+        else:
+            raise InfrastructureError(f"unknown role {role!r}")
+        return [self.nodes[n] for n in names if n not in exclude]
+
+    def client(self, spec: ClientSpec, f: str) -> PostgresClient:
+        hosts = [self.nodes[n].client_addr for n in self.pg_names]
+        attrs = "prefer-standby" if f == "read" and self.exp.workload.read_from == "replica" else "read-write"
+        return PostgresClient(spec.pattern, hosts, f=f, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
+                              name_of=self.node_for_address, session_attrs=attrs)
+
+    def native_fault(self, spec: NativeSpec) -> Switchover:
+        return Switchover()
+
+    def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
+        stop = threading.Event()
+        threading.Thread(target=self._watch, args=(sink, clock, stop), daemon=True, name="watch-patroni").start()
+        return stop.set
+
+    def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
+        """Poll Patroni's member list; report when the leader lock is lost and when a new leader holds it."""
+        leader: str | None = None
+        while not stop.wait(0.1):
+            members = self._cluster()
+            if not members:
+                continue
+            now = next((n for n, m in members.items() if m.get("role") in ("leader", "master")), None)
+            if now == leader:
+                continue
+            if leader is not None:
+                sink(Event(clock(), "patroni", "leader-lost", f"leader lock of {leader} gone", leader))
+            if now is not None and leader is not None:
+                sink(Event(clock(), "patroni", "new-leader", f"{now} holds the leader lock", now))
+            leader = now
+
+    def wait_settled(self, timeout: float) -> bool:
+        try:
+            wait_until(lambda: self._healthy(caught_up=True), timeout, "the cluster to settle", interval=0.25)
+            return True
+        except InfrastructureError:
+            return False
+
+    def final_read(self) -> list[Any]:
+        with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
+            return sorted(int(r[0]) for r in conn.execute(f"SELECT v FROM {TABLE}").fetchall())
+
+
+class PostgresSystem:
+    name = "postgres"
+    client_patterns = PATTERNS
+    native_faults = ("switchover",)
+
+    def validate(self, exp: Experiment) -> None:
+        validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
+                            lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"})
+
+    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> PostgresTopology:
+        return PostgresTopology(exp, backend, workdir)
+
+    def images(self) -> list[str]:
+        return [os.environ.get(*SYSTEM_IMAGE)]
+
+    def image_variable(self) -> tuple[str, str]:
+        return SYSTEM_IMAGE
+
+    def binaries(self) -> dict[str, str]:
+        return {"patroni": "apt-get install -y patroni", "etcd": "apt-get install -y etcd-server",
+                f"{PG_BIN}/postgres": "apt-get install -y postgresql-15"}
+
+    def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:
+        raise ValueError("no Compose lab for postgres yet")
+
+
+SYSTEM = PostgresSystem()

@@ -1,0 +1,27 @@
+"""Postgres experiments against real Patroni + etcd + PostgreSQL 15 in network namespaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chaoskit.checkers import Verdict
+from chaoskit.experiment import load
+from chaoskit.runner import run
+from tests.integration.test_redis_experiments import recount_lost
+
+pytestmark = pytest.mark.integration
+
+
+def test_postgres_primary_kill_promotes_a_replica_without_loss(tmp_path: Path, no_leftovers: None) -> None:
+    result = run(load("postgres-primary-kill"), "local", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    m = journal["metrics"]
+    assert m["acked_writes"] > 300 and m["lost_writes"] == 0
+    assert recount_lost(result.out_dir) == (m["lost_writes"], m["acked_writes"])
+    old = journal["faults"][0]["target"]
+    assert journal["rto"]["new_primary"] not in (None, old)
+    assert journal["roles_after"][old] == "replica", "the restarted old primary rejoined as a replica"
