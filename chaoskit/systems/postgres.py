@@ -221,19 +221,20 @@ class PostgresTopology:
 
     def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
         """Poll Patroni's member list; report when the leader lock is lost and when a new leader holds it."""
-        leader: str | None = None
+        current: str | None = None  # who holds the lock now (None: nobody)
+        last: str | None = None  # the last node that held it
         while not stop.wait(0.1):
             members = self._cluster()
             if not members:
                 continue
             now = next((n for n, m in members.items() if m.get("role") in ("leader", "master")), None)
-            if now == leader:
+            if now == current:
                 continue
-            if leader is not None:
-                sink(Event(clock(), "patroni", "leader-lost", f"leader lock of {leader} gone", leader))
-            if now is not None and leader is not None:
+            if current is not None:
+                sink(Event(clock(), "patroni", "leader-lost", f"leader lock of {current} gone", current))
+            if now is not None and last is not None and now != last:
                 sink(Event(clock(), "patroni", "new-leader", f"{now} holds the leader lock", now))
-            leader = now
+            current, last = now, now or last
 
     def wait_settled(self, timeout: float) -> bool:
         try:

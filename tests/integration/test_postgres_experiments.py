@@ -25,3 +25,18 @@ def test_postgres_primary_kill_promotes_a_replica_without_loss(tmp_path: Path, n
     old = journal["faults"][0]["target"]
     assert journal["rto"]["new_primary"] not in (None, old)
     assert journal["roles_after"][old] == "replica", "the restarted old primary rejoined as a replica"
+
+
+def test_postgres_async_failover_loses_acknowledged_commits(tmp_path: Path, no_leftovers: None) -> None:
+    result = run(load("postgres-async-failover-loss"), "local", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    assert recount_lost(result.out_dir) == (journal["metrics"]["lost_writes"], journal["metrics"]["acked_writes"])
+    assert journal["metrics"]["lost_writes"] > 0
+
+
+def test_postgres_switchover_pauses_briefly_without_errors(tmp_path: Path, no_leftovers: None) -> None:
+    result = run(load("postgres-switchover"), "local", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    assert journal["rto"]["new_primary"] != journal["faults"][0]["target"]
