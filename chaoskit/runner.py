@@ -100,6 +100,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
     started = dt.datetime.now(dt.UTC)
     state = _Run(exp)
+    old_int = signal.getsignal(signal.SIGINT)
     old_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
     stack = contextlib.ExitStack()
     try:
@@ -118,7 +119,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     finally:
         stack.close()
         signal.signal(signal.SIGTERM, old_handler)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, old_int)
     return _conclude(state, backend.name, started, out_dir, progress)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from chaoskit.backends.local import LocalBackend
+from chaoskit.backends import make_backend
 from chaoskit.experiment import NativeSpec, parse
 from chaoskit.nemesis import Kill, Partition, Pause, Restart
 from chaoskit.systems.redis import RedisTopology
@@ -36,8 +37,16 @@ UDP_SEND = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
            "[s.sendto(b'x',(sys.argv[1],9999)) for _ in range(int(sys.argv[2]))]"
 
 
-@pytest.fixture(scope="module")
-def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
+BACKENDS = [
+    "local",
+    pytest.param("docker", marks=pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1",
+                                                    reason="set CHAOSKIT_DOCKER_TESTS=1")),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def topo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
+    """One Redis topology per backend: every fault test runs on both (parity)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         exp = parse({"name": "faults", "system": "redis", "purpose": "-", "hypothesis": "-",
@@ -45,7 +54,7 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
                      "client": {"pattern": "sentinel-backoff"}, "expect": [{"metric": "lost_writes"}]}, "test")
         run_id = secrets.token_hex(3)
         workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
-        backend = LocalBackend(run_id, str(workdir))
+        backend = make_backend(request.param, run_id, str(workdir))
         try:
             topology = RedisTopology(exp, backend, workdir)
             topology.up(print)
@@ -55,23 +64,36 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
             backend.teardown()
 
 
+def enter(topo: RedisTopology, name: str) -> list[str]:
+    """Command prefix that runs a host program inside node ``name``'s network namespace."""
+    if topo.backend.name == "local":
+        return ["ip", "netns", "exec", topo.backend.netns(name)]  # type: ignore[attr-defined]
+    import docker
+
+    container = docker.from_env().containers.get(topo.backend.container_name(name))  # type: ignore[attr-defined]
+    return ["nsenter", "-t", str(container.attrs["State"]["Pid"]), "-n"]
+
+
 def can_connect(topo: RedisTopology, src: str, dst: str) -> bool:
     """TCP connect from inside node ``src``'s namespace (or the host, src="host") to node ``dst``."""
     node = topo.nodes[dst]
-    prefix = [] if src == "host" else ["ip", "netns", "exec", topo.backend.netns(src)]  # type: ignore[attr-defined]
-    return subprocess.run([*prefix, sys.executable, "-c", PROBE, node.address, str(node.port)],
-                          capture_output=True).returncode == 0
+    prefix = [] if src == "host" else enter(topo, src)
+    host, port = (node.address, node.port) if src != "host" else node.client_addr
+    return subprocess.run([*prefix, sys.executable, "-c", PROBE, host, str(port)], capture_output=True).returncode == 0
 
 
 def udp_received(topo: RedisTopology, src: str, dst: str, count: int = 50) -> int:
-    ns = topo.backend.netns  # type: ignore[attr-defined]
     addr = topo.nodes[dst].address
-    listener = subprocess.Popen(["ip", "netns", "exec", ns(dst), sys.executable, "-c", UDP_LISTEN, addr],
+    listener = subprocess.Popen([*enter(topo, dst), sys.executable, "-c", UDP_LISTEN, addr],
                                 stdout=subprocess.PIPE, text=True)
     time.sleep(0.3)
-    subprocess.run(["ip", "netns", "exec", ns(src), sys.executable, "-c", UDP_SEND, addr, str(count)], check=True)
+    subprocess.run([*enter(topo, src), sys.executable, "-c", UDP_SEND, addr, str(count)], check=True)
     out, _ = listener.communicate(timeout=10)
     return int(out.strip())
+
+
+def _proc_state(pid: int | None) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def ping(node_addr: tuple[str, int], timeout: float = 0.5) -> bool:
@@ -131,26 +153,34 @@ def test_packet_loss_drops_about_the_given_fraction(topo: RedisTopology) -> None
 def test_kill_then_heal_restarts_the_node(topo: RedisTopology) -> None:
     fault = Kill("replica")
     (node,) = fault.apply(topo, topo.backend)
-    assert not topo.backend.is_running(node) and not ping((node.address, node.port))
+    assert not topo.backend.is_running(node) and not ping(node.client_addr)
     fault.heal(topo, topo.backend)
     restarted = topo.nodes[node.name]
     assert restarted.pid != node.pid
     deadline = time.monotonic() + 5
-    while not ping((restarted.address, restarted.port)) and time.monotonic() < deadline:
+    while not ping(restarted.client_addr) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert ping((restarted.address, restarted.port))
+    assert ping(restarted.client_addr)
 
 
 def test_pause_freezes_and_resume_thaws(topo: RedisTopology) -> None:
     fault = Pause("replica")
     (node,) = fault.apply(topo, topo.backend)
     try:
-        state = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        assert state == "T"
-        assert not ping((node.address, node.port), timeout=0.3)
+        if topo.backend.name == "local":  # SIGSTOP is delivered asynchronously: give it a moment
+            deadline = time.monotonic() + 2
+            while _proc_state(node.pid) != "T" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert _proc_state(node.pid) == "T"
+        else:
+            import docker
+
+            name = topo.backend.container_name(node.name)  # type: ignore[attr-defined]
+            assert docker.from_env().containers.get(name).status == "paused"
+        assert not ping(node.client_addr, timeout=0.3)
     finally:
         fault.heal(topo, topo.backend)
-    assert ping((node.address, node.port), timeout=2)
+    assert ping(node.client_addr, timeout=2)
 
 
 def test_restart_replaces_the_process(topo: RedisTopology) -> None:
@@ -159,22 +189,22 @@ def test_restart_replaces_the_process(topo: RedisTopology) -> None:
     assert hit.name == node.name and topo.nodes[node.name].pid != node.pid
     new = topo.nodes[node.name]
     deadline = time.monotonic() + 5
-    while not ping((new.address, new.port)) and time.monotonic() < deadline:
+    while not ping(new.client_addr) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert ping((new.address, new.port))
+    assert ping(new.client_addr)
 
 
 def test_client_pause_stalls_writes_until_healed(topo: RedisTopology) -> None:
     fault = topo.native_fault(NativeSpec(kind="client-pause", target="primary"))
     (node,) = fault.apply(topo, topo.backend)
-    client = redis.Redis(node.address, node.port, socket_timeout=0.3)
+    client = redis.Redis(*node.client_addr, socket_timeout=0.3)
     try:
         with pytest.raises(redis.TimeoutError):
             client.set("chaoskit:probe", 1)
         assert client.ping(), "WRITE mode pauses writes only"
     finally:
         fault.heal(topo, topo.backend)
-    assert redis.Redis(node.address, node.port, socket_timeout=1).set("chaoskit:probe", 2)
+    assert redis.Redis(*node.client_addr, socket_timeout=1).set("chaoskit:probe", 2)
 
 
 def test_sentinel_failover_moves_the_primary(topo: RedisTopology) -> None:
