@@ -130,7 +130,7 @@ class StaleReads:
 
 
 class Availability:
-    """Outage windows: gaps between successful writes longer than ``threshold_s``."""
+    """Outage windows: gaps between successful writes longer than ``threshold_s``; steady-state latency."""
 
     name = "availability"
 
@@ -150,14 +150,25 @@ class Availability:
         steady_end = facts.fault_at if facts.fault_at is not None else float("inf")
         times = [op.time for op in ops if op.time < steady_end and op.f in ("write", "read")]
         max_gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        latencies = sorted(p.complete.time - p.invoke.time for p in history.pairs()
+                           if p.invoke.f == "write" and p.type is OpType.OK and p.complete
+                           and p.complete.time < steady_end)
         metrics: dict[str, Number] = {
             "ops_ok": counts[OpType.OK], "ops_fail": counts[OpType.FAIL], "ops_info": counts[OpType.INFO],
             "unavailable_s": round(unavailable, 3), "longest_outage_s": round(longest, 3),
             "outages": len(gaps), "max_op_gap_ms": round(max_gap * 1000, 2),
+            "write_p50_ms": _percentile_ms(latencies, 0.50), "write_p99_ms": _percentile_ms(latencies, 0.99),
         }
         detail = (f"{len(gaps)} outage window(s), {unavailable:.2f} s without a successful write "
                   f"(longest {longest:.2f} s); {counts[OpType.FAIL]} failed, {counts[OpType.INFO]} indeterminate ops")
         return CheckResult(self.name, Valid.TRUE if not gaps else Valid.FALSE, detail, metrics)
+
+
+def _percentile_ms(sorted_values: list[float], q: float) -> float | None:
+    """The q-quantile (nearest rank) of already sorted seconds, in ms; None when there are none."""
+    if not sorted_values:
+        return None
+    return round(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] * 1000, 2)
 
 
 class RtoPhases:

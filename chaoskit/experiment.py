@@ -97,6 +97,7 @@ class ClientSpec(_Strict):
     op_deadline_s: float = Field(10.0, gt=0, description="give up an op (fail/info) after retrying this long")
     backoff_initial_s: float = Field(0.05, gt=0)
     backoff_max_s: float = Field(0.1, gt=0, description="cap of the exponential backoff (jitter added)")
+    options: dict[str, int | float | str | bool] = Field(default_factory=dict, description="system-specific knobs")
 
 
 class WorkloadSpec(_Strict):

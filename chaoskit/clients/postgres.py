@@ -28,8 +28,6 @@ def classify(exc: BaseException) -> OpType:
         return OpType.FAIL
     if isinstance(exc, psycopg.OperationalError) and getattr(exc, "_chaoskit_connecting", False):
         return OpType.FAIL
-    if isinstance(exc, psycopg.errors.UniqueViolation):
-        return OpType.FAIL
     return OpType.INFO
 
 
@@ -38,17 +36,20 @@ class PostgresClient:
 
     def __init__(self, pattern: str, hosts: list[tuple[str, int]], *, f: str, timeout_s: float,
                  policy: RetryPolicy, name_of: Callable[[str, int], str | None],
-                 session_attrs: str = "read-write") -> None:
+                 session_attrs: str = "read-write", statement_timeout_s: float | None = None) -> None:
         self.pattern, self.f = pattern, f
         self.hosts = hosts[:1] if pattern == "single-host-no-retry" else hosts
         self.policy = RetryPolicy.none() if pattern == "single-host-no-retry" else policy
         self.timeout_s, self.name_of, self.session_attrs = timeout_s, name_of, session_attrs
+        # statement_timeout also cancels a commit waiting for a synchronous standby -- and Postgres then
+        # reports success ("committed locally"): an acknowledgement that can be lost. 0 disables it.
+        self.statement_timeout_s = timeout_s if statement_timeout_s is None else statement_timeout_s
         self._conn: psycopg.Connection[Any] | None = None
 
     def conninfo(self) -> str:
         hosts = ",".join(h for h, _ in self.hosts)
         ports = ",".join(str(p) for _, p in self.hosts)
-        timeout_ms = int(self.timeout_s * 1000)
+        timeout_ms = int(self.statement_timeout_s * 1000)
         return (f"host={hosts} port={ports} dbname=postgres user=postgres password=chaoskit "
                 f"connect_timeout={max(1, int(self.timeout_s + 0.999))} target_session_attrs={self.session_attrs} "
                 f"options='-c statement_timeout={timeout_ms}'")
@@ -74,7 +75,8 @@ class PostgresClient:
     def _write(self, value: int) -> None:
         conn = self._connection()
         try:
-            conn.execute(f"INSERT INTO {TABLE} (v) VALUES (%s)", (value,))
+            # idempotent: a retry of a write whose first attempt did commit must not fail (or spin)
+            conn.execute(f"INSERT INTO {TABLE} (v) VALUES (%s) ON CONFLICT DO NOTHING", (value,))
         except psycopg.Error:
             self._drop()
             raise

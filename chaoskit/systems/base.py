@@ -152,7 +152,7 @@ GENERIC_FAULTS = ("kill", "pause", "restart", "partition", "packet-loss")
 
 def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patterns: tuple[str, ...],
                         native_faults: tuple[str, ...], roles: tuple[str, ...],
-                        node_names: Callable[[Any], set[str]]) -> None:
+                        node_names: Callable[[Any], set[str]], client_options: tuple[str, ...] = ()) -> None:
     """The checks every system makes: topology settings, client pattern, fault kinds and targets.
 
     Raises ValueError with one line naming the field.
@@ -164,6 +164,9 @@ def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patter
         raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     if exp.client.pattern not in patterns:
         raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(patterns)})")
+    for key in exp.client.options:
+        if key not in client_options:
+            raise ValueError(f"client.options.{key}: unknown option (known: {', '.join(client_options) or 'none'})")
     names = node_names(settings)
     from chaoskit.experiment import NativeSpec
 

@@ -208,8 +208,10 @@ class PostgresTopology:
     def client(self, spec: ClientSpec, f: str) -> PostgresClient:
         hosts = [self.nodes[n].client_addr for n in self.pg_names]
         attrs = "prefer-standby" if f == "read" and self.exp.workload.read_from == "replica" else "read-write"
+        statement_timeout = spec.options.get("statement_timeout_s")
         return PostgresClient(spec.pattern, hosts, f=f, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
-                              name_of=self.node_for_address, session_attrs=attrs)
+                              name_of=self.node_for_address, session_attrs=attrs,
+                              statement_timeout_s=None if statement_timeout is None else float(statement_timeout))
 
     def native_fault(self, spec: NativeSpec) -> Switchover:
         return Switchover()
@@ -255,7 +257,8 @@ class PostgresSystem:
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
-                            lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"})
+                            lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
+                            client_options=("statement_timeout_s",))
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> PostgresTopology:
         return PostgresTopology(exp, backend, workdir)

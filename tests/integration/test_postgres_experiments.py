@@ -40,3 +40,12 @@ def test_postgres_switchover_pauses_briefly_without_errors(tmp_path: Path, no_le
     journal = result.journal
     assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
     assert journal["rto"]["new_primary"] != journal["faults"][0]["target"]
+
+
+def test_postgres_sync_replication_loses_nothing_under_the_same_partition(tmp_path: Path, no_leftovers: None) -> None:
+    result = run(load("postgres-sync-failover-no-loss"), "local", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    m = journal["metrics"]
+    assert m["lost_writes"] == 0 and m["acked_writes"] > 300
+    assert m["write_p50_ms"] is not None  # the latency cost is reported beside the async run's
