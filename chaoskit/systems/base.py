@@ -179,3 +179,33 @@ def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patter
             if role not in roles and role not in names:
                 raise ValueError(f"faults.{i}: unknown target {role!r} (roles: {', '.join(roles)}; "
                                  f"nodes: {', '.join(sorted(names))})")
+
+
+def resolve_role(role: str, nodes: dict[str, Node], data_nodes: list[str], primary: Callable[[], str | None],
+                 groups: dict[str, list[str]], exclude: set[str] | None = None) -> list[Node]:
+    """The shared meaning of fault targets: a node name; ``primary`` / ``replica`` (the first other
+    data node) / ``replicas`` as of now; a system group (e.g. ``sentinels``); ``others`` / ``all``."""
+    if role in nodes:
+        names = [role]
+    elif role in ("primary", "replica", "replicas"):
+        current = primary()
+        if current is None:
+            raise InfrastructureError("no primary found to target")
+        replicas = [n for n in data_nodes if n != current]
+        names = {"primary": [current], "replica": replicas[:1], "replicas": replicas}[role]
+    elif role in groups:
+        names = list(groups[role])
+    elif role in ("others", "all"):
+        names = list(nodes)
+    else:
+        raise InfrastructureError(f"unknown role {role!r}")
+    return [nodes[n] for n in names if n not in (exclude or set())]
+
+
+def node_at(nodes: dict[str, Node], data_nodes: list[str], host: str, port: int) -> str | None:
+    """The data node announced as (in-network address) or reached at (client address) ``host:port``."""
+    for name in data_nodes:
+        node = nodes.get(name)
+        if node is not None and (node.address == host or node.client_addr == (host, port)):
+            return name
+    return None

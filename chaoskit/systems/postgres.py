@@ -26,7 +26,17 @@ from chaoskit.clients.postgres import PATTERNS, TABLE, PostgresClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
-from chaoskit.systems.base import ComposeNode, Event, EventSink, Facts, Progress, validate_experiment, wait_until
+from chaoskit.systems.base import (
+    ComposeNode,
+    Event,
+    EventSink,
+    Facts,
+    Progress,
+    node_at,
+    resolve_role,
+    validate_experiment,
+    wait_until,
+)
 
 SYSTEM_IMAGE = ("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
 ROLES = ("primary", "replica", "replicas", "etcd", "others", "all")
@@ -171,11 +181,7 @@ class PostgresTopology:
         return f"host={host} port={port} dbname=postgres user=postgres password=chaoskit connect_timeout=5"
 
     def node_for_address(self, host: str, port: int) -> str | None:
-        for name in self.pg_names:
-            node = self.nodes.get(name)
-            if self.addresses.get(name) == host or (node is not None and node.client_addr == (host, port)):
-                return name
-        return None
+        return node_at(self.nodes, self.pg_names, host, port)
 
     def roles(self) -> dict[str, str]:
         out = {}
@@ -188,22 +194,10 @@ class PostgresTopology:
         return out
 
     def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
-        exclude = exclude or set()
-        if role in self.nodes:
-            names = [role]
-        elif role in ("primary", "replica", "replicas"):
-            leader = next((n for n, m in self._cluster().items() if m.get("role") in ("leader", "master")), None)
-            if leader is None:
-                raise InfrastructureError("no Patroni leader to target")
-            replicas = [n for n in self.pg_names if n != leader]
-            names = {"primary": [leader], "replica": replicas[:1], "replicas": replicas}[role]
-        elif role == "etcd":
-            names = list(self.etcd_names)
-        elif role in ("others", "all"):
-            names = list(self.nodes)
-        else:
-            raise InfrastructureError(f"unknown role {role!r}")
-        return [self.nodes[n] for n in names if n not in exclude]
+        def leader() -> str | None:
+            return next((n for n, m in self._cluster().items() if m.get("role") in ("leader", "master")), None)
+
+        return resolve_role(role, self.nodes, self.pg_names, leader, {"etcd": self.etcd_names}, exclude)
 
     def client(self, spec: ClientSpec, f: str) -> PostgresClient:
         hosts = [self.nodes[n].client_addr for n in self.pg_names]

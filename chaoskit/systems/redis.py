@@ -21,7 +21,17 @@ from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
-from chaoskit.systems.base import ComposeNode, Event, EventSink, Facts, Progress, validate_experiment, wait_until
+from chaoskit.systems.base import (
+    ComposeNode,
+    Event,
+    EventSink,
+    Facts,
+    Progress,
+    node_at,
+    resolve_role,
+    validate_experiment,
+    wait_until,
+)
 
 SYSTEM_IMAGE = ("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
 
@@ -207,11 +217,7 @@ class RedisTopology:
     # -- roles ---------------------------------------------------------------------------------
     def node_for_address(self, host: str, port: int) -> str | None:
         """The redis node announced as, or reached at, ``host:port``."""
-        for name in self.redis_names:
-            node = self.nodes.get(name)
-            if self.addresses.get(name) == host or (node is not None and node.client_addr == (host, port)):
-                return name
-        return None
+        return node_at(self.nodes, self.redis_names, host, port)
 
     def client_addr_of(self, addr: tuple[str, int]) -> tuple[str, int]:
         """Translate an address Sentinel announces (in-network) to where this host reaches it."""
@@ -243,23 +249,10 @@ class RedisTopology:
         return out
 
     def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
-        exclude = exclude or set()
-        if role in self.nodes:
-            names = [role]
-        elif role in ("primary", "replica", "replicas"):
-            primary = self._sentinel_primary() or next(
-                (n for n, r in self.roles().items() if r == "primary"), None)
-            if primary is None:
-                raise InfrastructureError("no primary found to target")
-            replicas = [n for n in self.redis_names if n != primary]
-            names = {"primary": [primary], "replica": replicas[:1], "replicas": replicas}[role]
-        elif role == "sentinels":
-            names = list(self.sentinel_names)
-        elif role in ("others", "all"):
-            names = list(self.nodes)
-        else:
-            raise InfrastructureError(f"unknown role {role!r}")
-        return [self.nodes[n] for n in names if n not in exclude]
+        def primary() -> str | None:
+            return self._sentinel_primary() or next((n for n, r in self.roles().items() if r == "primary"), None)
+
+        return resolve_role(role, self.nodes, self.redis_names, primary, {"sentinels": self.sentinel_names}, exclude)
 
     # -- workload --------------------------------------------------------------------------------
     def client(self, spec: ClientSpec, f: str) -> RedisClient:

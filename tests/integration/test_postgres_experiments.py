@@ -49,3 +49,11 @@ def test_postgres_sync_replication_loses_nothing_under_the_same_partition(tmp_pa
     m = journal["metrics"]
     assert m["lost_writes"] == 0 and m["acked_writes"] > 300
     assert m["write_p50_ms"] is not None  # the latency cost is reported beside the async run's
+
+
+def test_postgres_reader_endpoint_is_stale_under_lag(tmp_path: Path, no_leftovers: None) -> None:
+    result = run(load("postgres-replica-read-lag"), "local", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"]}, indent=1)
+    m = journal["metrics"]
+    assert m["stale_reads"] > 0 and m["max_lag_ms"] > 100
