@@ -37,7 +37,8 @@ chaos-postgres: setup
 # The suite runs every experiment on the local backend and the Docker parity tests on images
 # built here (CI has no registry), pointed to by CHAOSKIT_REDIS_IMAGE.
 test: setup images
-	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 $(BIN)/pytest
+	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 \
+	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 $(BIN)/pytest
 
 test-unit: setup
 	$(BIN)/pytest tests/unit

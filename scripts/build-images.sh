@@ -3,6 +3,7 @@
 # pull from a registry (CI). Cached: an image that exists is not rebuilt (FORCE=1 rebuilds).
 #   base:  chaoskit/debian:bookworm  (debootstrap --variant=minbase + docker import)
 #   redis: chaoskit/redis:7          (Debian's redis-server + redis-sentinel)
+#   postgres: chaoskit/postgres-patroni:15 (Debian's PostgreSQL 15, Patroni, etcd)
 #   nettools: chaoskit/nettools      (iptables, for partitions from a helper container)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,12 @@ if ! have_image chaoskit/redis:7; then
   echo "building chaoskit/redis:7"
   docker build -q -t chaoskit/redis:7 compose/images/redis >/dev/null
 fi
+if ! have_image chaoskit/postgres-patroni:15; then
+  echo "building chaoskit/postgres-patroni:15 (PostgreSQL 15, Patroni, etcd from Debian)"
+  docker build -q -t chaoskit/postgres-patroni:15 compose/images/postgres >/dev/null
+fi
 if ! have_image chaoskit/nettools; then
   echo "building chaoskit/nettools"
   docker build -q --build-arg BASE=chaoskit/debian:bookworm -t chaoskit/nettools compose/images/nettools >/dev/null
 fi
-echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/nettools"
+echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/postgres-patroni:15 chaoskit/nettools"

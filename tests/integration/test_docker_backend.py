@@ -44,7 +44,7 @@ def docker_clean(state_dir: Path) -> None:
     assert (chaoskit_containers(), chaoskit_networks()) == before, "containers or networks left behind"
 
 
-@pytest.mark.parametrize("name", ["redis-primary-kill", "redis-primary-partition"])
+@pytest.mark.parametrize("name", ["redis-primary-kill", "redis-primary-partition", "postgres-primary-kill"])
 def test_same_verdict_on_docker_as_on_local(name: str, tmp_path: Path, docker_clean: None) -> None:
     result = run(load(name), "docker", tmp_path / name, progress=print)
     journal = result.journal
