@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Build local images that provide the same binaries as the official ones, for machines that cannot
-# pull from a registry (CI). Cached: an image that exists is not rebuilt (FORCE=1 rebuilds).
-#   base:  chaoskit/debian:bookworm  (debootstrap --variant=minbase + docker import)
-#   redis: chaoskit/redis:7          (Debian's redis-server + redis-sentinel)
-#   postgres: chaoskit/postgres-patroni:15 (Debian's PostgreSQL 15, Patroni, etcd)
-#   nettools: chaoskit/nettools      (iptables, for partitions from a helper container)
+# pull from a registry (CI). Cached: an image is rebuilt only when its Dockerfile changed (the
+# Dockerfile's hash is kept as a label) or FORCE=1.
+#   base:     chaoskit/debian:bookworm        (debootstrap --variant=minbase + docker import)
+#   redis:    chaoskit/redis:7                (Debian's redis-server + redis-sentinel)
+#   postgres: chaoskit/postgres-patroni:15    (Debian's PostgreSQL 15, Patroni, etcd, HAProxy)
+#   nettools: chaoskit/nettools               (iptables, for partitions from a helper container)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-have_image() { [ "${FORCE:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
 
-if ! have_image chaoskit/debian:bookworm; then
+if [ "${FORCE:-0}" = 1 ] || ! docker image inspect chaoskit/debian:bookworm >/dev/null 2>&1; then
   command -v debootstrap >/dev/null 2>&1 || {
     echo "installing debootstrap"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
   mirror=${CHAOSKIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -20,16 +20,19 @@ if ! have_image chaoskit/debian:bookworm; then
     tail -n 20 /tmp/chaoskit-debootstrap.log >&2; exit 3; }
   tar -C "$root" -c . | docker import - chaoskit/debian:bookworm >/dev/null
 fi
-if ! have_image chaoskit/redis:7; then
-  echo "building chaoskit/redis:7"
-  docker build -q -t chaoskit/redis:7 compose/images/redis >/dev/null
-fi
-if ! have_image chaoskit/postgres-patroni:15; then
-  echo "building chaoskit/postgres-patroni:15 (PostgreSQL 15, Patroni, etcd from Debian)"
-  docker build -q -t chaoskit/postgres-patroni:15 compose/images/postgres >/dev/null
-fi
-if ! have_image chaoskit/nettools; then
-  echo "building chaoskit/nettools"
-  docker build -q --build-arg BASE=chaoskit/debian:bookworm -t chaoskit/nettools compose/images/nettools >/dev/null
-fi
+
+build() {  # build TAG DIR: rebuild when DIR/Dockerfile's hash differs from the image's label
+  local tag=$1 dir=$2 sha have
+  sha=$(sha256sum "$dir/Dockerfile" | cut -c1-16)
+  have=$(docker image inspect --format '{{index .Config.Labels "io.chaoskit.dockerfile"}}' "$tag" 2>/dev/null || true)
+  if [ "${FORCE:-0}" != 1 ] && [ "$have" = "$sha" ]; then
+    return 0
+  fi
+  echo "building $tag"
+  docker build -q --build-arg BASE=chaoskit/debian:bookworm --label "io.chaoskit.dockerfile=$sha" \
+    -t "$tag" "$dir" >/dev/null
+}
+build chaoskit/redis:7 compose/images/redis
+build chaoskit/postgres-patroni:15 compose/images/postgres
+build chaoskit/nettools compose/images/nettools
 echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/postgres-patroni:15 chaoskit/nettools"

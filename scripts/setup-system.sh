@@ -14,7 +14,7 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 for system in "$@"; do
   case "$system" in
     redis) want redis-server redis-server; want redis-sentinel redis-sentinel ;;
-    postgres) want patroni patroni; want etcd etcd-server
+    postgres) want patroni patroni; want etcd etcd-server; want haproxy haproxy
               [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15) ;;
     *) echo "setup-system: unknown system '$system'" >&2; exit 2 ;;
   esac
@@ -33,7 +33,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts packaged services where an init system runs; chaoskit runs its own servers.
-for svc in redis-server redis-sentinel postgresql etcd patroni; do
+for svc in redis-server redis-sentinel postgresql etcd patroni haproxy; do
   if have systemctl && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
     systemctl disable "$svc" >/dev/null 2>&1 || true

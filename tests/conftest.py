@@ -18,7 +18,7 @@ def _missing() -> str | None:
         return "needs Linux"
     if os.geteuid() != 0:
         return "needs root (network namespaces, iptables)"
-    for binary in ("redis-server", "redis-sentinel", "patroni", "etcd", "iptables", "ip"):
+    for binary in ("redis-server", "redis-sentinel", "patroni", "etcd", "haproxy", "iptables", "ip"):
         if shutil.which(binary) is None:
             return f"needs {binary} on PATH"
     return None

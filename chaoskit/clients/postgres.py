@@ -4,6 +4,7 @@
   writer endpoint libpq finds by itself) and tenacity backoff with jitter; a broken connection is
   dropped and the next attempt reconnects to whichever node is writable now.
 - ``single-host-no-retry``: one host (the initial primary), one attempt per op: the weak pattern.
+- ``proxy-backoff``: one host, the HAProxy writer endpoint (the RDS Proxy analog), with backoff.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from chaoskit.clients.base import Outcome
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
 
-PATTERNS = ("multihost-backoff", "single-host-no-retry")
+PATTERNS = ("multihost-backoff", "single-host-no-retry", "proxy-backoff")
 TABLE = "chaoskit_writes"
 
 
@@ -45,6 +46,7 @@ class PostgresClient:
         # reports success ("committed locally"): an acknowledgement that can be lost. 0 disables it.
         self.statement_timeout_s = timeout_s if statement_timeout_s is None else statement_timeout_s
         self._conn: psycopg.Connection[Any] | None = None
+        self._server: str | None = None  # the node behind this connection (asked, so proxies are seen through)
 
     def conninfo(self) -> str:
         hosts = ",".join(h for h, _ in self.hosts)
@@ -61,9 +63,11 @@ class PostgresClient:
         if self._conn is None or self._conn.closed:
             try:
                 self._conn = psycopg.connect(self.conninfo(), autocommit=True)
+                row = self._conn.execute("SELECT host(inet_server_addr()), inet_server_port()").fetchone()
             except psycopg.OperationalError as exc:
                 exc._chaoskit_connecting = True  # type: ignore[attr-defined]  # never sent: certainly not applied
                 raise
+            self._server = self.name_of(str(row[0]), int(row[1])) if row and row[0] else None
         return self._conn
 
     def _drop(self) -> None:
@@ -93,9 +97,7 @@ class PostgresClient:
         return {"want": want, "found": bool(row[0]), "seen": row[1]}
 
     def _node(self) -> str | None:
-        if self._conn is None or self._conn.closed:
-            return None
-        return self.name_of(self._conn.info.host, int(self._conn.info.port))
+        return self._server if self._conn is not None and not self._conn.closed else None
 
     def invoke(self, f: str, value: Any) -> Outcome:
         if f == "write":

@@ -8,6 +8,7 @@ default made an old leader's demotion take ~52 s here).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -39,7 +40,8 @@ from chaoskit.systems.base import (
 )
 
 SYSTEM_IMAGE = ("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
-ROLES = ("primary", "replica", "replicas", "etcd", "others", "all")
+ROLES = ("primary", "replica", "replicas", "etcd", "proxy", "others", "all")
+WRITER_PORT, READER_PORT = 5000, 5001
 PG_BIN = os.environ.get("CHAOSKIT_PG_BIN", "/usr/lib/postgresql/15/bin")
 
 
@@ -51,6 +53,7 @@ class PostgresSettings(BaseModel):
     retry_timeout: int = Field(4, ge=1)
     synchronous: bool = False
     wal_sender_timeout: str = "5s"
+    proxy: bool = Field(False, description="HAProxy writer (5000) / reader (5001) endpoints on Patroni health checks")
 
 
 def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
@@ -85,6 +88,22 @@ def _patroni_conf(name: str, addr: str, datadir: Path, etcd: list[str], s: Postg
     }
 
 
+def _can_connect(dsn: str) -> bool:
+    with psycopg.connect(dsn):
+        return True
+
+
+def _haproxy_conf(servers: dict[str, str]) -> str:
+    """Writer/reader endpoints routed by Patroni's REST health checks (the RDS Proxy / Aurora endpoint analog)."""
+    out = ["global", "  maxconn 200", "defaults", "  mode tcp", "  timeout connect 1s", "  timeout client 30m",
+           "  timeout server 30m", "  timeout check 1s"]
+    for name, port, check in (("writer", WRITER_PORT, "/primary"), ("reader", READER_PORT, "/replica")):
+        out += [f"listen {name}", f"  bind *:{port}", f"  option httpchk GET {check}", "  http-check expect status 200",
+                "  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions"]
+        out += [f"  server {n} {addr}:5432 check port 8008" for n, addr in servers.items()]
+    return "\n".join(out) + "\n"
+
+
 @dataclass
 class Switchover:
     """Planned promotion of a replica through Patroni (the upgrade-by-replica path)."""
@@ -113,12 +132,13 @@ class PostgresTopology:
         self.exp, self.backend, self.workdir = exp, backend, workdir
         self.pg_names = [f"pg-{i + 1}" for i in range(self.settings.replicas + 1)]
         self.etcd_names = ["etcd-1", "etcd-2", "etcd-3"]
+        self.proxy_names = ["proxy"] if self.settings.proxy else []
         self.nodes: dict[str, Node] = {}
         self.addresses: dict[str, str] = {}
         self.specs: dict[str, NodeSpec] = {}
 
     def up(self, progress: Progress) -> None:
-        self.addresses = self.backend.prepare(self.etcd_names + self.pg_names)
+        self.addresses = self.backend.prepare(self.etcd_names + self.pg_names + self.proxy_names)
         cluster = ",".join(f"{n}=http://{self.addresses[n]}:2380" for n in self.etcd_names)
         for name in self.etcd_names:
             a = self.addresses[name]
@@ -136,7 +156,14 @@ class PostgresTopology:
             (d / "patroni.yml").write_text(yaml.safe_dump(conf, sort_keys=False))
             self._start(NodeSpec(name, ("patroni", str(d / "patroni.yml")), d, 5432, user="postgres",
                                  image=os.environ.get(*SYSTEM_IMAGE)))
-        progress(f"started {len(self.etcd_names)} etcd + {len(self.pg_names)} Patroni/Postgres nodes")
+        for name in self.proxy_names:
+            d = self.workdir / name
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "haproxy.cfg").write_text(_haproxy_conf({n: self.addresses[n] for n in self.pg_names}))
+            self._start(NodeSpec(name, ("haproxy", "-db", "-f", str(d / "haproxy.cfg")), d, WRITER_PORT,
+                                 image=os.environ.get(*SYSTEM_IMAGE)))
+        progress(f"started {len(self.etcd_names)} etcd + {len(self.pg_names)} Patroni/Postgres nodes"
+                 + (" + HAProxy" if self.proxy_names else ""))
 
     def _start(self, spec: NodeSpec) -> None:
         self.specs[spec.name] = spec
@@ -175,6 +202,11 @@ class PostgresTopology:
                    interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
+        for name in self.proxy_names:  # the writer endpoint routes to the leader once its checks pass
+            proxy = self.nodes[name]
+            dsn = f"host={proxy.client_addr[0]} port={WRITER_PORT} dbname=postgres user=postgres connect_timeout=2"
+            wait_until(functools.partial(_can_connect, dsn), timeout, "the HAProxy writer endpoint", interval=0.25,
+                       log_tail=self._tail)
 
     def _dsn(self, node: Node) -> str:
         host, port = node.client_addr
@@ -197,11 +229,17 @@ class PostgresTopology:
         def leader() -> str | None:
             return next((n for n, m in self._cluster().items() if m.get("role") in ("leader", "master")), None)
 
-        return resolve_role(role, self.nodes, self.pg_names, leader, {"etcd": self.etcd_names}, exclude)
+        return resolve_role(role, self.nodes, self.pg_names, leader,
+                            {"etcd": self.etcd_names, "proxy": self.proxy_names}, exclude)
 
     def client(self, spec: ClientSpec, f: str) -> PostgresClient:
-        hosts = [self.nodes[n].client_addr for n in self.pg_names]
-        attrs = "prefer-standby" if f == "read" and self.exp.workload.read_from == "replica" else "read-write"
+        reading = f == "read" and self.exp.workload.read_from == "replica"
+        if spec.pattern == "proxy-backoff":
+            proxy = self.nodes["proxy"]
+            hosts = [(proxy.client_addr[0], READER_PORT if reading else WRITER_PORT)]
+        else:
+            hosts = [self.nodes[n].client_addr for n in self.pg_names]
+        attrs = "prefer-standby" if reading else "read-write"
         statement_timeout = spec.options.get("statement_timeout_s")
         return PostgresClient(spec.pattern, hosts, f=f, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
                               name_of=self.node_for_address, session_attrs=attrs,
@@ -253,6 +291,8 @@ class PostgresSystem:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
                             client_options=("statement_timeout_s",))
+        if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
+            raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> PostgresTopology:
         return PostgresTopology(exp, backend, workdir)
@@ -265,6 +305,7 @@ class PostgresSystem:
 
     def binaries(self) -> dict[str, str]:
         return {"patroni": "apt-get install -y patroni", "etcd": "apt-get install -y etcd-server",
+                "haproxy": "apt-get install -y haproxy",
                 f"{PG_BIN}/postgres": "apt-get install -y postgresql-15"}
 
     def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:

@@ -57,3 +57,12 @@ def test_postgres_reader_endpoint_is_stale_under_lag(tmp_path: Path, no_leftover
     assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"]}, indent=1)
     m = journal["metrics"]
     assert m["stale_reads"] > 0 and m["max_lag_ms"] > 100
+
+
+def test_postgres_proxy_endpoint_follows_the_failover(tmp_path: Path, no_leftovers: None) -> None:
+    result = run(load("postgres-proxy-failover"), "local", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    ops = [json.loads(line) for line in (result.out_dir / "history.jsonl").read_text().splitlines()]
+    served = {op.get("node") for op in ops if op["f"] == "write" and op["type"] == "ok"}
+    assert served == {journal["faults"][0]["target"], journal["rto"]["new_primary"]}, served
