@@ -10,13 +10,13 @@ import pytest
 from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.runner import run
-from tests.integration.test_redis_experiments import recount_lost
+from tests.integration.test_redis_experiments import _run, recount_lost
 
 pytestmark = pytest.mark.integration
 
 
 def test_postgres_primary_kill_promotes_a_replica_without_loss(tmp_path: Path, no_leftovers: None) -> None:
-    result = run(load("postgres-primary-kill"), "local", tmp_path / "out", progress=print)
+    result = _run("postgres-primary-kill", tmp_path, attempts=2)
     journal = result.journal
     assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
     m = journal["metrics"]
@@ -60,7 +60,7 @@ def test_postgres_reader_endpoint_is_stale_under_lag(tmp_path: Path, no_leftover
 
 
 def test_postgres_proxy_endpoint_follows_the_failover(tmp_path: Path, no_leftovers: None) -> None:
-    result = run(load("postgres-proxy-failover"), "local", tmp_path / "out", progress=print)
+    result = _run("postgres-proxy-failover", tmp_path, attempts=2)
     journal = result.journal
     assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
     ops = [json.loads(line) for line in (result.out_dir / "history.jsonl").read_text().splitlines()]
