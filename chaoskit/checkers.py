@@ -39,7 +39,6 @@ class RunFacts:
     promoted_kinds: tuple[str, ...] = ()
     old_primary: str | None = None
     roles_after: dict[str, str] = field(default_factory=dict)
-    name_of: dict[str, str] = field(default_factory=dict)  # announced address -> node name
 
 
 @dataclass(frozen=True)

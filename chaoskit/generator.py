@@ -110,6 +110,7 @@ class Workload:
         self.state = SharedState()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._gc_was_enabled = False
 
     def start(self) -> None:
         self._gc_was_enabled = gc.isenabled()
@@ -125,8 +126,9 @@ class Workload:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        if getattr(self, "_gc_was_enabled", False) and not gc.isenabled():
+        if self._gc_was_enabled:
             gc.enable()
+            self._gc_was_enabled = False
 
 
 def worker_specs(writers: int, readers: int, rate_hz: float) -> list[WorkerSpec]:

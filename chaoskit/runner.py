@@ -61,7 +61,6 @@ class _Run:
     settled: bool | None = None
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
-    name_of: dict[str, str] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
 
     @contextlib.contextmanager
@@ -132,7 +131,6 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     stack.callback(_keep_logs, topology, backend, state)
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
-    state.name_of = {node.address: name for name, node in topology.nodes.items()}
     progress(f"ready in {time.monotonic() - t:.1f}s")
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))
@@ -205,7 +203,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         fault_at=state.faults[0].applied_at if state.faults else None,
         healed_at=state.faults[0].healed_at if state.faults else None,
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
-        detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, name_of=state.name_of,
+        detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds,
     )
     results = run_checkers(state.history, facts)
     checks = evaluate(list(exp.expect), results)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
-from chaoskit.backends.ledger import Ledger, all_ledgers
+from chaoskit.backends.ledger import Ledger, free_subnet
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 LABEL = "io.chaoskit.run"
@@ -91,16 +91,9 @@ def images_available(images: list[str]) -> bool:
 
 
 def _free_subnet(client: Any) -> ipaddress.IPv4Network:
-    base = os.environ.get("CHAOSKIT_DOCKER_SUBNET_BASE", "10.214")
-    taken = {ledger.subnet for ledger in all_ledgers()}
-    for net in client.networks.list():
-        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
-            taken.add(cfg.get("Subnet"))
-    for third in range(1, 251):
-        candidate = ipaddress.IPv4Network(f"{base}.{third}.0/24")
-        if str(candidate) not in taken:
-            return candidate
-    raise InfrastructureError(f"no free /24 under {base}.0.0/16 for a Docker network")
+    used = {cfg.get("Subnet") for net in client.networks.list()
+            for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []}
+    return free_subnet("CHAOSKIT_DOCKER_SUBNET_BASE", "10.214", lambda net: str(net) in used)
 
 
 class DockerBackend:

@@ -8,11 +8,13 @@ by PID *and* start time (so a recycled PID is never touched), and scratch direct
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -101,6 +103,21 @@ class Ledger:
         data = json.loads(path.read_text())
         entries = [Entry(**e) for e in data.pop("entries", [])]
         return cls(**data, entries=entries)
+
+
+def free_subnet(env_var: str, default_base: str,
+                also_taken: Callable[[ipaddress.IPv4Network], bool]) -> ipaddress.IPv4Network:
+    """The first /24 under ``$env_var`` (default ``default_base``, e.g. "10.213") that no ledger holds
+    and ``also_taken`` does not reject. Raises InfrastructureError when all 250 are in use."""
+    from chaoskit.errors import InfrastructureError
+
+    base = os.environ.get(env_var, default_base)
+    taken = {ledger.subnet for ledger in all_ledgers()}
+    for third in range(1, 251):
+        net = ipaddress.IPv4Network(f"{base}.{third}.0/24")
+        if str(net) not in taken and not also_taken(net):
+            return net
+    raise InfrastructureError(f"no free /24 subnet under {base}.0.0/16 (set {env_var})")
 
 
 def all_ledgers() -> list[Ledger]:

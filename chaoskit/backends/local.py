@@ -25,7 +25,7 @@ from pathlib import Path
 
 from chaoskit.backends.base import CHAIN_SETUP, Node, NodeSpec, partition_rules
 from chaoskit.backends.base import PARTITION_CHAIN as CHAIN
-from chaoskit.backends.ledger import Ledger, all_ledgers, netns_pids, process_start_time, same_process
+from chaoskit.backends.ledger import Ledger, free_subnet, netns_pids, process_start_time, same_process
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 
@@ -49,14 +49,8 @@ def check_platform() -> None:
 
 
 def _free_subnet() -> ipaddress.IPv4Network:
-    base = os.environ.get("CHAOSKIT_SUBNET_BASE", "10.213")
-    taken = {ledger.subnet for ledger in all_ledgers()}
     routes = _run("ip", "-4", "route", "show", "table", "all", check=False).stdout
-    for third in range(1, 251):
-        net = ipaddress.IPv4Network(f"{base}.{third}.0/24")
-        if str(net) not in taken and f"{base}.{third}." not in routes:
-            return net
-    raise InfrastructureError(f"no free /24 subnet under {base}.0.0/16 (set CHAOSKIT_SUBNET_BASE)")
+    return free_subnet("CHAOSKIT_SUBNET_BASE", "10.213", lambda net: str(net.network_address)[:-1] in routes)
 
 
 class LocalBackend:

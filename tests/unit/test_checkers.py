@@ -211,7 +211,6 @@ SWITCH_FACTS = RunFacts(
     ),
     detected_kinds=("+odown",),
     promoted_kinds=("+switch-master",),
-    name_of={"10.0.0.1": "redis-1", "10.0.0.2": "redis-2", "10.0.0.3": "redis-3"},
 )
 
 
