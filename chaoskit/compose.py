@@ -7,35 +7,48 @@ Being generated, it cannot drift: a test compares the checked-in file with ``cha
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from typing import Any
 
 import yaml
 
 from chaoskit.systems import get_system
+from chaoskit.systems.base import ComposeNode
 
 NET = "${CHAOSKIT_LAB_NET:-10.215.0}"
 
 
-def _command(binary: str, name: str, conf: str) -> list[str]:
-    lines = " ".join(shlex.quote(line) for line in conf.rstrip("\n").splitlines())
-    return ["sh", "-c", f"mkdir -p /data && printf '%s\\n' {lines} > /data/{name}.conf && "
-                        f"exec {binary} /data/{name}.conf"]
+def _command(node: ComposeNode) -> list[str]:
+    if not node.files:
+        return list(node.argv)
+    dirs = sorted({posixpath.dirname(path) for path, _ in node.files})
+    steps = [f"mkdir -p {' '.join(dirs)}"]
+    for path, content in node.files:
+        lines = " ".join(shlex.quote(line) for line in content.rstrip("\n").splitlines())
+        steps.append(f"printf '%s\\n' {lines} > {path}")
+    return ["sh", "-c", " && ".join([*steps, f"exec {shlex.join(node.argv)}"])]
 
 
 def render(system_name: str) -> str:
     system = get_system(system_name)
     variable, default = system.image_variable()
-    nodes = system.compose_nodes(primary=f"{NET}.10", datadir="/data")
+    nodes = system.compose_nodes(NET)
     services: dict[str, Any] = {}
-    for i, node in enumerate(nodes):
-        services[node.name] = {
-            "image": f"${{{variable}:-{default}}}",
+    for node in nodes:
+        service: dict[str, Any] = {"image": "${%s:-%s}" % (node.image or (variable, default))}
+        if node.build:
+            context, base_variable, base = node.build
+            service["build"] = {"context": f"images/{context}", "args": {"BASE": f"${{{base_variable}:-{base}}}"}}
+        if node.user:
+            service["user"] = node.user
+        service.update({
             "hostname": node.name,
-            "command": _command(node.binary, node.name, node.conf),
+            "command": _command(node),
             "labels": {"io.chaoskit.lab": system_name, "io.chaoskit.node": node.name},
-            "networks": {"lab": {"ipv4_address": f"{NET}.{10 + i}"}},
-        }
+            "networks": {"lab": {"ipv4_address": node.address}},
+        })
+        services[node.name] = service
     doc = {
         "services": services,
         "networks": {"lab": {"labels": {"io.chaoskit.lab": system_name},

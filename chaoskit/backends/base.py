@@ -18,6 +18,7 @@ class NodeSpec:
     user: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     image: str | None = None  # container image providing argv[0] (docker backend)
+    extra_ports: tuple[int, ...] = ()  # other ports clients or chaoskit use (published too on Docker Desktop)
 
 
 @dataclass
@@ -29,12 +30,16 @@ class Node:
     pid: int | None = None
     log_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
-    published: tuple[str, int] | None = None  # where the host reaches it, when not at address:port
+    published: dict[int, tuple[str, int]] = field(default_factory=dict)  # node port -> where the host reaches it
+
+    def endpoint(self, port: int) -> tuple[str, int]:
+        """Where this host reaches the node's ``port``: its published address if any, else address:port."""
+        return self.published.get(port, (self.address, port))
 
     @property
     def client_addr(self) -> tuple[str, int]:
-        """Where clients on this host connect: the published port if any, else the node's own address."""
-        return self.published or (self.address, self.spec.port)
+        """Where clients on this host connect to the node's main port."""
+        return self.endpoint(self.spec.port)
 
     @property
     def name(self) -> str:

@@ -110,7 +110,7 @@ class DockerBackend:
         self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
         self.addresses: dict[str, str] = {}
         self.addressing, self.net_faults = addressing(), net_faults()
-        self.host_ports: dict[str, int] = {}
+        self.host_ports: dict[str, dict[int, int]] = {}
 
     def container_name(self, node_name: str) -> str:
         return f"ck-{self.run_id}-{node_name}"
@@ -152,8 +152,8 @@ class DockerBackend:
         endpoint = self.client.api.create_endpoint_config(ipv4_address=self.addresses[spec.name])
         ports = None
         if self.addressing == "published":
-            self.host_ports[spec.name] = _free_port()
-            ports = {f"{spec.port}/tcp": ("127.0.0.1", self.host_ports[spec.name])}
+            self.host_ports[spec.name] = {port: _free_port() for port in (spec.port, *spec.extra_ports)}
+            ports = {f"{port}/tcp": ("127.0.0.1", host) for port, host in self.host_ports[spec.name].items()}
         container = self.client.containers.create(
             spec.image, command=list(spec.argv), name=self.container_name(spec.name), hostname=spec.name,
             labels={LABEL: self.run_id, "io.chaoskit.node": spec.name}, working_dir=str(spec.workdir),
@@ -180,9 +180,8 @@ class DockerBackend:
 
     def _node(self, spec: NodeSpec, container: Any) -> Node:
         pid = container.attrs["State"].get("Pid") or None
-        port = self.host_ports.get(spec.name)
-        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name},
-                    published=("127.0.0.1", port) if port else None)
+        published = {port: ("127.0.0.1", host) for port, host in self.host_ports.get(spec.name, {}).items()}
+        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name}, published=published)
 
     def kill(self, node: Node) -> None:
         c = self._container(node.name)

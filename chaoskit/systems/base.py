@@ -32,12 +32,20 @@ class Event:
 
 @dataclass(frozen=True)
 class ComposeNode:
-    """One service of a system's standalone Compose lab (``compose/<system>.yml``)."""
+    """One service of a system's standalone Compose lab (``compose/<system>.yml``).
+
+    ``files`` (path, content) are written inside the container before ``argv`` is exec'd; ``image``
+    names another image than the system's (its variable and default); ``build`` is a directory under
+    ``compose/images`` that builds the system image, with its ``BASE`` build argument (variable, default).
+    """
 
     name: str
-    binary: str
-    port: int
-    conf: str
+    address: str
+    argv: tuple[str, ...]
+    files: tuple[tuple[str, str], ...] = ()
+    image: tuple[str, str] | None = None
+    user: str | None = None
+    build: tuple[str, str, str] | None = None
 
 
 EventSink = Callable[[Event], None]
@@ -126,8 +134,9 @@ class System(Protocol):
         """The environment variable naming this system's image, and its default (official) image."""
         ...
 
-    def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:
-        """The default topology as Compose services; the first node is the initial primary."""
+    def compose_nodes(self, net: str) -> list[ComposeNode]:
+        """The default topology as Compose services at ``{net}.10``, ``{net}.11``, ...; the first data node
+        is the initial primary. Raise ValueError if the system has no Compose lab."""
         ...
 
 

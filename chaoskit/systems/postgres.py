@@ -41,7 +41,7 @@ from chaoskit.systems.base import (
 
 SYSTEM_IMAGE = ("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
 ROLES = ("primary", "replica", "replicas", "etcd", "proxy", "others", "all")
-WRITER_PORT, READER_PORT = 5000, 5001
+WRITER_PORT, READER_PORT, REST_PORT = 5000, 5001, 8008
 PG_BIN = os.environ.get("CHAOSKIT_PG_BIN", "/usr/lib/postgresql/15/bin")
 
 
@@ -58,8 +58,8 @@ class PostgresSettings(BaseModel):
 
 def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
     """GET a Patroni REST endpoint of ``node`` (JSON)."""
-    host, _ = node.client_addr
-    with urllib.request.urlopen(f"http://{host}:8008{path}", timeout=timeout) as resp:  # noqa: S310
+    host, port = node.endpoint(REST_PORT)
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as resp:  # noqa: S310
         return json.loads(resp.read() or b"{}")
 
 
@@ -88,6 +88,16 @@ def _patroni_conf(name: str, addr: str, datadir: Path, etcd: list[str], s: Postg
     }
 
 
+def _etcd_argv(name: str, members: dict[str, str], datadir: str) -> tuple[str, ...]:
+    a = members[name]
+    cluster = ",".join(f"{n}=http://{addr}:2380" for n, addr in members.items())
+    return ("etcd", "--name", name, "--data-dir", datadir,
+            "--listen-client-urls", f"http://{a}:2379", "--advertise-client-urls", f"http://{a}:2379",
+            "--listen-peer-urls", f"http://{a}:2380", "--initial-advertise-peer-urls", f"http://{a}:2380",
+            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--initial-cluster-token", "chaoskit", "--heartbeat-interval", "100", "--election-timeout", "1000")
+
+
 def _can_connect(dsn: str) -> bool:
     with psycopg.connect(dsn):
         return True
@@ -114,7 +124,8 @@ class Switchover:
     def apply(self, topology: PostgresTopology, backend: Backend) -> list[Node]:
         leader = topology.resolve("primary")[0]
         body = json.dumps({"leader": leader.name}).encode()
-        req = urllib.request.Request(f"http://{leader.client_addr[0]}:8008/switchover", data=body, method="POST")
+        host, port = leader.endpoint(REST_PORT)
+        req = urllib.request.Request(f"http://{host}:{port}/switchover", data=body, method="POST")
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
             if resp.status != 200:
                 raise InfrastructureError(f"switchover refused: {resp.read().decode()[:200]}")
@@ -139,15 +150,10 @@ class PostgresTopology:
 
     def up(self, progress: Progress) -> None:
         self.addresses = self.backend.prepare(self.etcd_names + self.pg_names + self.proxy_names)
-        cluster = ",".join(f"{n}=http://{self.addresses[n]}:2380" for n in self.etcd_names)
+        etcd_addresses = {n: self.addresses[n] for n in self.etcd_names}
         for name in self.etcd_names:
-            a = self.addresses[name]
-            argv = ("etcd", "--name", name, "--data-dir", str(self.workdir / name / "data"),
-                    "--listen-client-urls", f"http://{a}:2379", "--advertise-client-urls", f"http://{a}:2379",
-                    "--listen-peer-urls", f"http://{a}:2380", "--initial-advertise-peer-urls", f"http://{a}:2380",
-                    "--initial-cluster", cluster, "--initial-cluster-state", "new",
-                    "--initial-cluster-token", "chaoskit", "--heartbeat-interval", "100", "--election-timeout", "1000")
-            self._start(NodeSpec(name, argv, self.workdir / name, 2379, image=os.environ.get(*SYSTEM_IMAGE)))
+            self._start(NodeSpec(name, _etcd_argv(name, etcd_addresses, str(self.workdir / name / "data")),
+                                 self.workdir / name, 2379, image=os.environ.get(*SYSTEM_IMAGE)))
         etcd = [f"{self.addresses[n]}:2379" for n in self.etcd_names]
         for name in self.pg_names:
             d = self.workdir / name
@@ -155,13 +161,13 @@ class PostgresTopology:
             conf = _patroni_conf(name, self.addresses[name], d / "data", etcd, self.settings)
             (d / "patroni.yml").write_text(yaml.safe_dump(conf, sort_keys=False))
             self._start(NodeSpec(name, ("patroni", str(d / "patroni.yml")), d, 5432, user="postgres",
-                                 image=os.environ.get(*SYSTEM_IMAGE)))
+                                 image=os.environ.get(*SYSTEM_IMAGE), extra_ports=(REST_PORT,)))
         for name in self.proxy_names:
             d = self.workdir / name
             d.mkdir(parents=True, exist_ok=True)
             (d / "haproxy.cfg").write_text(_haproxy_conf({n: self.addresses[n] for n in self.pg_names}))
             self._start(NodeSpec(name, ("haproxy", "-db", "-f", str(d / "haproxy.cfg")), d, WRITER_PORT,
-                                 image=os.environ.get(*SYSTEM_IMAGE)))
+                                 image=os.environ.get(*SYSTEM_IMAGE), extra_ports=(READER_PORT,)))
         progress(f"started {len(self.etcd_names)} etcd + {len(self.pg_names)} Patroni/Postgres nodes"
                  + (" + HAProxy" if self.proxy_names else ""))
 
@@ -204,7 +210,8 @@ class PostgresTopology:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
         for name in self.proxy_names:  # the writer endpoint routes to the leader once its checks pass
             proxy = self.nodes[name]
-            dsn = f"host={proxy.client_addr[0]} port={WRITER_PORT} dbname=postgres user=postgres connect_timeout=2"
+            host, port = proxy.endpoint(WRITER_PORT)
+            dsn = f"host={host} port={port} dbname=postgres user=postgres connect_timeout=2"
             wait_until(functools.partial(_can_connect, dsn), timeout, "the HAProxy writer endpoint", interval=0.25,
                        log_tail=self._tail)
 
@@ -236,7 +243,7 @@ class PostgresTopology:
         reading = f == "read" and self.exp.workload.read_from == "replica"
         if spec.pattern == "proxy-backoff":
             proxy = self.nodes["proxy"]
-            hosts = [(proxy.client_addr[0], READER_PORT if reading else WRITER_PORT)]
+            hosts = [proxy.endpoint(READER_PORT if reading else WRITER_PORT)]
         else:
             hosts = [self.nodes[n].client_addr for n in self.pg_names]
         attrs = "prefer-standby" if reading else "read-write"
@@ -308,8 +315,28 @@ class PostgresSystem:
                 "haproxy": "apt-get install -y haproxy",
                 f"{PG_BIN}/postgres": "apt-get install -y postgresql-15"}
 
-    def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:
-        raise ValueError("no Compose lab for postgres yet")
+    def compose_nodes(self, net: str) -> list[ComposeNode]:
+        """etcd on its official image; Patroni + Postgres built on the official postgres image (there is no
+        official Patroni image); HAProxy writer/reader endpoints on the official haproxy image."""
+        s = PostgresSettings(proxy=True)
+        pg = [f"pg-{i + 1}" for i in range(s.replicas + 1)]
+        etcd = ["etcd-1", "etcd-2", "etcd-3"]
+        addr = {name: f"{net}.{10 + i}" for i, name in enumerate([*pg, *etcd, "proxy"])}
+        etcd_addr = {n: addr[n] for n in etcd}
+        nodes = []
+        for name in pg:
+            conf = _patroni_conf(name, addr[name], Path(f"/var/lib/postgresql/{name}/data"),
+                                 [f"{etcd_addr[n]}:2379" for n in etcd], s)
+            path = f"/var/lib/postgresql/{name}/patroni.yml"
+            nodes.append(ComposeNode(name, addr[name], ("patroni", path),
+                                     files=((path, yaml.safe_dump(conf, sort_keys=False)),), user="postgres",
+                                     build=("postgres", "CHAOSKIT_POSTGRES_BASE", "postgres:15")))
+        nodes += [ComposeNode(n, addr[n], _etcd_argv(n, etcd_addr, "/tmp/etcd-data"),  # noqa: S108
+                              image=("CHAOSKIT_ETCD_IMAGE", "quay.io/coreos/etcd:v3.5.17")) for n in etcd]
+        nodes.append(ComposeNode("proxy", addr["proxy"], ("haproxy", "-db", "-f", "/tmp/haproxy.cfg"),  # noqa: S108
+                                 files=(("/tmp/haproxy.cfg", _haproxy_conf({n: addr[n] for n in pg})),),  # noqa: S108
+                                 image=("CHAOSKIT_HAPROXY_IMAGE", "haproxy:2.8")))
+        return nodes
 
 
 SYSTEM = PostgresSystem()

@@ -326,13 +326,16 @@ class RedisSystem:
     def images(self) -> list[str]:
         return [redis_image()]
 
-    def compose_nodes(self, primary: str, datadir: str) -> list[ComposeNode]:
-        settings = RedisSettings()
-        nodes = [ComposeNode(f"redis-{i + 1}", "redis-server", 6379,
-                             redis_conf(settings, datadir, None if i == 0 else primary))
-                 for i in range(settings.replicas + 1)]
-        nodes += [ComposeNode(f"sentinel-{i + 1}", "redis-sentinel", 26379, sentinel_conf(settings, datadir, primary))
-                  for i in range(settings.sentinels)]
+    def compose_nodes(self, net: str) -> list[ComposeNode]:
+        settings, primary = RedisSettings(), f"{net}.10"
+        names = [f"redis-{i + 1}" for i in range(settings.replicas + 1)]
+        names += [f"sentinel-{i + 1}" for i in range(settings.sentinels)]
+        nodes = []
+        for i, name in enumerate(names):
+            binary, conf = ("redis-server", redis_conf(settings, "/data", None if i == 0 else primary)) \
+                if name.startswith("redis") else ("redis-sentinel", sentinel_conf(settings, "/data", primary))
+            nodes.append(ComposeNode(name, f"{net}.{10 + i}", (binary, f"/data/{name}.conf"),
+                                     files=((f"/data/{name}.conf", conf),)))
         return nodes
 
     def image_variable(self) -> tuple[str, str]:

@@ -44,3 +44,54 @@ def test_redis_lab_comes_up_and_sentinels_see_all() -> None:
         assert fields["ip"] == "10.217.0.10"
     finally:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
+
+
+def test_postgres_lab_elects_a_leader_and_the_writer_endpoint_takes_writes() -> None:
+    """Patroni (built on the postgres image) + etcd + HAProxy with plain compose; CI points the etcd and
+    haproxy services at the locally built image, which carries both (no registry here)."""
+    import json
+    import urllib.request
+
+    import psycopg
+
+    project = f"cklabpg{os.getpid()}"
+    image = os.environ.get("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
+    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.1", "CHAOSKIT_POSTGRES_IMAGE": image,
+           "CHAOSKIT_ETCD_IMAGE": os.environ.get("CHAOSKIT_ETCD_IMAGE", image),
+           "CHAOSKIT_HAPROXY_IMAGE": os.environ.get("CHAOSKIT_HAPROXY_IMAGE", image)}
+    base = [*_compose(), "-f", str(ROOT / "compose" / "postgres.yml"), "-p", project]
+    up = subprocess.run([*base, "up", "-d", "--no-build"], env=env, capture_output=True, text=True, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        deadline, members = time.monotonic() + 90, []
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen("http://10.217.1.11:8008/cluster", timeout=1) as resp:  # noqa: S310
+                    members = json.loads(resp.read())["members"]
+            except OSError:
+                members = []
+            states = sorted((m["role"], m["state"]) for m in members)
+            if len(states) == 3 and sum(r in ("leader", "master") for r, _ in states) == 1 \
+                    and all(s in ("running", "streaming") for _, s in states):
+                break
+            time.sleep(1)
+        else:
+            logs = subprocess.run([*base, "logs", "--tail", "15"], env=env, capture_output=True, text=True).stdout
+            raise AssertionError(f"no leader with two streaming replicas: {members}\n{logs}")
+        dsn = "host=10.217.1.16 port=5000 user=postgres dbname=postgres connect_timeout=3"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+                    conn.execute("CREATE TABLE lab (v int)")
+                    conn.execute("INSERT INTO lab VALUES (7)")
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        with psycopg.connect(dsn.replace("5000", "5001"), autocommit=True) as conn:  # the reader endpoint
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+    finally:
+        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)

@@ -17,7 +17,7 @@ import pytest
 from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.runner import run
-from tests.integration.util import CHAOSKIT, cli_env
+from tests.integration.util import CHAOSKIT, chaoskit_containers, chaoskit_networks, cli_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -25,26 +25,7 @@ pytestmark = [
 ]
 
 
-def chaoskit_containers() -> set[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", "label=io.chaoskit.run", "--format", "{{.Names}}"],
-                         capture_output=True, text=True, check=True).stdout
-    return set(out.split())
-
-
-def chaoskit_networks() -> set[str]:
-    out = subprocess.run(["docker", "network", "ls", "--filter", "label=io.chaoskit.run", "--format", "{{.Name}}"],
-                         capture_output=True, text=True, check=True).stdout
-    return set(out.split())
-
-
-@pytest.fixture
-def docker_clean(state_dir: Path) -> None:
-    before = (chaoskit_containers(), chaoskit_networks())
-    yield
-    assert (chaoskit_containers(), chaoskit_networks()) == before, "containers or networks left behind"
-
-
-@pytest.mark.parametrize("name", ["redis-primary-kill", "redis-primary-partition", "postgres-primary-kill"])
+@pytest.mark.parametrize("name", ["redis-primary-kill", "redis-primary-partition"])
 def test_same_verdict_on_docker_as_on_local(name: str, tmp_path: Path, docker_clean: None) -> None:
     result = run(load(name), "docker", tmp_path / name, progress=print)
     journal = result.journal
@@ -91,6 +72,17 @@ def test_docker_desktop_path_published_ports_and_helper_partitions(
     result = run(load("redis-primary-partition"), "docker", tmp_path / "out", progress=print)
     assert result.verdict is Verdict.PASS, json.dumps(result.journal["checks"], indent=1)
     assert result.journal["metrics"]["lost_writes"] > 0  # the partition (made by helper containers) was real
+
+
+def test_docker_desktop_path_for_postgres_reaches_patroni_and_haproxy_through_published_ports(
+        tmp_path: Path, docker_clean: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patroni's REST API (8008) and both HAProxy endpoints are published next to the main port."""
+    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
+    monkeypatch.setenv("CHAOSKIT_DOCKER_NETFAULTS", "helper")
+    result = run(load("postgres-proxy-failover"), "docker", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    assert journal["rto"]["new_primary"] not in (None, journal["faults"][0]["target"])
 
 
 def test_published_addressing_connects_through_localhost(tmp_path: Path, state_dir: Path, docker_clean: None,

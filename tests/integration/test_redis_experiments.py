@@ -26,12 +26,12 @@ def recount_lost(run_dir: Path) -> tuple[int, int]:
     return len(acked - set(final[-1]["value"])), len(acked)
 
 
-def _run(name: str, tmp_path: Path, attempts: int = 1) -> RunResult:
+def _run(name: str, tmp_path: Path, attempts: int = 1, backend: str = "local") -> RunResult:
     """Run an experiment. ``attempts`` 2 is for hypotheses that hold with a thin timing margin or can
     rarely be upset by a Sentinel election race: a first failure is printed in full, and the second
     run must pass -- a systematic failure still fails the test."""
     for attempt in range(1, attempts + 1):
-        result = run(load(name), "local", tmp_path / f"{name}-{attempt}", progress=print)
+        result = run(load(name), backend, tmp_path / f"{name}-{attempt}", progress=print)
         if result.verdict is Verdict.PASS or attempt == attempts:
             break
         print(f"ATTEMPT {attempt} OF {name} FAILED (retrying once):\n{_explain(result)}")

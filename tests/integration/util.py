@@ -28,3 +28,15 @@ def server_pids() -> set[int]:
 
 def cli_env(state_dir: Path) -> dict[str, str]:
     return {**os.environ, "CHAOSKIT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+
+
+def chaoskit_containers() -> set[str]:
+    out = subprocess.run(["docker", "ps", "-a", "--filter", "label=io.chaoskit.run", "--format", "{{.Names}}"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def chaoskit_networks() -> set[str]:
+    out = subprocess.run(["docker", "network", "ls", "--filter", "label=io.chaoskit.run", "--format", "{{.Name}}"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())

@@ -25,3 +25,22 @@ def test_redis_lab_has_primary_two_replicas_three_sentinels_on_fixed_addresses()
     assert "replicaof ${CHAOSKIT_LAB_NET:-10.215.0}.10 6379" in services["redis-3"]["command"][2]
     assert "sentinel monitor mymaster ${CHAOSKIT_LAB_NET:-10.215.0}.10 6379 2" in services["sentinel-2"]["command"][2]
     assert all(s["labels"]["io.chaoskit.lab"] == "redis" for s in services.values())
+
+
+def test_checked_in_postgres_lab_matches_the_generator() -> None:
+    assert (ROOT / "compose" / "postgres.yml").read_text() == render("postgres"), \
+        "regenerate with: chaoskit compose postgres > compose/postgres.yml"
+
+
+def test_postgres_lab_official_images_and_patroni_built_on_postgres() -> None:
+    services = yaml.safe_load(render("postgres"))["services"]
+    assert list(services) == ["pg-1", "pg-2", "pg-3", "etcd-1", "etcd-2", "etcd-3", "proxy"]
+    assert services["pg-1"]["build"] == {"context": "images/postgres",
+                                         "args": {"BASE": "${CHAOSKIT_POSTGRES_BASE:-postgres:15}"}}
+    assert services["pg-2"]["user"] == "postgres"
+    assert services["etcd-1"]["image"].startswith("${CHAOSKIT_ETCD_IMAGE:-quay.io/coreos/etcd:v3.5")
+    assert services["proxy"]["image"] == "${CHAOSKIT_HAPROXY_IMAGE:-haproxy:2.8}"
+    etcd_hosts = "  - ${CHAOSKIT_LAB_NET:-10.215.0}.13:2379"
+    assert all(etcd_hosts in services[f"pg-{i}"]["command"][2] for i in (1, 2, 3))
+    assert "server pg-3 ${CHAOSKIT_LAB_NET:-10.215.0}.12:5432 check port 8008" in services["proxy"]["command"][2]
+

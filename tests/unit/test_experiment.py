@@ -92,7 +92,7 @@ def _drop(key: str) -> Callable[[dict[str, Any]], None]:
     (_set("schedule.steady_s", "soon"), "schedule.steady_s", "valid number"),
     (_drop("expect"), "expect", "Field required"),
     (_set("colour", "red"), "colour", "Extra inputs are not permitted"),
-    (_set("system", "mongo"), "system", "unknown system 'mongo' (known: postgres, redis)"),
+    (_set("system", "dynamo"), "system", "unknown system 'dynamo' (known: "),
     (_set("client.pattern", "yolo"), "client.pattern", "unknown pattern 'yolo'"),
     (_set("faults.0", {"kind": "kill", "target": "leader"}), "faults.0", "unknown target 'leader'"),
     (_set("faults.0", {"kind": "kill", "frobnicate": 1}), "faults.0.frobnicate", "Extra inputs"),
