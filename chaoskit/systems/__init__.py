@@ -6,7 +6,8 @@ import importlib
 
 from chaoskit.systems.base import System
 
-_MODULES = {"redis": "chaoskit.systems.redis", "postgres": "chaoskit.systems.postgres"}
+_MODULES = {"redis": "chaoskit.systems.redis", "postgres": "chaoskit.systems.postgres",
+            "mongo": "chaoskit.systems.mongo"}
 
 
 def system_names() -> list[str]:

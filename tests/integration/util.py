@@ -15,13 +15,16 @@ def netns_names() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod")
+
+
 def server_pids() -> set[int]:
-    """Live redis server/sentinel processes (zombies awaiting their reaper are not running)."""
+    """Live server processes of every system (zombies awaiting their reaper are not running)."""
     out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
     pids = set()
     for line in out.splitlines():
         pid, stat, comm = line.split(None, 2)
-        if comm.strip() in ("redis-server", "redis-sentinel") and not stat.startswith("Z"):
+        if comm.strip() in SERVERS and not stat.startswith("Z"):
             pids.add(int(pid))
     return pids
 

