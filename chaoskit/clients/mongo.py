@@ -75,6 +75,32 @@ def classify(exc: BaseException) -> OpType:
     return OpType.INFO
 
 
+_ROUTES: dict[tuple[str, int], tuple[str, int]] = {}
+
+
+def route(routes: dict[tuple[str, int], tuple[str, int]]) -> None:
+    """Connect to each announced member address (key) at another address (value): Docker Desktop, where
+    the members' in-network addresses are reached through ports published on 127.0.0.1.
+
+    pymongo discovers the set from the addresses the members announce and has no hook to translate
+    them (unlike redis-py's Sentinel), so this wraps its private connect function -- once per process,
+    for these addresses only; the driver's discovery, monitoring and retry logic are left untouched.
+    """
+    if not routes:
+        return
+    from pymongo import pool_shared
+
+    if not getattr(pool_shared._create_connection, "_chaoskit_routed", False):
+        connect = pool_shared._create_connection
+
+        def routed(address: Any, options: Any) -> Any:
+            return connect(_ROUTES.get((address[0], address[1]), address), options)
+
+        routed._chaoskit_routed = True  # type: ignore[attr-defined]
+        pool_shared._create_connection = routed
+    _ROUTES.update(routes)
+
+
 class _Wire(CommandListener):
     """Records every attempt of the current op: its outcome, and the server that answered the last one."""
 

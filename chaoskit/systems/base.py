@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from chaoskit.backends.base import Backend, Node
+from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.base import Client
 from chaoskit.errors import InfrastructureError
 
@@ -218,3 +219,50 @@ def node_at(nodes: dict[str, Node], data_nodes: list[str], host: str, port: int)
         if node is not None and (node.address == host or node.client_addr == (host, port)):
             return name
     return None
+
+
+class NodeBook:
+    """What every topology keeps: its nodes by name, the specs that started them (to restart one),
+    their log tails for error messages, and a settle wait that answers True/False."""
+
+    def __init__(self, backend: Backend, workdir: Path) -> None:
+        self.backend, self.workdir = backend, workdir
+        self.nodes: dict[str, Node] = {}
+        self.addresses: dict[str, str] = {}
+        self.specs: dict[str, NodeSpec] = {}
+
+    def _start(self, spec: NodeSpec) -> Node:
+        self.specs[spec.name] = spec
+        self.nodes[spec.name] = self.backend.start(spec)
+        return self.nodes[spec.name]
+
+    def restart(self, node: Node) -> Node:
+        return self._start(self.specs[node.name])
+
+    def _tail(self, names: list[str] | None = None) -> str:
+        tails = ((n, self.backend.log_tail(self.nodes[n], 6)) for n in names or list(self.nodes))
+        return "\n".join(f"[{n}]\n{t}" for n, t in tails if t)
+
+    def _check_running(self) -> None:
+        for node in self.nodes.values():
+            if not self.backend.is_running(node):
+                raise InfrastructureError(f"{node.name} exited during start-up", self._tail())
+
+    def _settles(self, predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> bool:
+        try:
+            wait_until(predicate, timeout, what, interval=interval)
+            return True
+        except InfrastructureError:
+            return False
+
+
+class ImageOf:
+    """The image part of a System: one environment variable naming the image, with an official default."""
+
+    image: tuple[str, str]
+
+    def images(self) -> list[str]:
+        return [os.environ.get(*self.image)]
+
+    def image_variable(self) -> tuple[str, str]:
+        return self.image

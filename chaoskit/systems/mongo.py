@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.metadata
+import json
 import os
 import shutil
 import threading
@@ -30,15 +31,16 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern
+from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route
 from chaoskit.clients.retry import RetryPolicy
-from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
     EventSink,
     Facts,
+    ImageOf,
+    NodeBook,
     Progress,
     node_at,
     resolve_role,
@@ -133,16 +135,13 @@ class ReplicationPause:
             _command(node, {"configureFailPoint": "stopReplProducer", "mode": "off"}, 5.0)
 
 
-class MongoTopology:
+class MongoTopology(NodeBook):
     facts = Facts(detected_kinds=("primary-lost",), promoted_kinds=("new-primary",))
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
-        self.settings = MongoSettings.model_validate(exp.topology)
-        self.exp, self.backend, self.workdir = exp, backend, workdir
+        super().__init__(backend, workdir)
+        self.settings, self.exp = MongoSettings.model_validate(exp.topology), exp
         self.names = [f"mongo-{i + 1}" for i in range(self.settings.members)]
-        self.nodes: dict[str, Node] = {}
-        self.addresses: dict[str, str] = {}
-        self.specs: dict[str, NodeSpec] = {}
 
     def up(self, progress: Progress) -> None:
         self.addresses = self.backend.prepare(self.names)
@@ -150,37 +149,16 @@ class MongoTopology:
         for name in self.names:
             d = self.workdir / name
             (d / "data").mkdir(parents=True, exist_ok=True)
-            argv = (binary, "--replSet", REPLICA_SET, "--bind_ip", self.addresses[name], "--port", str(PORT),
-                    "--dbpath", str(d / "data"), "--nounixsocket", "--oplogSize", "64",
-                    "--wiredTigerCacheSizeGB", f"{self.settings.cache_gb:g}",
-                    "--setParameter", "enableTestCommands=1",
-                    "--setParameter", "diagnosticDataCollectionEnabled=false",
-                    "--setParameter", f"oplogNetworkTimeoutBufferSeconds={self.settings.oplog_network_buffer_s}")
-            spec = NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE))
-            self.specs[name] = spec
-            self.nodes[name] = self.backend.start(spec)
+            argv = _mongod_argv(binary, ("--bind_ip", self.addresses[name]), str(d / "data"), self.settings)
+            self._start(NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE)))
         progress(f"started {len(self.names)} mongod (replica set {REPLICA_SET})")
 
-    def restart(self, node: Node) -> Node:
-        self.nodes[node.name] = self.backend.start(self.specs[node.name])
-        return self.nodes[node.name]
-
-    def _tail(self) -> str:
-        return "\n".join(f"[{n}]\n{t}" for n, node in self.nodes.items() if (t := self.backend.log_tail(node, 6)))
-
     def _initiate(self) -> None:
-        s = self.settings
-        config = {"_id": REPLICA_SET,
-                  "members": [{"_id": i, "host": f"{self.addresses[n]}:{PORT}"} for i, n in enumerate(self.names)],
-                  "settings": {"electionTimeoutMillis": s.election_timeout_ms,
-                               "heartbeatIntervalMillis": s.heartbeat_interval_ms,
-                               "catchUpTimeoutMillis": s.catch_up_timeout_ms}}
+        config = _set_config([self.addresses[n] for n in self.names], self.settings)
         _command(self.nodes[self.names[0]], {"replSetInitiate": config}, 30.0)
 
     def wait_ready(self, timeout: float) -> None:
-        for node in self.nodes.values():
-            if not self.backend.is_running(node):
-                raise InfrastructureError(f"{node.name} exited during start-up", self._tail())
+        self._check_running()
         for node in self.nodes.values():
             wait_until(functools.partial(_answers, node), timeout, f"{node.name} to accept connections",
                        interval=0.2, log_tail=self._tail)
@@ -249,7 +227,9 @@ class MongoTopology:
 
     def client(self, spec: ClientSpec, f: str) -> MongoClientPattern:
         selection = spec.options.get("server_selection_timeout_s")
-        return MongoClientPattern(spec.pattern, [self.nodes[n].client_addr for n in self.names], f=f,
+        nodes = [self.nodes[n] for n in self.names]
+        route({(n.address, PORT): n.client_addr for n in nodes if n.client_addr != (n.address, PORT)})
+        return MongoClientPattern(spec.pattern, [(n.address, PORT) for n in nodes], f=f,
                                   read_from=self.exp.workload.read_from, timeout_s=spec.timeout_s,
                                   policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
                                   server_selection_s=None if selection is None else float(selection))
@@ -300,16 +280,28 @@ class MongoTopology:
         return None
 
     def wait_settled(self, timeout: float) -> bool:
-        try:
-            wait_until(lambda: self._healthy(caught_up=True), timeout, "the replica set to settle", interval=0.25)
-            return True
-        except InfrastructureError:
-            return False
+        return self._settles(lambda: self._healthy(caught_up=True), timeout, "the replica set to settle")
 
     def final_read(self) -> list[Any]:
         with _admin(self.resolve("primary")[0], 10.0) as client:
             coll = client[DATABASE].get_collection(COLLECTION, read_concern=ReadConcern("majority"))
             return sorted(int(d["_id"]) for d in coll.find({}, {"_id": 1}))
+
+
+def _mongod_argv(binary: str, bind: tuple[str, ...], dbpath: str, s: MongoSettings) -> tuple[str, ...]:
+    """--nounixsocket: on the local backend every member shares /tmp; small oplog and cache for a laptop;
+    test commands on for the replication-pause fail point."""
+    return (binary, "--replSet", REPLICA_SET, *bind, "--port", str(PORT), "--dbpath", dbpath, "--nounixsocket",
+            "--oplogSize", "64", "--wiredTigerCacheSizeGB", f"{s.cache_gb:g}",
+            "--setParameter", "enableTestCommands=1", "--setParameter", "diagnosticDataCollectionEnabled=false",
+            "--setParameter", f"oplogNetworkTimeoutBufferSeconds={s.oplog_network_buffer_s}")
+
+
+def _set_config(addresses: list[str], s: MongoSettings) -> dict[str, Any]:
+    return {"_id": REPLICA_SET, "members": [{"_id": i, "host": f"{a}:{PORT}"} for i, a in enumerate(addresses)],
+            "settings": {"electionTimeoutMillis": s.election_timeout_ms,
+                         "heartbeatIntervalMillis": s.heartbeat_interval_ms,
+                         "catchUpTimeoutMillis": s.catch_up_timeout_ms}}
 
 
 def _split(hostport: str) -> tuple[str, int]:
@@ -321,8 +313,8 @@ def _self(status: dict[str, Any]) -> dict[str, Any]:
     return next((m for m in status.get("members", []) if m.get("self")), {})
 
 
-class MongoSystem:
-    name = "mongo"
+class MongoSystem(ImageOf):
+    name, image = "mongo", SYSTEM_IMAGE
     client_patterns = PATTERNS
     native_faults = ("stepdown", "replication-pause")
 
@@ -334,17 +326,21 @@ class MongoSystem:
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> MongoTopology:
         return MongoTopology(exp, backend, workdir)
 
-    def images(self) -> list[str]:
-        return [os.environ.get(*SYSTEM_IMAGE)]
-
-    def image_variable(self) -> tuple[str, str]:
-        return SYSTEM_IMAGE
-
     def binaries(self) -> dict[str, str]:
         return {mongod_binary(): INSTALL_HINT}
 
     def compose_nodes(self, net: str) -> list[ComposeNode]:
-        raise ValueError("no Compose lab for mongo yet")
+        """Three mongod and a one-shot ``init`` that initiates the set with mongosh (in the official image)
+        and exits; it retries until every member answers and does nothing once the set exists."""
+        s = MongoSettings()
+        addresses = [f"{net}.{10 + i}" for i in range(s.members)]
+        nodes = [ComposeNode(f"mongo-{i + 1}", a, _mongod_argv("mongod", ("--bind_ip_all",), "/data/db", s))
+                 for i, a in enumerate(addresses)]
+        config = json.dumps(_set_config(addresses, s))
+        script = (f"until mongosh --quiet --host {addresses[0]} --eval 'try {{ rs.status().ok }} catch (e) "
+                  f"{{ rs.initiate({config}).ok }}'; do sleep 1; done")
+        nodes.append(ComposeNode("init", f"{net}.{10 + s.members}", ("sh", "-c", script)))
+        return nodes
 
 
 SYSTEM = MongoSystem()

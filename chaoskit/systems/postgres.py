@@ -32,6 +32,8 @@ from chaoskit.systems.base import (
     Event,
     EventSink,
     Facts,
+    ImageOf,
+    NodeBook,
     Progress,
     node_at,
     resolve_role,
@@ -135,18 +137,15 @@ class Switchover:
         return None
 
 
-class PostgresTopology:
+class PostgresTopology(NodeBook):
     facts = Facts(detected_kinds=("leader-lost",), promoted_kinds=("new-leader",))
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
-        self.settings = PostgresSettings.model_validate(exp.topology)
-        self.exp, self.backend, self.workdir = exp, backend, workdir
+        super().__init__(backend, workdir)
+        self.settings, self.exp = PostgresSettings.model_validate(exp.topology), exp
         self.pg_names = [f"pg-{i + 1}" for i in range(self.settings.replicas + 1)]
         self.etcd_names = ["etcd-1", "etcd-2", "etcd-3"]
         self.proxy_names = ["proxy"] if self.settings.proxy else []
-        self.nodes: dict[str, Node] = {}
-        self.addresses: dict[str, str] = {}
-        self.specs: dict[str, NodeSpec] = {}
 
     def up(self, progress: Progress) -> None:
         self.addresses = self.backend.prepare(self.etcd_names + self.pg_names + self.proxy_names)
@@ -171,17 +170,6 @@ class PostgresTopology:
         progress(f"started {len(self.etcd_names)} etcd + {len(self.pg_names)} Patroni/Postgres nodes"
                  + (" + HAProxy" if self.proxy_names else ""))
 
-    def _start(self, spec: NodeSpec) -> None:
-        self.specs[spec.name] = spec
-        self.nodes[spec.name] = self.backend.start(spec)
-
-    def restart(self, node: Node) -> Node:
-        self.nodes[node.name] = self.backend.start(self.specs[node.name])
-        return self.nodes[node.name]
-
-    def _tail(self) -> str:
-        return "\n".join(f"[{n}]\n{t}" for n, node in self.nodes.items() if (t := self.backend.log_tail(node, 6)))
-
     def _cluster(self) -> dict[str, dict[str, Any]]:
         """Patroni's view of the members (name -> member), from the first node that answers."""
         for name in self.pg_names:
@@ -201,9 +189,7 @@ class PostgresTopology:
         return ok and (not caught_up or all(m.get("lag", 1) == 0 for m in replicas))
 
     def wait_ready(self, timeout: float) -> None:
-        for node in self.nodes.values():
-            if not self.backend.is_running(node):
-                raise InfrastructureError(f"{node.name} exited during start-up", self._tail())
+        self._check_running()
         wait_until(lambda: self._healthy(caught_up=False), timeout, "a Patroni leader and streaming replicas",
                    interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
@@ -278,19 +264,15 @@ class PostgresTopology:
             current, last = now, now or last
 
     def wait_settled(self, timeout: float) -> bool:
-        try:
-            wait_until(lambda: self._healthy(caught_up=True), timeout, "the cluster to settle", interval=0.25)
-            return True
-        except InfrastructureError:
-            return False
+        return self._settles(lambda: self._healthy(caught_up=True), timeout, "the cluster to settle")
 
     def final_read(self) -> list[Any]:
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
             return sorted(int(r[0]) for r in conn.execute(f"SELECT v FROM {TABLE}").fetchall())
 
 
-class PostgresSystem:
-    name = "postgres"
+class PostgresSystem(ImageOf):
+    name, image = "postgres", SYSTEM_IMAGE
     client_patterns = PATTERNS
     native_faults = ("switchover",)
 
@@ -303,12 +285,6 @@ class PostgresSystem:
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> PostgresTopology:
         return PostgresTopology(exp, backend, workdir)
-
-    def images(self) -> list[str]:
-        return [os.environ.get(*SYSTEM_IMAGE)]
-
-    def image_variable(self) -> tuple[str, str]:
-        return SYSTEM_IMAGE
 
     def binaries(self) -> dict[str, str]:
         return {"patroni": "apt-get install -y patroni", "etcd": "apt-get install -y etcd-server",

@@ -26,6 +26,8 @@ from chaoskit.systems.base import (
     Event,
     EventSink,
     Facts,
+    ImageOf,
+    NodeBook,
     Progress,
     node_at,
     resolve_role,
@@ -135,17 +137,14 @@ class ClientPause:
 
 # ---- topology --------------------------------------------------------------------------------
 
-class RedisTopology:
+class RedisTopology(NodeBook):
     facts = Facts(detected_kinds=("+odown",), promoted_kinds=("+switch-master",))
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
-        self.settings = _settings(exp)
-        self.exp, self.backend, self.workdir = exp, backend, workdir
+        super().__init__(backend, workdir)
+        self.settings, self.exp = _settings(exp), exp
         self.redis_names = [f"redis-{i + 1}" for i in range(self.settings.replicas + 1)]
         self.sentinel_names = [f"sentinel-{i + 1}" for i in range(self.settings.sentinels)]
-        self.nodes: dict[str, Node] = {}
-        self.addresses: dict[str, str] = {}
-        self.specs: dict[str, NodeSpec] = {}
 
     # -- start-up ------------------------------------------------------------------------------
     def up(self, progress: Progress) -> None:
@@ -153,36 +152,21 @@ class RedisTopology:
         primary = self.addresses[self.redis_names[0]]
         for i, name in enumerate(self.redis_names):
             conf = redis_conf(self.settings, str(self.workdir / name), None if i == 0 else primary)
-            self._start(name, 6379, "redis-server", conf)
+            self._start_server(name, 6379, "redis-server", conf)
         for name in self.sentinel_names:
-            self._start(name, 26379, "redis-sentinel", sentinel_conf(self.settings, str(self.workdir / name), primary))
+            conf = sentinel_conf(self.settings, str(self.workdir / name), primary)
+            self._start_server(name, 26379, "redis-sentinel", conf)
         progress(f"started {len(self.redis_names)} redis + {len(self.sentinel_names)} sentinels")
 
-    def _start(self, name: str, port: int, binary: str, conf: str) -> None:
+    def _start_server(self, name: str, port: int, binary: str, conf: str) -> None:
         d = self.workdir / name
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{name}.conf").write_text(conf)
         (d / f"{name}.conf").chmod(0o666)  # the server rewrites it, possibly as another user in a container
-        spec = NodeSpec(name, (binary, str(d / f"{name}.conf")), d, port, image=redis_image())
-        self.specs[name] = spec
-        self.nodes[name] = self.backend.start(spec)
-
-    def restart(self, node: Node) -> Node:
-        self.nodes[node.name] = self.backend.start(self.specs[node.name])
-        return self.nodes[node.name]
-
-    def _tail(self, names: list[str] | None = None) -> str:
-        out = []
-        for name in names or list(self.nodes):
-            tail = self.backend.log_tail(self.nodes[name], 6)
-            if tail:
-                out.append(f"[{name}]\n{tail}")
-        return "\n".join(out)
+        self._start(NodeSpec(name, (binary, str(d / f"{name}.conf")), d, port, image=redis_image()))
 
     def wait_ready(self, timeout: float) -> None:
-        for node in self.nodes.values():
-            if not self.backend.is_running(node):
-                raise InfrastructureError(f"{node.name} exited during start-up", self._tail([node.name]))
+        self._check_running()
         want_replicas, want_sentinels = self.settings.replicas, self.settings.sentinels - 1
 
         def sentinels_see_all() -> bool:
@@ -297,11 +281,7 @@ class RedisTopology:
             primary = self._sentinel_primary()
             return primary is not None and self._replicas_linked(primary, caught_up=True)
 
-        try:
-            wait_until(settled, timeout, "the topology to settle", interval=0.2)
-            return True
-        except InfrastructureError:
-            return False
+        return self._settles(settled, timeout, "the topology to settle", interval=0.2)
 
     def final_read(self) -> list[Any]:
         primary = self.resolve("primary")[0]
@@ -309,8 +289,8 @@ class RedisTopology:
         return sorted(int(v) for v in members)
 
 
-class RedisSystem:
-    name = "redis"
+class RedisSystem(ImageOf):
+    name, image = "redis", SYSTEM_IMAGE
     client_patterns = PATTERNS
     native_faults = ("sentinel-failover", "client-pause")
 
@@ -323,9 +303,6 @@ class RedisSystem:
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
         return RedisTopology(exp, backend, workdir)
 
-    def images(self) -> list[str]:
-        return [redis_image()]
-
     def compose_nodes(self, net: str) -> list[ComposeNode]:
         settings, primary = RedisSettings(), f"{net}.10"
         names = [f"redis-{i + 1}" for i in range(settings.replicas + 1)]
@@ -337,9 +314,6 @@ class RedisSystem:
             nodes.append(ComposeNode(name, f"{net}.{10 + i}", (binary, f"/data/{name}.conf"),
                                      files=((f"/data/{name}.conf", conf),)))
         return nodes
-
-    def image_variable(self) -> tuple[str, str]:
-        return SYSTEM_IMAGE
 
     def binaries(self) -> dict[str, str]:
         return {binary: f"apt-get install -y {binary}" for binary in ("redis-server", "redis-sentinel")}

@@ -95,3 +95,36 @@ def test_postgres_lab_elects_a_leader_and_the_writer_endpoint_takes_writes() -> 
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
     finally:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
+
+
+def test_mongo_lab_initiates_the_set_and_takes_majority_writes() -> None:
+    """Three mongod and the one-shot mongosh initiator with plain compose."""
+    from pymongo import MongoClient
+
+    project = f"cklabmongo{os.getpid()}"
+    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.2",
+           "CHAOSKIT_MONGO_IMAGE": os.environ.get("CHAOSKIT_MONGO_IMAGE", "chaoskit/mongo:6")}
+    base = [*_compose(), "-f", str(ROOT / "compose" / "mongo.yml"), "-p", project]
+    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        client: MongoClient[dict[str, object]] = MongoClient(
+            [f"10.217.2.{i}:27017" for i in (10, 11, 12)], replicaSet="rs0", serverSelectionTimeoutMS=60000,
+            w="majority", wTimeoutMS=10000)
+        with client:
+            client.lab.items.insert_one({"_id": 7})  # waits (server selection) for the set to elect a primary
+            deadline, hello = time.monotonic() + 30, {}
+            while time.monotonic() < deadline:
+                hello = client.admin.command("hello")
+                if len(hello.get("hosts", [])) == 3 and len(client.secondaries) == 2:
+                    break
+                time.sleep(0.5)
+            else:
+                raise AssertionError(f"the set never showed a primary and two secondaries: {hello}")
+            assert client.lab.items.find_one({"_id": 7}) == {"_id": 7}
+        status = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+                                 "--filter", "label=com.docker.compose.service=init", "--format", "{{.Status}}"],
+                                capture_output=True, text=True).stdout
+        assert status.startswith("Exited (0)"), status
+    finally:
+        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)

@@ -85,6 +85,66 @@ def test_docker_desktop_path_for_postgres_reaches_patroni_and_haproxy_through_pu
     assert journal["rto"]["new_primary"] not in (None, journal["faults"][0]["target"])
 
 
+def test_docker_desktop_path_for_mongo_routes_the_members_announced_addresses(
+        tmp_path: Path, docker_clean: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymongo discovers the set at the members' in-network addresses; on Docker Desktop those are
+    reached through published ports. The partition (by helper containers) must still lose w:1 writes."""
+    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
+    monkeypatch.setenv("CHAOSKIT_DOCKER_NETFAULTS", "helper")
+    result = run(load("mongo-partition-w1"), "docker", tmp_path / "out", progress=print)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, json.dumps({"checks": journal["checks"], "rto": journal["rto"]}, indent=1)
+    assert journal["metrics"]["lost_writes"] > 0
+
+
+def _own_tcp_peers() -> set[tuple[str, int]]:
+    """Remote (IPv4 address, port) of this process's established TCP sockets."""
+    import socket
+    import struct
+
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    peers = set()
+    for line in Path("/proc/self/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[9] in inodes and fields[3] == "01":  # ESTABLISHED
+            host, port = fields[2].split(":")
+            peers.add((socket.inet_ntoa(struct.pack("<I", int(host, 16))), int(port, 16)))
+    return peers
+
+
+def test_published_addressing_routes_pymongo_through_localhost(tmp_path: Path, state_dir: Path, docker_clean: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    from chaoskit.backends.docker import DockerBackend
+    from chaoskit.systems.mongo import MongoTopology
+
+    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
+    exp = load("mongo-primary-kill")
+    backend = DockerBackend(secrets.token_hex(3), str(tmp_path / "work"))
+    try:
+        topo = MongoTopology(exp, backend, tmp_path / "work")
+        topo.up(print)
+        topo.wait_ready(60)
+        client = topo.client(exp.client, "write")
+        client.open()
+        assert client.invoke("write", 1).type.value == "ok"
+        members = {(n.address, 27017) for n in topo.nodes.values()}
+        peers = _own_tcp_peers()
+        assert not peers & members, f"connected to in-network addresses: {peers & members}"
+        assert {n.client_addr for n in topo.nodes.values()} & peers, peers
+        client.close()
+    finally:
+        backend.teardown()
+
+
 def test_published_addressing_connects_through_localhost(tmp_path: Path, state_dir: Path, docker_clean: None,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import secrets

@@ -44,3 +44,18 @@ def test_postgres_lab_official_images_and_patroni_built_on_postgres() -> None:
     assert all(etcd_hosts in services[f"pg-{i}"]["command"][2] for i in (1, 2, 3))
     assert "server pg-3 ${CHAOSKIT_LAB_NET:-10.215.0}.12:5432 check port 8008" in services["proxy"]["command"][2]
 
+
+
+def test_checked_in_mongo_lab_matches_the_generator() -> None:
+    assert (ROOT / "compose" / "mongo.yml").read_text() == render("mongo"), \
+        "regenerate with: chaoskit compose mongo > compose/mongo.yml"
+
+
+def test_mongo_lab_three_members_and_an_initiator_with_the_lab_settings() -> None:
+    services = yaml.safe_load(render("mongo"))["services"]
+    assert list(services) == ["mongo-1", "mongo-2", "mongo-3", "init"]
+    assert all(s["image"] == "${CHAOSKIT_MONGO_IMAGE:-mongo:6.0}" for s in services.values())
+    assert services["mongo-2"]["command"][:3] == ["mongod", "--replSet", "rs0"]
+    init = services["init"]["command"][2]
+    assert init.startswith("until mongosh --quiet --host ${CHAOSKIT_LAB_NET:-10.215.0}.10 ")
+    assert '"electionTimeoutMillis": 2000' in init and '"host": "${CHAOSKIT_LAB_NET:-10.215.0}.12:27017"' in init
