@@ -149,6 +149,7 @@ class MongoTopology(NodeBook):
         for name in self.names:
             d = self.workdir / name
             (d / "data").mkdir(parents=True, exist_ok=True)
+            (d / "data").chmod(0o777)  # the official image runs mongod as its own user, not as root
             argv = _mongod_argv(binary, ("--bind_ip", self.addresses[name]), str(d / "data"), self.settings)
             self._start(NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE)))
         progress(f"started {len(self.names)} mongod (replica set {REPLICA_SET})")
