@@ -79,14 +79,17 @@ _ROUTES: dict[tuple[str, int], tuple[str, int]] = {}
 
 
 def route(routes: dict[tuple[str, int], tuple[str, int]]) -> None:
-    """Connect to each announced member address (key) at another address (value): Docker Desktop, where
-    the members' in-network addresses are reached through ports published on 127.0.0.1.
+    """Connect to each announced member address (key) at the address given for it: Docker Desktop,
+    where the members' in-network addresses are reached through ports published on 127.0.0.1.
 
     pymongo discovers the set from the addresses the members announce and has no hook to translate
     them (unlike redis-py's Sentinel), so this wraps its private connect function -- once per process,
-    for these addresses only; the driver's discovery, monitoring and retry logic are left untouched.
+    and only once some address really is elsewhere; the driver's discovery, monitoring and retry
+    logic are left untouched. A topology passes every member, identity routes included, so a later
+    run that reuses an address replaces a stale route instead of inheriting it.
     """
-    if not routes:
+    _ROUTES.update(routes)
+    if all(k == v for k, v in _ROUTES.items()):
         return
     from pymongo import pool_shared
 
@@ -98,7 +101,6 @@ def route(routes: dict[tuple[str, int], tuple[str, int]]) -> None:
 
         routed._chaoskit_routed = True  # type: ignore[attr-defined]
         pool_shared._create_connection = routed
-    _ROUTES.update(routes)
 
 
 class _Wire(CommandListener):

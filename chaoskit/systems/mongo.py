@@ -152,6 +152,8 @@ class MongoTopology(NodeBook):
             (d / "data").chmod(0o777)  # the official image runs mongod as its own user, not as root
             argv = _mongod_argv(binary, ("--bind_ip", self.addresses[name]), str(d / "data"), self.settings)
             self._start(NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE)))
+        # every pymongo connection to a member -- ours and the workload's -- goes where this host reaches it
+        route({(n.address, PORT): n.client_addr for n in self.nodes.values()})
         progress(f"started {len(self.names)} mongod (replica set {REPLICA_SET})")
 
     def _initiate(self) -> None:
@@ -228,9 +230,7 @@ class MongoTopology(NodeBook):
 
     def client(self, spec: ClientSpec, f: str) -> MongoClientPattern:
         selection = spec.options.get("server_selection_timeout_s")
-        nodes = [self.nodes[n] for n in self.names]
-        route({(n.address, PORT): n.client_addr for n in nodes if n.client_addr != (n.address, PORT)})
-        return MongoClientPattern(spec.pattern, [(n.address, PORT) for n in nodes], f=f,
+        return MongoClientPattern(spec.pattern, [(self.nodes[n].address, PORT) for n in self.names], f=f,
                                   read_from=self.exp.workload.read_from, timeout_s=spec.timeout_s,
                                   policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
                                   server_selection_s=None if selection is None else float(selection))

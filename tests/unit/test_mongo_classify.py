@@ -82,3 +82,24 @@ def test_patterns(pattern: str, retry_writes: bool, w: Any, app_retry: bool) -> 
     reader = MongoClientPattern(pattern, [("10.0.0.1", 27017)], f="read", read_from="replica", timeout_s=0.5,
                                 policy=RetryPolicy(), name_of=lambda h, p: None)
     assert reader.options()["readPreference"] == "secondary"
+
+
+def test_routes_follow_the_latest_topology_and_stale_ones_are_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker Desktop routing: a later run that reuses a member address (same subnet) must not connect
+    to the earlier run's published port."""
+    from pymongo import pool_shared
+
+    from chaoskit.clients import mongo
+
+    seen: list[tuple[str, int]] = []
+    monkeypatch.setattr(pool_shared, "_create_connection", lambda address, options: seen.append(address))
+    monkeypatch.setattr(mongo, "_ROUTES", {})
+    member = ("10.214.1.10", 27017)
+    mongo.route({member: member})  # routed addressing: nothing to wrap
+    assert not getattr(pool_shared._create_connection, "_chaoskit_routed", False)
+    mongo.route({member: ("127.0.0.1", 40001)})  # a published-mode run
+    pool_shared._create_connection(member, None)
+    mongo.route({member: member})  # a later routed run on the same subnet
+    pool_shared._create_connection(member, None)
+    pool_shared._create_connection(("10.9.9.9", 27017), None)  # not ours: untouched
+    assert seen == [("127.0.0.1", 40001), member, ("10.9.9.9", 27017)]
