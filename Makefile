@@ -38,7 +38,7 @@ PG_IMAGE ?= $${CHAOSKIT_POSTGRES_IMAGE:-chaoskit/postgres-patroni:15}
 postgres-image:
 	@if docker info >/dev/null 2>&1 && ! docker image inspect $(PG_IMAGE) >/dev/null 2>&1; then \
 	  echo "building $(PG_IMAGE) on the official postgres:15 image (adds Debian's Patroni, etcd, HAProxy)"; \
-	  docker build -q --build-arg BASE=postgres:15 -t $(PG_IMAGE) compose/images/postgres >/dev/null 2>&1 \
+	  docker build -q --force-rm --build-arg BASE=postgres:15 -t $(PG_IMAGE) compose/images/postgres >/dev/null 2>&1 \
 	    || echo "could not build it (no registry?): --backend auto will use the local backend"; \
 	fi
 

@@ -30,7 +30,7 @@ build() {  # build TAG DIR: rebuild when DIR/Dockerfile's hash differs from the 
     return 0
   fi
   echo "building $tag"
-  docker build -q --build-arg BASE=chaoskit/debian:bookworm --label "io.chaoskit.dockerfile=$sha" \
+  docker build -q --force-rm --build-arg BASE=chaoskit/debian:bookworm --label "io.chaoskit.dockerfile=$sha" \
     -t "$tag" "$dir" >/dev/null
 }
 build chaoskit/redis:7 compose/images/redis
