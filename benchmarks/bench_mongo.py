@@ -11,24 +11,8 @@ that long, so both should follow it); the write pause of a planned replSetStepDo
 from __future__ import annotations
 
 import argparse
-import statistics
 
-from common import bench_ready, fmt, run_once, variant
-
-
-def bench_election(backend_name: str, timeouts_ms: list[int], trials: int) -> None:
-    print(f"\n[{backend_name}] mongo-primary-kill: RTO vs electionTimeoutMillis (catch-up timeout 2 s)")
-    print(f"[{backend_name}] {'timeout s':>9} {'RTO s (median, range)':>24} {'RTO - timeout':>13} {'lost':>5} verdicts")
-    for ms in timeouts_ms:
-        timeout = ms / 1000
-        exp = variant("mongo-primary-kill", election_timeout_ms=ms, fault_s=max(8.0, timeout + 6),
-                      rto_max=timeout + 4)
-        runs = [run_once(exp, backend_name) for _ in range(trials)]
-        rtos = [r["rto"] for r in runs]
-        got = [r for r in rtos if r is not None]
-        over = f"{statistics.median(got) - timeout:+.2f}" if got else "-"
-        print(f"[{backend_name}] {timeout:9.1f} {fmt(rtos):>24} {over:>13} {sum(int(r['lost'] or 0) for r in runs):5d} "
-              f"{sum(int(r['pass'] or 0) for r in runs)}/{trials} pass", flush=True)
+from common import bench_ready, bench_rto_sweep, fmt, run_once, variant
 
 
 def bench_stepdown(backend_name: str, trials: int) -> None:
@@ -45,7 +29,11 @@ def main() -> None:
     args = p.parse_args()
     for backend in args.backends:
         bench_ready("mongo", "mongo-primary-kill", backend, args.trials, "3 mongod")
-        bench_election(backend, args.election_timeouts_ms, max(1, args.trials // 2))
+        bench_rto_sweep(backend, "mongo-primary-kill: RTO vs electionTimeoutMillis (catch-up timeout 2 s)",
+                        "timeout s", [ms / 1000 for ms in args.election_timeouts_ms],
+                        lambda t: variant("mongo-primary-kill", election_timeout_ms=int(t * 1000),
+                                          fault_s=max(8.0, t + 6), rto_max=t + 4),
+                        max(1, args.trials // 2))
         bench_stepdown(backend, max(1, args.trials // 2))
 
 

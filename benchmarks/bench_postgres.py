@@ -12,22 +12,8 @@ of "0 lost commits").
 from __future__ import annotations
 
 import argparse
-import statistics
 
-from common import bench_ready, fmt, run_once, variant
-
-
-def bench_rto_vs_ttl(backend_name: str, ttls: list[int], trials: int) -> None:
-    print(f"\n[{backend_name}] postgres-primary-kill (synchronous standby): RTO vs Patroni ttl")
-    print(f"[{backend_name}] {'ttl s':>6} {'RTO s (median, range)':>24} {'RTO - ttl':>10} {'lost':>5} verdicts")
-    for ttl in ttls:
-        exp = variant("postgres-primary-kill", ttl=ttl, fault_s=float(max(15, ttl + 8)), rto_max=float(ttl + 5))
-        runs = [run_once(exp, backend_name) for _ in range(trials)]
-        rtos = [r["rto"] for r in runs]
-        med = statistics.median([r for r in rtos if r is not None]) if any(r is not None for r in rtos) else None
-        over = f"{med - ttl:+.2f}" if med is not None else "-"
-        print(f"[{backend_name}] {ttl:6d} {fmt(rtos):>24} {over:>10} {sum(int(r['lost'] or 0) for r in runs):5d} "
-              f"{sum(int(r['pass'] or 0) for r in runs)}/{trials} pass", flush=True)
+from common import bench_ready, bench_rto_sweep, fmt, run_once, variant
 
 
 def bench_sync_vs_async(backend_name: str, trials: int) -> None:
@@ -51,7 +37,11 @@ def main() -> None:
     args = p.parse_args()
     for backend in args.backends:
         bench_ready("postgres", "postgres-primary-kill", backend, args.trials, "3 Patroni/Postgres + 3 etcd")
-        bench_rto_vs_ttl(backend, args.ttls, max(1, args.trials // 2))
+        bench_rto_sweep(backend, "postgres-primary-kill (synchronous standby): RTO vs Patroni ttl", "ttl s",
+                        [float(t) for t in args.ttls],
+                        lambda ttl: variant("postgres-primary-kill", ttl=int(ttl), fault_s=max(15.0, ttl + 8),
+                                            rto_max=ttl + 5),
+                        max(1, args.trials // 2))
         bench_sync_vs_async(backend, max(1, args.trials // 2))
 
 

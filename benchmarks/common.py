@@ -6,6 +6,7 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from chaoskit.backends import make_backend
@@ -90,3 +91,18 @@ def fmt(values: list[float | None], digits: int = 2) -> str:
         return "-"
     return f"{statistics.median(got):.{digits}f}" + (f" ({min(got):.{digits}f}-{max(got):.{digits}f})"
                                                      if len(got) > 1 else "")
+
+
+def bench_rto_sweep(backend_name: str, title: str, label: str, values_s: list[float],
+                    experiment: Callable[[float], Experiment], trials: int) -> None:
+    """RTO of ``experiment(value)`` for each value of a timeout that should drive it (ttl, election timeout)."""
+    print(f"\n[{backend_name}] {title}")
+    print(f"[{backend_name}] {label:>9} {'RTO s (median, range)':>24} {'RTO - it':>9} {'lost':>5} verdicts")
+    for value in values_s:
+        exp = experiment(value)
+        runs = [run_once(exp, backend_name) for _ in range(trials)]
+        rtos = [r["rto"] for r in runs]
+        got = [r for r in rtos if r is not None]
+        over = f"{statistics.median(got) - value:+.2f}" if got else "-"
+        print(f"[{backend_name}] {value:9.1f} {fmt(rtos):>24} {over:>9} {sum(int(r['lost'] or 0) for r in runs):5d} "
+              f"{sum(int(r['pass'] or 0) for r in runs)}/{trials} pass", flush=True)

@@ -119,53 +119,32 @@ def _own_tcp_peers() -> set[tuple[str, int]]:
     return peers
 
 
-def test_published_addressing_routes_pymongo_through_localhost(tmp_path: Path, state_dir: Path, docker_clean: None,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("system, experiment", [("redis", "redis-primary-kill"), ("mongo", "mongo-primary-kill")])
+def test_published_addressing_connects_only_through_localhost(
+        system: str, experiment: str, tmp_path: Path, state_dir: Path, docker_clean: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Docker Desktop the drivers must reach every node through its published port, even the nodes
+    they discover (Sentinel's announced primary, the replica set's member list)."""
     import secrets
 
     from chaoskit.backends.docker import DockerBackend
-    from chaoskit.systems.mongo import MongoTopology
+    from chaoskit.systems import get_system
 
     monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
-    exp = load("mongo-primary-kill")
+    exp = load(experiment)
     backend = DockerBackend(secrets.token_hex(3), str(tmp_path / "work"))
     try:
-        topo = MongoTopology(exp, backend, tmp_path / "work")
-        topo.up(print)
-        topo.wait_ready(60)
-        client = topo.client(exp.client, "write")
-        client.open()
-        assert client.invoke("write", 1).type.value == "ok"
-        members = {(n.address, 27017) for n in topo.nodes.values()}
-        peers = _own_tcp_peers()
-        assert not peers & members, f"connected to in-network addresses: {peers & members}"
-        assert {n.client_addr for n in topo.nodes.values()} & peers, peers
-        client.close()
-    finally:
-        backend.teardown()
-
-
-def test_published_addressing_connects_through_localhost(tmp_path: Path, state_dir: Path, docker_clean: None,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import secrets
-
-    from chaoskit.backends.docker import DockerBackend
-    from chaoskit.systems.redis import RedisTopology
-
-    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
-    exp = load("redis-primary-kill")
-    backend = DockerBackend(secrets.token_hex(3), str(tmp_path / "work"))
-    try:
-        topo = RedisTopology(exp, backend, tmp_path / "work")
+        topo = get_system(system).topology(exp, backend, tmp_path / "work")
         topo.up(print)
         topo.wait_ready(60)
         assert all(node.client_addr[0] == "127.0.0.1" for node in topo.nodes.values())
         client = topo.client(exp.client, "write")
         client.open()
         assert client.invoke("write", 1).type.value == "ok"
-        pool = client._client.connection_pool  # type: ignore[union-attr]
-        hosts = {conn.host for conn in [*pool._available_connections, *pool._in_use_connections]}
-        assert hosts == {"127.0.0.1"}, hosts
+        in_network = {(n.address, n.port) for n in topo.nodes.values()}
+        peers = _own_tcp_peers()
+        assert not peers & in_network, f"connected to in-network addresses: {peers & in_network}"
+        assert {n.client_addr for n in topo.nodes.values()} & peers, peers
         client.close()
     finally:
         backend.teardown()
