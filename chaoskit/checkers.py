@@ -59,7 +59,7 @@ class Checker(Protocol):
 
 def _final_read(history: History) -> set[Any] | None:
     reads = [op for op in history.snapshot() if op.f == "final-read" and op.type is OpType.OK]
-    return set(reads[-1].value) if reads else None
+    return set(max(reads, key=lambda op: (op.time, op.process)).value) if reads else None
 
 
 class LostWrites:
@@ -147,7 +147,7 @@ class Availability:
         unavailable = sum(b - a for a, b in gaps)
         longest = max((b - a for a, b in gaps), default=0.0)
         steady_end = facts.fault_at if facts.fault_at is not None else float("inf")
-        times = [op.time for op in ops if op.time < steady_end and op.f in ("write", "read")]
+        times = sorted(op.time for op in ops if op.time < steady_end and op.f in ("write", "read"))
         max_gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
         latencies = sorted(p.complete.time - p.invoke.time for p in history.pairs()
                            if p.invoke.f == "write" and p.type is OpType.OK and p.complete
@@ -204,22 +204,28 @@ class RtoPhases:
 
     @staticmethod
     def _recovered(pairs: list[Pair], t0: float, switched: float | None, new_primary: str | None) -> float | None:
-        """First ok write after the outage: on the new primary if one was promoted, else after any error/gap."""
-        done = [(p, p.complete) for p in pairs if p.invoke.f == "write" and p.complete is not None]
-        writes = [p for p, c in done if c.time >= t0]
+        """The earliest *completion* (not invocation) that marks recovery.
+
+        With a promotion: the earliest ok write completed on the new primary at or after both the fault and
+        the promotion. Without: walking write completions after the fault in completion order, the first ok
+        one that comes after a failed/indeterminate completion or more than 0.25 s after the previous ok
+        completion (or the fault) -- the first success after the writes were disrupted.
+        """
+        done = sorted(((c.time, c.process, p.type, c.node) for p in pairs
+                       if p.invoke.f == "write" and (c := p.complete) is not None and c.time >= t0),
+                      key=lambda d: (d[0], d[1]))
         if new_primary is not None and switched is not None:
-            return next((c.time for p, c in done if p.type is OpType.OK and c.node == new_primary
-                         and c.time >= max(t0, switched)), None)
+            return next((t for t, _, type_, node in done
+                         if type_ is OpType.OK and node == new_primary and t >= switched), None)
         disrupted = False
         last_ok = t0
-        for p in writes:
-            assert p.complete is not None
-            if p.type is not OpType.OK or p.complete.time - last_ok > 0.25:
+        for t, _, type_, _node in done:
+            if type_ is not OpType.OK or t - last_ok > 0.25:
                 disrupted = True
-            if p.type is OpType.OK:
+            if type_ is OpType.OK:
                 if disrupted:
-                    return p.complete.time
-                last_ok = p.complete.time
+                    return t
+                last_ok = t
         return None
 
 

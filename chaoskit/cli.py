@@ -1,4 +1,4 @@
-"""``chaoskit list | run | up | down | cleanup | compose | report`` (exit codes per DESIGN §2)."""
+"""``chaoskit list | run | up | down | cleanup | compose | report | recount`` (exit codes per DESIGN §2)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("system")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
+    rec = sub.add_parser("recount", help="recount a run's figures from history.jsonl and compare with its journal")
+    rec.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     return p
 
 
@@ -153,6 +155,24 @@ def cmd_report(run_dir: Path) -> int:
     return 0
 
 
+def cmd_recount(run_dirs: list[Path]) -> int:
+    from chaoskit.recount import KEYS, disagreements, recount
+
+    for run_dir in run_dirs:
+        if not (run_dir / "journal.json").exists():
+            raise UsageError(f"{run_dir / 'journal.json'}: not found")
+    worst = 0
+    for run_dir in run_dirs:
+        metrics = json.loads((run_dir / "journal.json").read_text())["metrics"]
+        second, differ = recount(run_dir), disagreements(run_dir)
+        rows = [[key, str(metrics.get(key)), str(second[key]),
+                 "DIFFERS" if any(d.startswith(f"{key}:") for d in differ) else "same"] for key in KEYS]
+        print(f"{run_dir}\n" + console.table(["figure", "journal", "recount", ""], rows))
+        print("the recount agrees with the journal" if not differ else f"{len(differ)} figure(s) differ")
+        worst = max(worst, 1 if differ else 0)
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -168,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_down(cleanup_all=True)
         if args.cmd == "compose":
             return cmd_compose(args.system)
+        if args.cmd == "recount":
+            return cmd_recount(args.run_dirs)
         return cmd_report(args.run_dir)
     except ChaoskitError as exc:
         print(f"chaoskit: {exc}", file=sys.stderr)

@@ -38,10 +38,15 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
 
+def _us(x: float | None) -> float | None:
+    """Fault and event times keep the history's microseconds, so a recount sees what the checkers saw."""
+    return None if x is None else round(x, 6)
+
+
 def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdict: Verdict,
                   checks: list[Check], metrics: dict[str, Any], faults: list[FaultRecord],
                   phases: list[PhaseRecord], events: list[Event], settled: bool | None,
-                  roles_after: dict[str, str]) -> dict[str, Any]:
+                  roles_after: dict[str, str], event_kinds: dict[str, list[str]] | None = None) -> dict[str, Any]:
     headline = {k: metrics.get(k) for k in HEADLINE_METRICS}
     extra = {k: v for k, v in metrics.items() if k not in headline and k not in RTO_KEYS}
     new_primary = next((n for n, r in roles_after.items() if r == "primary"), None)
@@ -54,11 +59,12 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
         "checks": [{"name": c.name, "valid": c.valid.value, "detail": c.detail, "expected": c.expected,
                     "observed": c.observed} for c in checks],
         "metrics": {**headline, **extra},
-        "faults": [{**asdict(f), "applied_at": _r(f.applied_at), "healed_at": _r(f.healed_at)} for f in faults],
+        "faults": [{**asdict(f), "applied_at": _us(f.applied_at), "healed_at": _us(f.healed_at)} for f in faults],
         "phases": [{"name": p.name, "start": _r(p.start), "end": _r(p.end)} for p in phases],
         "rto": {**{k: metrics.get(k) for k in RTO_KEYS},
-                "new_primary": new_primary if metrics.get("failover_happened") else None},
-        "events": [{"time": _r(e.time), "source": e.source, "kind": e.kind, "detail": e.detail,
+                "new_primary": new_primary if metrics.get("failover_happened") else None,
+                **(event_kinds or {})},
+        "events": [{"time": _us(e.time), "source": e.source, "kind": e.kind, "detail": e.detail,
                     **({"node": e.node} if e.node else {})} for e in events],
         "settled": settled, "roles_after": roles_after,
         "settings": {"topology": exp.topology, "workload": exp.workload.model_dump(),

@@ -211,7 +211,9 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
     journal = write_outputs(out_dir, exp=exp, backend=backend, started=started, verdict=v, checks=checks,
                             metrics=summarize(results), faults=state.faults, phases=state.phases,
                             events=state.events, history=state.history, settled=state.settled,
-                            roles_after=state.roles_after, logs=state.logs)
+                            roles_after=state.roles_after, logs=state.logs,
+                            event_kinds={"detected_kinds": list(state.detected_kinds),
+                                         "promoted_kinds": list(state.promoted_kinds)})
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
     return RunResult(journal, out_dir, v, checks)
 

@@ -1,17 +1,44 @@
-"""Integration fixtures: an isolated ledger directory and a check that nothing is left behind."""
+"""Integration fixtures: an isolated ledger directory, a check that nothing is left behind, and a second
+reading of every run a test makes (its figures recounted from history.jsonl by ``chaoskit.recount``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chaoskit.recount import KEYS, disagreements, recount
 from tests.integration.util import chaoskit_containers, chaoskit_networks, netns_names, server_pids
 
 DOCKER = pytest.param("docker", marks=pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1",
                                                         reason="set CHAOSKIT_DOCKER_TESTS=1"))
+
+
+SECOND_READINGS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def second_reading(tmp_path: Path) -> Iterator[None]:
+    """After the test, recount every run it wrote and fail on any figure the journal states otherwise."""
+    yield
+    problems = []
+    for journal in sorted(tmp_path.rglob("journal.json")):
+        run_dir = journal.parent
+        SECOND_READINGS.append(str(run_dir))
+        if differ := disagreements(run_dir):
+            metrics = json.loads(journal.read_text())["metrics"]
+            problems.append(f"{run_dir}: {'; '.join(differ)}\n  journal: {({k: metrics.get(k) for k in KEYS})}"
+                            f"\n  recount: {recount(run_dir)}")
+    assert not problems, "the second reading disagrees with the journal:\n" + "\n".join(problems)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SECOND_READINGS:
+        terminalreporter.write_line(f"second reading: {len(SECOND_READINGS)} run(s) recounted from history.jsonl; "
+                                    "any disagreement fails its test")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
+from chaoskit.recount import recount
 from chaoskit.runner import RunResult, run
 
 pytestmark = pytest.mark.integration
@@ -18,12 +19,10 @@ RESULTS: dict[str, RunResult] = {}
 
 
 def recount_lost(run_dir: Path) -> tuple[int, int]:
-    """Lost writes from history.jsonl alone: ok write values missing from the final read."""
-    ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    acked = {op["value"] for op in ops if op["f"] == "write" and op["type"] == "ok"}
-    final = [op for op in ops if op["f"] == "final-read" and op["type"] == "ok"]
-    assert final, "history has no successful final read"
-    return len(acked - set(final[-1]["value"])), len(acked)
+    """(lost, acked) by the second reading, from history.jsonl alone (see chaoskit.recount)."""
+    second = recount(run_dir)
+    assert second["lost_writes"] is not None, "history has no successful final read"
+    return second["lost_writes"], second["acked_writes"]
 
 
 def _run(name: str, tmp_path: Path, attempts: int = 1, backend: str = "local") -> RunResult:

@@ -275,6 +275,28 @@ def test_rto_without_switch_recovery_is_first_ok_after_a_gap() -> None:
     assert res.metrics["rto_s"] == pytest.approx(0.8)
 
 
+def test_rto_is_the_earliest_completion_not_the_first_invocation() -> None:
+    """The redis-primary-kill recount of issue 9: a write invoked during the outage completes last."""
+    b = Builder()
+    _writes_until_fault(b)
+    b.op("write", 1010, 2.3, 4.8857, node="redis-2")  # invoked first (retrying through the outage)
+    b.op("write", 1011, 4.80, 4.830, node="redis-2")  # invoked later, acknowledged first
+    m = RtoPhases().check(b.history(), SWITCH_FACTS).metrics
+    assert m["recovered_at"] == 4.83
+    assert m["rto_s"] == pytest.approx(3.83)
+
+
+def test_rto_without_switch_is_the_earliest_completion_too() -> None:
+    b = Builder()
+    _writes_until_fault(b)
+    b.op("write", 300, 1.05, 1.2, OpType.FAIL)
+    b.op("write", 301, 1.3, 2.9)  # invoked first after the error, completes last
+    b.op("write", 302, 1.4, 1.45)
+    b.op("write", 303, 1.5, 1.55)
+    m = RtoPhases().check(b.history(), RunFacts(fault_at=1.0)).metrics
+    assert m["recovered_at"] == 1.45
+
+
 def test_rto_never_recovering_is_invalid() -> None:
     b = Builder()
     _writes_until_fault(b)

@@ -1,0 +1,95 @@
+"""A second reading of a run: its headline figures recounted from ``history.jsonl`` and the journal's
+fault and event times alone.
+
+Deliberately small and independent: it shares no code with ``checkers.py`` (nor with ``history.py``),
+so a mistake in one is caught by the other. ``chaoskit recount RUN_DIR`` prints both readings side by
+side; every integration test compares them on every run it makes. The definitions are the README's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+GAP_S = 0.25  # a write disruption without errors: no ok write for longer than this (README, "rto_s")
+KEYS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "info_writes", "lost_writes", "reads_checked",
+        "stale_reads", "rto_s")
+
+
+def _pairs(lines: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(invoke, completion or None): each invoke ends at its process's next non-invoke line."""
+    pending: dict[int, dict[str, Any]] = {}
+    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for line in lines:
+        if line["type"] == "invoke":
+            pending[line["process"]] = line
+        elif line["process"] in pending:
+            out.append((pending.pop(line["process"]), line))
+    return out + [(inv, None) for inv in pending.values()]
+
+
+def recount(run_dir: Path) -> dict[str, Any]:
+    """The figures of :data:`KEYS` for a run directory; None where a figure cannot be counted."""
+    journal = json.loads((run_dir / "journal.json").read_text())
+    lines = [json.loads(s) for s in (run_dir / journal.get("history", "history.jsonl")).read_text().splitlines()
+             if s.strip()]
+    pairs = _pairs(lines)
+    done = [line for line in lines if line["type"] != "invoke" and line["f"] in ("write", "read")]
+    writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
+    acked = {inv["value"]: end["time"] for inv, end in writes if end is not None and end["type"] == "ok"}
+    finals = [line for line in lines if line["f"] == "final-read" and line["type"] == "ok"]
+    final = set(max(finals, key=lambda x: (x["time"], x["process"]))["value"]) if finals else None
+    checked = stale = 0
+    for inv, end in pairs:
+        if inv["f"] == "read" and end is not None and end["type"] == "ok" \
+                and acked.get(inv["value"], float("inf")) < inv["time"]:
+            checked += 1
+            stale += not (end["value"] or {}).get("found")
+    return {
+        "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
+        "ops_info": sum(x["type"] == "info" for x in done),
+        "acked_writes": len(acked), "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
+        "lost_writes": None if final is None else len(set(acked) - final),
+        "reads_checked": checked, "stale_reads": stale, "rto_s": _rto(journal, writes),
+    }
+
+
+def _rto(journal: dict[str, Any], writes: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> float | None:
+    """Fault -> the earliest completion of an ok write that marks recovery (README, "rto_s")."""
+    if not journal.get("faults"):
+        return None
+    t0 = journal["faults"][0]["applied_at"]
+    kinds = journal.get("rto", {}).get("promoted_kinds", [])
+    promos = sorted((e for e in journal.get("events", []) if e["time"] >= t0 and e["kind"] in kinds),
+                    key=lambda e: e["time"])
+    ends = sorted((end for _, end in writes if end is not None and end["time"] >= t0),
+                  key=lambda e: (e["time"], e["process"]))
+    if promos and promos[0].get("node"):
+        at, node = promos[0]["time"], promos[0]["node"]
+        oks = [e["time"] for e in ends if e["type"] == "ok" and e.get("node") == node and e["time"] >= at]
+        return oks[0] - t0 if oks else None
+    previous, disrupted = t0, False
+    for e in ends:
+        disrupted = disrupted or e["type"] != "ok" or e["time"] - previous > GAP_S
+        if e["type"] == "ok":
+            if disrupted:
+                return float(e["time"] - t0)
+            previous = e["time"]
+    return None
+
+
+def disagreements(run_dir: Path) -> list[str]:
+    """Every figure on which the journal and the recount differ (RTO to the journal's millisecond)."""
+    metrics = json.loads((run_dir / "journal.json").read_text())["metrics"]
+    second = recount(run_dir)
+    out = []
+    for key in KEYS:
+        mine, theirs = second[key], metrics.get(key)
+        if key == "rto_s" and mine is not None and theirs is not None:
+            same = abs(mine - theirs) <= 0.0005 + 1e-9
+        else:
+            same = mine == theirs
+        if not same:
+            out.append(f"{key}: journal {theirs!r}, recount {mine!r}")
+    return out
