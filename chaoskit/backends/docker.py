@@ -111,6 +111,7 @@ class DockerBackend:
         self.addresses: dict[str, str] = {}
         self.addressing, self.net_faults = addressing(), net_faults()
         self.host_ports: dict[str, dict[int, int]] = {}
+        self._blocked: dict[str, list[list[str]]] = {}  # node -> iptables rules in force (see block)
 
     def container_name(self, node_name: str) -> str:
         return f"ck-{self.run_id}-{node_name}"
@@ -142,7 +143,10 @@ class DockerBackend:
         if existing is not None:  # restart after kill/stop keeps the address and the data dir
             existing.start()
             existing.reload()
-            return self._node(spec, existing)
+            node = self._node(spec, existing)
+            if spec.name in self._blocked:  # a started container has a new netns: the partition stays in force
+                self._iptables(node, [*CHAIN_SETUP, *self._blocked[spec.name]])
+            return node
         if not spec.image:
             raise InfrastructureError(f"{spec.name}: no container image for the docker backend")
         self._ensure_image(spec.image)
@@ -254,11 +258,18 @@ class DockerBackend:
 
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
               probability: float | None = None) -> None:
+        """Rules are remembered per node: a stopped node gets them when it starts again (a container's
+        network namespace does not outlive it), so a partition holds across a kill and restart."""
+        rules = partition_rules(peers, one_way=one_way, probability=probability)
+        self._blocked.setdefault(node.name, []).extend(rules)
+        if not self.is_running(node):
+            return
         if not self._iptables(node, [["-n", "-L", CHAIN]], check=False):
             self._iptables(node, CHAIN_SETUP)
-        self._iptables(node, partition_rules(peers, one_way=one_way, probability=probability))
+        self._iptables(node, rules)
 
     def unblock(self, node: Node) -> None:
+        self._blocked.pop(node.name, None)
         self._iptables(node, [["-F", CHAIN]], check=False)
 
     def log_tail(self, node: Node, lines: int = 20) -> str:

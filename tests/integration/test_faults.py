@@ -116,6 +116,31 @@ def test_partition_cuts_peers_but_not_clients(topo: RedisTopology) -> None:
     assert can_connect(topo, "sentinel-1", primary)
 
 
+def _wait_ping(node_addr: tuple[str, int], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ping(node_addr) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ping(node_addr), f"{node_addr} did not answer after {timeout:g}s"
+
+
+@pytest.mark.parametrize("partition_first", [True, False], ids=["partition-then-kill", "kill-then-partition"])
+def test_a_partition_stays_in_force_across_a_kill_and_restart(topo: RedisTopology, partition_first: bool) -> None:
+    """Faults combine: a node cut off and then killed and restarted (or cut off while down) is still cut off
+    (on docker a restarted container gets a new network namespace, without the rules)."""
+    cut, kill = Partition("redis-3", ["sentinel-1"]), Kill("redis-3")
+    faults = [cut, kill] if partition_first else [kill, cut]
+    for fault in faults:
+        fault.apply(topo, topo.backend)
+    try:
+        kill.heal(topo, topo.backend)  # restarts redis-3
+        _wait_ping(topo.nodes["redis-3"].client_addr)
+        assert not can_connect(topo, "sentinel-1", "redis-3"), "the partition did not survive the restart"
+        assert can_connect(topo, "sentinel-2", "redis-3")
+    finally:
+        cut.heal(topo, topo.backend)
+    assert can_connect(topo, "sentinel-1", "redis-3")
+
+
 def test_one_way_partition_drops_only_what_target_receives(topo: RedisTopology) -> None:
     fault = Partition("redis-3", ["sentinel-1"], one_way=True)
     fault.apply(topo, topo.backend)
