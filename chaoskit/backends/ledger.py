@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 Kind = Literal["netns", "process", "dir", "container", "network"]
+CREATED_LOG = "created.log"  # one line per run ever ledgered in this state directory: "RUN_ID BACKEND PID"
 
 
 def state_dir() -> Path:
@@ -70,6 +71,8 @@ class Ledger:
         pid = os.getpid()
         ledger = cls(run_id, backend, pid, process_start_time(pid), subnet=subnet)
         ledger.save()
+        with (state_dir() / CREATED_LOG).open("a") as fh:  # kept after the ledger goes: which runs were made here
+            fh.write(f"{run_id} {backend} {pid}\n")
         return ledger
 
     def record(self, kind: Kind, name: str, pid: int | None = None) -> Entry:

@@ -50,20 +50,20 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def no_leftovers(state_dir: Path) -> Iterator[None]:
-    """Fail the test if it leaves a namespace, a server process or a ledger entry behind."""
-    ns_before, pids_before = netns_names(), server_pids()
+    """Fail the test if a run it made leaves a namespace, a server process or a ledger entry behind.
+    Only this test's runs count (those ledgered in its own state directory), so tests can run side by side."""
     yield
-    assert netns_names() - ns_before == set(), "network namespaces left behind"
-    assert server_pids() - pids_before == set(), "server processes left behind"
+    assert netns_names(state_dir) == set(), "network namespaces left behind"
+    assert server_pids(state_dir) == set(), "server processes left behind"
     assert not list((state_dir / "runs").glob("*.json")), "ledger entries left behind"
 
 
 @pytest.fixture
 def docker_clean(state_dir: Path) -> Iterator[None]:
-    """Fail the test if it leaves a chaoskit container or network behind."""
-    before = (chaoskit_containers(), chaoskit_networks())
+    """Fail the test if a run it made leaves a chaoskit container or network behind."""
     yield
-    assert (chaoskit_containers(), chaoskit_networks()) == before, "containers or networks left behind"
+    assert chaoskit_containers(state_dir) == set() and chaoskit_networks(state_dir) == set(), \
+        "containers or networks left behind"
 
 
 @pytest.fixture(params=["local", DOCKER])

@@ -37,7 +37,6 @@ def test_same_verdict_on_docker_as_on_local(name: str, tmp_path: Path, docker_cl
 
 def test_cleanup_after_sigkill_removes_only_chaoskit_containers(tmp_path: Path, state_dir: Path) -> None:
     image = os.environ.get("CHAOSKIT_REDIS_IMAGE", "chaoskit/redis:7")
-    before = (chaoskit_containers(), chaoskit_networks())
     foreign = subprocess.run(["docker", "run", "-d", "--name", f"foreign-{os.getpid()}", image, "sleep", "300"],
                              capture_output=True, text=True, check=True).stdout.strip()
     try:
@@ -52,11 +51,11 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_containers(tmp_path: Path, 
             raise AssertionError(proc.stderr.read() if proc.stderr else "run ended before the fault")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        assert len(chaoskit_containers() - before[0]) == 6
+        assert len(chaoskit_containers(state_dir)) == 6 and len(chaoskit_networks(state_dir)) == 1
         res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
                              timeout=120)
         assert res.returncode == 0, res.stderr
-        assert (chaoskit_containers(), chaoskit_networks()) == before
+        assert chaoskit_containers(state_dir) == set() and chaoskit_networks(state_dir) == set()
         state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", foreign],
                                capture_output=True, text=True).stdout.strip()
         assert state == "true", "a foreign container must not be touched"

@@ -5,41 +5,84 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 CHAOSKIT = [sys.executable, "-m", "chaoskit.cli"]
 
 
-def netns_names() -> set[str]:
+def created_runs(state_dir: Path) -> set[str]:
+    """Run ids ledgered under ``state_dir`` (the ledger keeps a line per run after the run is gone)."""
+    log = state_dir / "runs" / "created.log"
+    return {line.split()[0] for line in log.read_text().splitlines() if line.strip()} if log.exists() else set()
+
+
+def netns_names(state_dir: Path | None = None) -> set[str]:
+    """Network namespaces (with ``state_dir``: only those of runs ledgered there)."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    if state_dir is None:
+        return names
+    runs = created_runs(state_dir)
+    return {n for n in names if n.count("-") >= 2 and n.split("-")[1] in runs and n.startswith("ck-")}
 
 
 SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod")
 
 
-def server_pids() -> set[int]:
-    """Live server processes of every system (zombies awaiting their reaper are not running)."""
+def _started_under(pid: int, state_dir: Path, runs: set[str]) -> bool:
+    """Started by a run ledgered in ``state_dir``: its working directory is in that run's work directory
+    (``chaoskit-RUN_ID`` under the temp dir; redis-server rewrites its environ, but keeps its cwd), or its
+    environment names ``state_dir``."""
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    tmp = tempfile.gettempdir()
+    return any(cwd.startswith(f"{tmp}/chaoskit-{run}") for run in runs) \
+        or f"CHAOSKIT_STATE_DIR={state_dir}".encode() in environ
+
+
+def server_pids(state_dir: Path | None = None) -> set[int]:
+    """Live server processes of every system (zombies awaiting their reaper are not running); with
+    ``state_dir``, only those started by a chaoskit whose CHAOSKIT_STATE_DIR was that directory."""
     out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
     pids = set()
     for line in out.splitlines():
         pid, stat, comm = line.split(None, 2)
         if comm.strip() in SERVERS and not stat.startswith("Z"):
             pids.add(int(pid))
-    return pids
+    if state_dir is None:
+        return pids
+    runs = created_runs(state_dir)
+    return {p for p in pids if _started_under(p, state_dir, runs)}
 
 
 def cli_env(state_dir: Path) -> dict[str, str]:
     return {**os.environ, "CHAOSKIT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
 
 
-def chaoskit_containers() -> set[str]:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", "label=io.chaoskit.run", "--format", "{{.Names}}"],
+def _labelled(kind: str, state_dir: Path | None) -> set[str]:
+    fmt = "{{.Names}}" if kind == "ps" else "{{.Name}}"
+    args = ["docker", kind, "-a"] if kind == "ps" else ["docker", "network", "ls"]
+    runs = created_runs(state_dir) if state_dir is not None else None
+    out = subprocess.run([*args, "--filter", "label=io.chaoskit.run", "--format", fmt + " {{.Labels}}"],
                          capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+    names = set()
+    for line in out.splitlines():
+        name, _, labels = line.partition(" ")
+        run = dict(kv.split("=", 1) for kv in labels.split(",") if "=" in kv).get("io.chaoskit.run")
+        if runs is None or run in runs:
+            names.add(name)
+    return names
 
 
-def chaoskit_networks() -> set[str]:
-    out = subprocess.run(["docker", "network", "ls", "--filter", "label=io.chaoskit.run", "--format", "{{.Name}}"],
-                         capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+def chaoskit_containers(state_dir: Path | None = None) -> set[str]:
+    """chaoskit's containers (with ``state_dir``: only those of runs ledgered there)."""
+    return _labelled("ps", state_dir)
+
+
+def chaoskit_networks(state_dir: Path | None = None) -> set[str]:
+    """chaoskit's networks (with ``state_dir``: only those of runs ledgered there)."""
+    return _labelled("network", state_dir)
