@@ -10,6 +10,7 @@ the run id and recorded in the ledger before it is created.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import platform
@@ -29,10 +30,54 @@ CHAIN = PARTITION_CHAIN
 NET_IMAGE = "chaoskit/nettools"  # iptables, for partitions where the host cannot enter a container's netns
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@functools.cache
+def _testcontainers() -> Any:
+    """testcontainers' Docker client: it finds the daemon as testcontainers users have configured it
+    (``DOCKER_HOST``, ``~/.testcontainers.properties``, Colima and Docker Desktop sockets, SSH) and knows
+    where containers' published ports are reached from here (``host()``, ``get_connection_mode()``)."""
+    try:
+        from testcontainers.core.docker_client import DockerClient
+    except ImportError:  # pragma: no cover - a dependency of chaoskit
+        raise MissingDependencyError("testcontainers is missing: pip install testcontainers") from None
+    try:
+        tc = DockerClient(timeout=30)
+        tc.client.ping()
+        return tc
+    except Exception as exc:  # noqa: BLE001 -- any failure means "no daemon here"
+        raise MissingDependencyError(f"Docker daemon not reachable ({exc.__class__.__name__}): start Docker, "
+                                     "or use --backend local") from None
+
+
+def published_host() -> str:
+    """The address published ports are reached at from this process (127.0.0.1 for a daemon on this machine)."""
+    host = str(_testcontainers().host())
+    return "127.0.0.1" if host in LOCAL_HOSTS else host
+
+
+def _daemon_shares_network(client: Any) -> bool:
+    """True when the daemon's default bridge gateway is an address of this network namespace (a daemon on
+    this Linux machine): then its networks are routed here. Binds a socket, sends nothing."""
+    try:
+        config = client.networks.get("bridge").attrs["IPAM"]["Config"][0]
+        gateway = config.get("Gateway") or str(next(ipaddress.IPv4Network(config["Subnet"]).hosts()))
+        with socket.socket() as s:
+            s.bind((gateway, 0))
+        return True
+    except Exception:  # noqa: BLE001 -- no bridge, no gateway, not ours: not routed
+        return False
+
+
 def addressing() -> str:
-    """``routed``: the host reaches containers at their bridge IPs (Linux). ``published``: through ports
-    published on 127.0.0.1, for Docker Desktop, whose VM does not route container IPs to the host."""
-    mode = os.environ.get("CHAOSKIT_DOCKER_ADDRESSING") or ("routed" if platform.system() == "Linux" else "published")
+    """``routed``: the host reaches containers at their bridge IPs (a daemon on this Linux machine).
+    ``published``: through published ports at :func:`published_host`, for Docker Desktop and Colima, whose
+    VM does not route container IPs to the host, or a daemon outside the container chaoskit runs in."""
+    mode = os.environ.get("CHAOSKIT_DOCKER_ADDRESSING")
+    if mode is None:
+        local = platform.system() == "Linux" and published_host() == "127.0.0.1"
+        mode = "routed" if local and _daemon_shares_network(_testcontainers().client) else "published"
     if mode not in ("routed", "published"):
         raise MissingDependencyError(f"CHAOSKIT_DOCKER_ADDRESSING={mode!r}: use routed or published")
     return mode
@@ -57,18 +102,20 @@ def _free_port() -> int:
 
 
 def docker_client() -> Any:
-    """A connected Docker SDK client; MissingDependencyError (exit 3) with a hint if there is none."""
-    try:
-        import docker
-    except ImportError:  # pragma: no cover - a dependency of chaoskit
-        raise MissingDependencyError("the docker Python SDK is missing: pip install docker") from None
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 -- any failure means "no daemon here"
-        raise MissingDependencyError(f"Docker daemon not reachable ({exc.__class__.__name__}): start Docker, "
-                                     "or use --backend local") from None
+    """A connected Docker SDK client; MissingDependencyError (exit 3) with a hint if there is none.
+
+    The daemon must run on this machine (or be Docker Desktop's / Colima's VM): nodes bind-mount the
+    configuration files chaoskit writes here."""
+    tc = _testcontainers()
+    host = published_host()
+    if host != "127.0.0.1":
+        from testcontainers.core.utils import inside_container
+
+        if not inside_container():
+            raise MissingDependencyError(
+                f"the Docker daemon is on another machine ({host}): chaoskit's docker backend bind-mounts files "
+                "it writes here, so it needs a daemon on this machine (unset DOCKER_HOST), or use --backend local")
+    return tc.client
 
 
 def images_available(images: list[str]) -> bool:
@@ -110,6 +157,7 @@ class DockerBackend:
         self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
         self.addresses: dict[str, str] = {}
         self.addressing, self.net_faults = addressing(), net_faults()
+        self.published_host = published_host()
         self.host_ports: dict[str, dict[int, int]] = {}
         self._blocked: dict[str, list[list[str]]] = {}  # node -> iptables rules in force (see block)
 
@@ -157,7 +205,8 @@ class DockerBackend:
         ports = None
         if self.addressing == "published":
             self.host_ports[spec.name] = {port: _free_port() for port in (spec.port, *spec.extra_ports)}
-            ports = {f"{port}/tcp": ("127.0.0.1", host) for port, host in self.host_ports[spec.name].items()}
+            bind = "127.0.0.1" if self.published_host == "127.0.0.1" else "0.0.0.0"  # noqa: S104 -- another host
+            ports = {f"{port}/tcp": (bind, host) for port, host in self.host_ports[spec.name].items()}
         container = self.client.containers.create(
             spec.image, command=list(spec.argv), name=self.container_name(spec.name), hostname=spec.name,
             labels={LABEL: self.run_id, "io.chaoskit.node": spec.name}, working_dir=str(spec.workdir),
@@ -184,7 +233,7 @@ class DockerBackend:
 
     def _node(self, spec: NodeSpec, container: Any) -> Node:
         pid = container.attrs["State"].get("Pid") or None
-        published = {port: ("127.0.0.1", host) for port, host in self.host_ports.get(spec.name, {}).items()}
+        published = {port: (self.published_host, host) for port, host in self.host_ports.get(spec.name, {}).items()}
         return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name}, published=published)
 
     def kill(self, node: Node) -> None:
