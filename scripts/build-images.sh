@@ -33,12 +33,12 @@ build() {  # build TAG DIR: rebuild when DIR/Dockerfile's hash differs from the 
   docker build -q --force-rm --build-arg BASE=chaoskit/debian:bookworm --label "io.chaoskit.dockerfile=$sha" \
     -t "$tag" "$dir" >/dev/null
 }
-build chaoskit/redis:7 compose/images/redis
-build chaoskit/postgres-patroni:15 compose/images/postgres
+build chaoskit/redis:7 chaoskit/images/redis
+build chaoskit/postgres-patroni:15 chaoskit/images/postgres
 MONGOSH_VERSION=2.12.0
 build_mongo() {  # the context also needs mongod (the venv's copy, or $CHAOSKIT_MONGOD) and mongosh (npm)
   local bin ctx sha have
-  sha=$(sha256sum compose/images/mongo/Dockerfile | cut -c1-16)
+  sha=$(sha256sum chaoskit/images/mongo/Dockerfile | cut -c1-16)
   have=$(docker image inspect --format '{{index .Config.Labels "io.chaoskit.dockerfile"}}' chaoskit/mongo:6 2>/dev/null \
          || true)
   if [ "${FORCE:-0}" != 1 ] && [ "$have" = "$sha" ]; then
@@ -56,7 +56,7 @@ build_mongo() {  # the context also needs mongod (the venv's copy, or $CHAOSKIT_
     exit 3
   fi
   ctx=$(mktemp -d /tmp/chaoskit-mongo-image.XXXXXX)
-  cp compose/images/mongo/Dockerfile "$ctx/" && cp "$bin" "$ctx/mongod" && cp "$(command -v node)" "$ctx/node"
+  cp chaoskit/images/mongo/Dockerfile "$ctx/" && cp "$bin" "$ctx/mongod" && cp "$(command -v node)" "$ctx/node"
   echo "fetching mongosh $MONGOSH_VERSION (npm)"
   npm install -q --no-audit --no-fund --prefix "$ctx/mongosh" "mongosh@$MONGOSH_VERSION" >/dev/null 2>&1 || {
     rm -rf "$ctx"; echo "npm install mongosh@$MONGOSH_VERSION failed" >&2; exit 3; }
@@ -64,6 +64,6 @@ build_mongo() {  # the context also needs mongod (the venv's copy, or $CHAOSKIT_
   rm -rf "$ctx"
 }
 build_mongo
-build chaoskit/nettools compose/images/nettools
+build chaoskit/nettools chaoskit/images/nettools
 echo "images ready: chaoskit/debian:bookworm chaoskit/redis:7 chaoskit/postgres-patroni:15 chaoskit/mongo:6" \
   "chaoskit/nettools"
