@@ -19,8 +19,9 @@ system-deps:
 docker:
 	@scripts/ensure-docker.sh
 
-images: docker
-	@scripts/build-images.sh
+# `chaoskit images` (chaoskit/images.py; FORCE=1 rebuilds all): cached, rebuilt when a Dockerfile changes.
+images: docker $(VENV)/.installed
+	@$(BIN)/chaoskit images $(if $(filter 1,$(FORCE)),--force)
 
 $(VENV)/.installed: pyproject.toml
 	@echo "creating virtualenv $(VENV) and installing chaoskit with test deps"

@@ -1,4 +1,4 @@
-"""``chaoskit list | run | up | down | cleanup | compose | report`` (exit codes per DESIGN §2)."""
+"""``chaoskit list | run | up | down | cleanup | compose | images | report`` (exit codes per DESIGN §2)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("system")
     comp.add_argument("-o", "--output", type=Path, metavar="FILE",
                       help="write FILE, with build contexts relative to it (default: stdout, absolute paths)")
+    img = sub.add_parser("images", help="build the local images (no registry needed); cached per Dockerfile")
+    img.add_argument("--force", action="store_true", help="rebuild every image, even if up to date")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
     return p
@@ -164,6 +166,13 @@ def cmd_compose(system: str, output: Path | None) -> int:
     return 0
 
 
+def cmd_images(force: bool) -> int:
+    from chaoskit.images import build_images
+
+    build_images(force=force, say=lambda msg: print(msg, flush=True))
+    return 0
+
+
 def cmd_report(run_dir: Path) -> int:
     from chaoskit.report import write_report
 
@@ -193,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_down(cleanup_all=True)
         if args.cmd == "compose":
             return cmd_compose(args.system, args.output)
+        if args.cmd == "images":
+            return cmd_images(args.force)
         return cmd_report(args.run_dir)
     except ChaoskitError as exc:
         print(f"chaoskit: {exc}", file=sys.stderr)
