@@ -19,8 +19,9 @@ system-deps:
 docker:
 	@scripts/ensure-docker.sh
 
-images: docker
-	@scripts/build-images.sh
+# `chaoskit images` (chaoskit/images.py; FORCE=1 rebuilds all): cached, rebuilt when a Dockerfile changes.
+images: docker $(VENV)/.installed
+	@$(BIN)/chaoskit images $(if $(filter 1,$(FORCE)),--force)
 
 $(VENV)/.installed: pyproject.toml
 	@echo "creating virtualenv $(VENV) and installing chaoskit with test deps"
@@ -33,12 +34,12 @@ chaos-redis: setup
 	$(BIN)/chaoskit run --system redis --backend $(BACKEND)
 
 # There is no official image with Patroni: with a Docker daemon and a registry, build one on the
-# official postgres:15 image (compose/images/postgres); without, --backend auto falls back to local.
+# official postgres:15 image (chaoskit/images/postgres); without, --backend auto falls back to local.
 PG_IMAGE ?= $${CHAOSKIT_POSTGRES_IMAGE:-chaoskit/postgres-patroni:15}
 postgres-image:
 	@if docker info >/dev/null 2>&1 && ! docker image inspect $(PG_IMAGE) >/dev/null 2>&1; then \
 	  echo "building $(PG_IMAGE) on the official postgres:15 image (adds Debian's Patroni, etcd, HAProxy)"; \
-	  docker build -q --force-rm --build-arg BASE=postgres:15 -t $(PG_IMAGE) compose/images/postgres >/dev/null 2>&1 \
+	  docker build -q --force-rm --build-arg BASE=postgres:15 -t $(PG_IMAGE) chaoskit/images/postgres >/dev/null 2>&1 \
 	    || echo "could not build it (no registry?): --backend auto will use the local backend"; \
 	fi
 
@@ -76,4 +77,4 @@ cleanup: setup
 	$(BIN)/chaoskit cleanup
 
 clean:
-	rm -rf $(VENV) runs *.egg-info
+	rm -rf $(VENV) runs *.egg-info build dist

@@ -1,4 +1,4 @@
-"""``chaoskit list | run | up | down | cleanup | compose | report | recount`` (exit codes per DESIGN §2)."""
+"""``chaoskit list | run | up | down | cleanup | compose | images | report | recount`` (exit codes per DESIGN §2)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from chaoskit import console
 from chaoskit.backends import BACKEND_NAMES
 from chaoskit.errors import ChaoskitError, UsageError
 from chaoskit.experiment import Experiment, list_experiments, load
+from chaoskit.resources import user_experiment_dirs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,9 +25,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="chaoskit", description="Chaos experiments for databases, checked through real drivers.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="list experiments")
+    dirs_help = "also read the experiments in DIR (repeatable; adds to $CHAOSKIT_EXPERIMENTS)"
+    lst = sub.add_parser("list", help="list experiments")
+    lst.add_argument("--experiments", metavar="DIR", action="append", default=[], help=dirs_help)
     run = sub.add_parser("run", help="run experiments (by name, path, or --system)")
-    run.add_argument("experiments", nargs="*", metavar="EXPERIMENT")
+    run.add_argument("--experiments", metavar="DIR", action="append", default=[], help=dirs_help)
+    run.add_argument("names", nargs="*", metavar="EXPERIMENT")
     run.add_argument("--system", help="run every experiment of this system")
     run.add_argument("--backend", default="auto", choices=None, help="auto | local | docker")
     run.add_argument("--out", type=Path, help="output directory (one sub-directory per experiment if several)")
@@ -37,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("cleanup", help="remove everything chaoskit created whose run is gone")
     comp = sub.add_parser("compose", help="print a system's standalone Docker Compose lab file")
     comp.add_argument("system")
+    comp.add_argument("-o", "--output", type=Path, metavar="FILE",
+                      help="write FILE, with build contexts relative to it (default: stdout, absolute paths)")
+    img = sub.add_parser("images", help="build the local images (no registry needed); cached per Dockerfile")
+    img.add_argument("--force", action="store_true", help="rebuild every image, even if up to date")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
     rec = sub.add_parser("recount", help="recount a run's figures from history.jsonl and compare with its journal")
@@ -47,19 +55,29 @@ def _parser() -> argparse.ArgumentParser:
 def _select(args: argparse.Namespace) -> list[Experiment]:
     if args.backend not in BACKEND_NAMES:
         raise UsageError(f"unknown backend {args.backend!r} (known: {', '.join(BACKEND_NAMES)})")
+    dirs = user_experiment_dirs(args.experiments)  # a directory that does not exist: exit 2
     if args.system:
-        exps = [e for e in list_experiments() if e.system == args.system]
+        exps = [e for e in _listed(dirs) if e.system == args.system]
         if not exps:
             raise UsageError(f"no experiments for system {args.system!r}")
-    elif args.experiments:
-        exps = [load(name) for name in args.experiments]
+    elif args.names:
+        exps = [load(name, dirs) for name in args.names]
     else:
         raise UsageError("name an experiment (see `chaoskit list`) or pass --system")
     return exps
 
 
-def cmd_list() -> int:
-    rows = [[e.name, e.system, e.purpose] for e in list_experiments()]
+def _listed(dirs: list[Path]) -> list[Experiment]:
+    """Every valid experiment; an invalid file is named on stderr (one line each) and left out."""
+    skipped: list[str] = []
+    exps = list_experiments(dirs, skipped=skipped)
+    for problem in skipped:
+        print(f"chaoskit: skipped {problem}", file=sys.stderr)
+    return exps
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [[e.name, e.system, e.purpose] for e in _listed(user_experiment_dirs(args.experiments))]
     print(console.table(["experiment", "system", "purpose"], rows))
     return 0
 
@@ -92,7 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.system not in system_names():
         raise UsageError(f"unknown system {args.system!r} (known: {', '.join(system_names())})")
     system = get_system(args.system)
-    exp = next(e for e in list_experiments() if e.system == args.system)
+    exp = next(e for e in list_experiments(user=False) if e.system == args.system)
     from chaoskit.backends import resolve_backend_name
 
     backend_name = resolve_backend_name(args.backend, system.images())
@@ -131,13 +149,29 @@ def cmd_down(cleanup_all: bool) -> int:
     return 0
 
 
-def cmd_compose(system: str) -> int:
+def cmd_compose(system: str, output: Path | None) -> int:
+    import os
+
     from chaoskit.compose import render
+    from chaoskit.resources import images_dir
     from chaoskit.systems import system_names
 
     if system not in system_names():
         raise UsageError(f"unknown system {system!r} (known: {', '.join(system_names())})")
-    sys.stdout.write(render(system))
+    if output is None:
+        sys.stdout.write(render(system, str(images_dir())))
+        return 0
+    if not output.parent.resolve().is_dir():
+        raise UsageError(f"{output}: directory {output.parent} does not exist")
+    output.write_text(render(system, os.path.relpath(images_dir(), output.parent.resolve())))
+    print(f"wrote {output}")
+    return 0
+
+
+def cmd_images(force: bool) -> int:
+    from chaoskit.images import build_images
+
+    build_images(force=force, say=lambda msg: print(msg, flush=True))
     return 0
 
 
@@ -177,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.cmd == "list":
-            return cmd_list()
+            return cmd_list(args)
         if args.cmd == "run":
             return cmd_run(args)
         if args.cmd == "up":
@@ -187,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "cleanup":
             return cmd_down(cleanup_all=True)
         if args.cmd == "compose":
-            return cmd_compose(args.system)
+            return cmd_compose(args.system, args.output)
+        if args.cmd == "images":
+            return cmd_images(args.force)
         if args.cmd == "recount":
             return cmd_recount(args.run_dirs)
         return cmd_report(args.run_dir)

@@ -3,6 +3,9 @@
 The Docker backend starts containers from the same node specs through the Docker SDK; this file is
 for people who want the topology without chaoskit (``docker compose -f compose/redis.yml up``).
 Being generated, it cannot drift: a test compares the checked-in file with ``chaoskit compose``.
+A service built from an image context (Postgres: Patroni on the official image) points at the context in
+chaoskit's package data: by an absolute path on stdout, relative to the file with ``-o FILE`` (the
+checked-in files: ``../chaoskit/images/<image>``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from chaoskit.resources import images_dir
 from chaoskit.systems import get_system
 from chaoskit.systems.base import ComposeNode
 
@@ -30,7 +34,11 @@ def _command(node: ComposeNode) -> list[str]:
     return ["sh", "-c", " && ".join([*steps, f"exec {shlex.join(node.argv)}"])]
 
 
-def render(system_name: str) -> str:
+def render(system_name: str, images: str | None = None) -> str:
+    """The lab file; ``images`` is the directory of the image build contexts as the file should name it
+    (default: chaoskit's own, absolute)."""
+    if images is None:
+        images = str(images_dir().resolve())
     system = get_system(system_name)
     variable, default = system.image_variable()
     nodes = system.compose_nodes(NET)
@@ -39,7 +47,8 @@ def render(system_name: str) -> str:
         service: dict[str, Any] = {"image": "${%s:-%s}" % (node.image or (variable, default))}
         if node.build:
             context, base_variable, base = node.build
-            service["build"] = {"context": f"images/{context}", "args": {"BASE": f"${{{base_variable}:-{base}}}"}}
+            service["build"] = {"context": posixpath.join(images, context),
+                                "args": {"BASE": f"${{{base_variable}:-{base}}}"}}
         if node.user:
             service["user"] = node.user
         service.update({

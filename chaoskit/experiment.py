@@ -1,12 +1,14 @@
 """Experiment files: a typed model, a loader and a validator.
 
-An experiment is a YAML file in ``experiments/``. Validation happens before anything starts, and
-every problem is reported as one line naming the file and the field (exit 2).
+An experiment is a YAML file: a built-in one (``chaoskit/experiments/``, package data), one in a user's
+experiment directory (``--experiments DIR``, ``$CHAOSKIT_EXPERIMENTS``; see chaoskit.resources), or any
+path. Validation happens before anything starts, and every problem is reported as one line naming the
+file and the field (exit 2).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,8 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from chaoskit.errors import ExperimentError
+from chaoskit.resources import builtin_experiments_dir, experiment_files
 
-EXPERIMENTS_DIR = Path(os.environ.get("CHAOSKIT_EXPERIMENTS", Path(__file__).resolve().parent.parent / "experiments"))
+EXPERIMENTS_DIR = builtin_experiments_dir()  # the built-in experiments (package data)
 
 
 class _Strict(BaseModel):
@@ -197,16 +200,20 @@ def _check_against_system(exp: Experiment, origin: str) -> None:
         raise ExperimentError(f"{origin}: {exc}") from None
 
 
-def load(name_or_path: str) -> Experiment:
-    """Load an experiment by name (``experiments/NAME.yaml``) or by path to a YAML file."""
+def load(name_or_path: str, dirs: Iterable[str | Path] = ()) -> Experiment:
+    """Load an experiment by name (built-in, or in ``dirs`` / ``$CHAOSKIT_EXPERIMENTS``) or by path to a YAML file."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        path = EXPERIMENTS_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            known = ", ".join(e.name for e in list_experiments()) or "none"
-            raise ExperimentError(f"unknown experiment {name_or_path!r} (known: {known})")
+        known = experiment_files(dirs)
+        if name_or_path not in known:
+            raise ExperimentError(f"unknown experiment {name_or_path!r} (known: {', '.join(known) or 'none'})")
+        return _load_named(name_or_path, known[name_or_path])
     if not path.exists():
         raise ExperimentError(f"{path}: no such experiment file")
+    return _load_file(path)
+
+
+def _load_file(path: Path) -> Experiment:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -216,11 +223,23 @@ def load(name_or_path: str) -> Experiment:
     return parse(data, str(path))
 
 
-def list_experiments() -> list[Experiment]:
+def _load_named(name: str, path: Path) -> Experiment:
+    """A file of an experiment directory, where the file name is the experiment's name."""
+    exp = _load_file(path)
+    if exp.name != name:
+        raise ExperimentError(f"{path}: name: {exp.name!r} must equal the file name {name!r} "
+                              "(in an experiment directory, an experiment is found by its file name)")
+    return exp
+
+
+def list_experiments(dirs: Iterable[str | Path] = (), *, user: bool = True,
+                     skipped: list[str] | None = None) -> list[Experiment]:
+    """Every valid experiment, built-in and (``user``) the user's, by name; ``skipped`` collects the invalid ones."""
     out = []
-    for path in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
+    for name, path in experiment_files(dirs, user=user).items():
         try:
-            out.append(load(str(path)))
-        except ExperimentError:
-            continue
+            out.append(_load_named(name, path))
+        except ExperimentError as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
     return out

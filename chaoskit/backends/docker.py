@@ -302,7 +302,9 @@ class DockerBackend:
             self.client.images.get(NET_IMAGE)
         except docker.errors.ImageNotFound:
             base = os.environ.get("CHAOSKIT_NET_BASE", "debian:bookworm-slim")
-            context = Path(__file__).resolve().parents[2] / "compose" / "images" / "nettools"
+            from chaoskit.resources import image_context
+
+            context = image_context("nettools")
             self.client.images.build(path=str(context), tag=NET_IMAGE, buildargs={"BASE": base}, rm=True)
 
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,

@@ -37,7 +37,8 @@ class ComposeNode:
 
     ``files`` (path, content) are written inside the container before ``argv`` is exec'd; ``image``
     names another image than the system's (its variable and default); ``build`` is a directory under
-    ``compose/images`` that builds the system image, with its ``BASE`` build argument (variable, default).
+    ``chaoskit/images`` (package data) that builds the system image, with its ``BASE`` build argument
+    (variable, default).
     """
 
     name: str

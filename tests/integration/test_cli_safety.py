@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chaoskit.experiment import EXPERIMENTS_DIR
 from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
 
 pytestmark = pytest.mark.integration
@@ -96,7 +97,7 @@ BAD_FILES = {
     "missing-field": (None, "expect"),
     "unknown-target": ("faults: [{kind: kill, target: redis-9}]", "unknown target 'redis-9'"),
 }
-GOOD = Path(__file__).resolve().parents[2] / "experiments" / "redis-primary-kill.yaml"
+GOOD = EXPERIMENTS_DIR / "redis-primary-kill.yaml"
 
 
 def _bad_file(tmp_path: Path, name: str) -> Path:

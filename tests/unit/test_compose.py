@@ -7,8 +7,10 @@ from pathlib import Path
 import yaml
 
 from chaoskit.compose import render
+from chaoskit.resources import images_dir
 
 ROOT = Path(__file__).resolve().parents[2]
+LAB_IMAGES = "../chaoskit/images"  # how the checked-in labs (compose/*.yml) name the build contexts
 
 
 def test_checked_in_redis_lab_matches_the_generator() -> None:
@@ -28,14 +30,29 @@ def test_redis_lab_has_primary_two_replicas_three_sentinels_on_fixed_addresses()
 
 
 def test_checked_in_postgres_lab_matches_the_generator() -> None:
-    assert (ROOT / "compose" / "postgres.yml").read_text() == render("postgres"), \
-        "regenerate with: chaoskit compose postgres > compose/postgres.yml"
+    assert (ROOT / "compose" / "postgres.yml").read_text() == render("postgres", LAB_IMAGES), \
+        "regenerate with: chaoskit compose postgres -o compose/postgres.yml"
+
+
+def test_checked_in_labs_point_at_build_contexts_that_exist() -> None:
+    contexts = [service["build"]["context"] for name in ("redis", "postgres", "mongo")
+                for service in yaml.safe_load((ROOT / "compose" / f"{name}.yml").read_text())["services"].values()
+                if "build" in service]
+    assert contexts, "the postgres lab builds Patroni on the official image"
+    for context in contexts:
+        assert (ROOT / "compose" / context / "Dockerfile").is_file(), context
+    assert (ROOT / "compose" / LAB_IMAGES).resolve() == images_dir().resolve()
+
+
+def test_compose_on_stdout_names_the_installed_build_context_absolutely() -> None:
+    services = yaml.safe_load(render("postgres"))["services"]
+    assert services["pg-1"]["build"]["context"] == str(images_dir().resolve() / "postgres")
 
 
 def test_postgres_lab_official_images_and_patroni_built_on_postgres() -> None:
     services = yaml.safe_load(render("postgres"))["services"]
     assert list(services) == ["pg-1", "pg-2", "pg-3", "etcd-1", "etcd-2", "etcd-3", "proxy"]
-    assert services["pg-1"]["build"] == {"context": "images/postgres",
+    assert services["pg-1"]["build"] == {"context": f"{images_dir().resolve()}/postgres",
                                          "args": {"BASE": "${CHAOSKIT_POSTGRES_BASE:-postgres:15}"}}
     assert services["pg-2"]["user"] == "postgres"
     assert services["etcd-1"]["image"].startswith("${CHAOSKIT_ETCD_IMAGE:-quay.io/coreos/etcd:v3.5")
