@@ -64,7 +64,15 @@ def test_create_record_save_load_round_trip(tmp_state: Path) -> None:
 
 def test_save_leaves_no_temporary_file(tmp_state: Path) -> None:
     Ledger.create("run-2", "local").record("dir", "/x")
-    assert sorted(p.name for p in (tmp_state / "runs").iterdir()) == ["run-2.json"]
+    assert sorted(p.name for p in (tmp_state / "runs").iterdir()) == ["created.log", "run-2.json"]
+
+
+def test_created_log_keeps_every_run_id_after_its_ledger_is_gone(tmp_state: Path) -> None:
+    for run in ("run-a", "run-b"):
+        Ledger.create(run, "local").forget()
+    log = (tmp_state / "runs" / "created.log").read_text().splitlines()
+    assert [line.split()[:2] for line in log] == [["run-a", "local"], ["run-b", "local"]]
+    assert not list((tmp_state / "runs").glob("*.json"))
 
 
 def test_owner_alive_then_detached() -> None:
