@@ -153,6 +153,11 @@ class RedisTopology(NodeBook):
         for i, name in enumerate(self.redis_names):
             conf = redis_conf(self.settings, str(self.workdir / name), None if i == 0 else primary)
             self._start_server(name, 6379, "redis-server", conf)
+        # Sentinel learns a primary's replicas from INFO, which it asks for once at start and then every
+        # 10 s: started before the replicas had linked, it saw too few and the topology took ~10 s to be
+        # ready (1 start in 10). Sentinels start once every replica is linked, and see them all at once.
+        wait_until(lambda: self._replicas_linked(self.redis_names[0]), 30, "every replica to link to the primary",
+                   interval=0.02, log_tail=self._tail)
         for name in self.sentinel_names:
             conf = sentinel_conf(self.settings, str(self.workdir / name), primary)
             self._start_server(name, 26379, "redis-sentinel", conf)
