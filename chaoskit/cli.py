@@ -12,8 +12,9 @@ from typing import NoReturn
 
 from chaoskit import console
 from chaoskit.backends import BACKEND_NAMES
+from chaoskit.catalog import list_experiments, load
 from chaoskit.errors import ChaoskitError, UsageError
-from chaoskit.experiment import Experiment, list_experiments, load
+from chaoskit.experiment import Experiment
 
 
 class _Parser(argparse.ArgumentParser):

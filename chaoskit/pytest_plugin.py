@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.experiment import Experiment, load
+from chaoskit.catalog import load
+from chaoskit.experiment import Experiment
 from chaoskit.runner import RunResult, run
 
 
