@@ -1,0 +1,124 @@
+"""``chaoskit.cluster()`` from a user's point of view: their own driver code, faults in ``with`` blocks,
+and nothing left behind -- whatever their code does."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+import chaoskit
+from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+
+pytestmark = pytest.mark.integration
+
+
+def primary_of(roles: dict[str, str]) -> str | None:
+    primaries = [name for name, role in roles.items() if role == "primary"]
+    return primaries[0] if len(primaries) == 1 else None
+
+
+def wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_redis_kill_primary_with_the_users_own_redis_py(backend: str) -> None:
+    with chaoskit.cluster("redis", backend=backend) as c:
+        conn = c.connection
+        assert conn.service_name == "mymaster" and len(conn.sentinels) == 3 and set(conn.nodes) == {
+            "redis-1", "redis-2", "redis-3"}
+        # the user's own code: redis-py through Sentinel, retrying with backoff
+        sentinel = Sentinel(conn.sentinels, socket_timeout=1.0)
+        r = sentinel.master_for(conn.service_name, socket_timeout=1.0, retry=Retry(ExponentialBackoff(0.5, 0.05), 30),
+                                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+        r.sadd("mine", *range(100))
+        old = primary_of(c.roles())
+        assert old == "redis-1"
+        with c.fault(chaoskit.Kill("primary")) as killed:
+            assert killed.node_names == [old]
+            wait_for(lambda: primary_of(c.roles()) not in (None, old), 15, "Sentinel to promote a replica")
+            r.sadd("mine", *range(100, 200))  # follows the failover
+        c.wait_settled()
+        roles = c.roles()
+        assert primary_of(roles) not in (None, old) and roles[old] == "replica", roles
+        assert {int(v) for v in r.smembers("mine")} == set(range(200))
+        assert c.client().scard("mine") == 200  # the recommended client sees the same
+
+
+def test_an_exception_inside_a_fault_still_heals_and_tears_down(backend: str) -> None:
+    with (pytest.raises(RuntimeError, match="the user's code failed again"),
+          chaoskit.cluster("redis", backend=backend, down_after_ms=60000) as c):
+        with (pytest.raises(RuntimeError, match="the user's code failed"),
+              c.fault(chaoskit.Partition("primary", ["others"])) as cut):
+            assert not c.topology.wait_settled(1.0), "the replicas cannot reach the primary"
+            raise RuntimeError("the user's code failed")
+        assert cut.healed
+        c.wait_settled(15)  # healed: the replicas are linked again
+        paused = c.apply(chaoskit.Pause("replica"))
+        raise RuntimeError("the user's code failed again")
+    assert paused.healed, "faults are healed before the nodes are torn down"
+    # the backend fixture checks that no namespace, process, container or ledger entry is left
+
+
+def test_a_fault_of_another_system_is_refused(backend: str) -> None:
+    with chaoskit.cluster("redis", backend=backend) as c:
+        with pytest.raises(chaoskit.UsageError, match=r"^redis: stepdown: unknown fault 'stepdown'"):
+            c.apply(chaoskit.StepDown())
+        with pytest.raises(chaoskit.UsageError, match="unknown target 'etcd'"):
+            c.apply(chaoskit.Kill("etcd"))
+
+
+def test_mongo_partitioned_primary_is_replaced_and_majority_writes_survive(backend: str) -> None:
+    with chaoskit.cluster("mongo", backend=backend) as c:
+        assert c.connection.uri.startswith("mongodb://") and "replicaSet=rs0" in c.connection.uri
+        with c.client() as client:  # pymongo's MongoClient(uri): retryable writes, w=majority
+            docs = client.app.docs
+            docs.insert_many([{"_id": i} for i in range(50)])
+            old = primary_of(c.roles())
+            with c.fault(chaoskit.Partition("primary", ["others"])):
+                wait_for(lambda: any(role == "primary" for name, role in c.roles().items() if name != old), 30,
+                         "the majority side to elect a primary")
+            c.wait_settled(60)
+            assert primary_of(c.roles()) is not None
+            assert docs.count_documents({}) == 50
+
+
+SCRIPT = """
+import sys, time, chaoskit
+c = chaoskit.cluster("redis", backend="local").start()
+c.apply(chaoskit.Partition("primary", ["others"]))
+print("ready", c.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_of_the_users_process_leaves_what_cleanup_removes(state_dir: Path, no_leftovers: None) -> None:
+    ns_before, pids_before = netns_names(), server_pids()
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], env=cli_env(state_dir), stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("ready"), line
+        run_id = line.split()[1]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    ledger = json.loads((state_dir / "runs" / f"{run_id}.json").read_text())
+    assert ledger["owner_pid"] == proc.pid
+    assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
+    res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and f"run {run_id}" in res.stdout, (res.stdout, res.stderr)
