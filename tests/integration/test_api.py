@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -74,12 +76,14 @@ def test_an_exception_inside_a_fault_still_heals_and_tears_down(backend: str) ->
     # the backend fixture checks that no namespace, process, container or ledger entry is left
 
 
-def test_a_fault_of_another_system_is_refused(backend: str) -> None:
-    with chaoskit.cluster("redis", backend=backend) as c:
-        with pytest.raises(chaoskit.UsageError, match=r"^redis: stepdown: unknown fault 'stepdown'"):
-            c.apply(chaoskit.StepDown())
-        with pytest.raises(chaoskit.UsageError, match="unknown target 'etcd'"):
-            c.apply(chaoskit.Kill("etcd"))
+def test_a_fault_of_another_system_is_refused(backend: str, chaoskit_cluster: Callable[..., chaoskit.Cluster[
+        Any, Any]]) -> None:
+    c = chaoskit_cluster("redis", backend)  # the pytest plugin's fixture: torn down after the test
+    with pytest.raises(chaoskit.UsageError, match=r"^redis: stepdown: unknown fault 'stepdown'"):
+        c.apply(chaoskit.StepDown())
+    with pytest.raises(chaoskit.UsageError, match="unknown target 'etcd'"):
+        c.apply(chaoskit.Kill("etcd"))
+    assert c.roles()["redis-1"] == "primary"
 
 
 def test_mongo_partitioned_primary_is_replaced_and_majority_writes_survive(backend: str) -> None:
