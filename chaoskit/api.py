@@ -54,10 +54,11 @@ class Cluster(Generic[ConnT, ClientT]):
         ...     r = c.client()                   # redis-py: Sentinel(...).master_for("mymaster"), with backoff
         ...     r.set("greeting", "hello")
         ...     with c.fault(chaoskit.Kill("primary")):
-        ...         c.wait_settled()             # Sentinel promotes a replica
-        ...     r.get("greeting")
+        ...         promoted = c.wait_failover()     # Sentinel promotes a replica
+        ...     c.wait_settled()                 # the old primary is back, as a replica
+        ...     r.get("greeting"), c.roles()[promoted]
         True
-        b'hello'
+        (b'hello', 'primary')
 
     Nothing is started until ``with`` (or :meth:`start`); on exit every applied fault is healed and
     every node torn down, whatever happened inside.
@@ -75,6 +76,7 @@ class Cluster(Generic[ConnT, ClientT]):
         self._topology: Topology | None = None
         self._applied: list[Applied] = []
         self._detached = False
+        self._primary_before: str | None = None
         self.run_id = ""
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -155,6 +157,7 @@ class Cluster(Generic[ConnT, ClientT]):
         problem = fault_problem(fault, self._system.native_faults, self._system.roles, set(topology.nodes))
         if problem is not None:
             raise UsageError(f"{self.system_name}: {fault.kind}: {problem[1]}")
+        self._primary_before = _primary(self.roles())
         applied = fault.apply(topology, self._backend_or_raise())
         self._applied.append(applied)
         self._progress(f"fault: {fault.kind} {fault.target} ({', '.join(applied.node_names)})")
@@ -186,6 +189,19 @@ class Cluster(Generic[ConnT, ClientT]):
         naming the roles seen when it does not happen within ``timeout`` seconds."""
         if not self.topology.wait_settled(timeout):
             raise InfrastructureError(f"{self.system_name} did not settle within {timeout:g}s (roles: {self.roles()})")
+
+    def wait_failover(self, timeout: float = 30.0) -> str:
+        """Wait until a node other than the primary of the time the last fault was applied reports
+        primary; returns its name. Raises InfrastructureError with the roles seen on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            roles = self.roles()
+            new = [n for n, role in roles.items() if role == "primary" and n != self._primary_before]
+            if new:
+                return new[0]
+            if time.monotonic() > deadline:
+                raise InfrastructureError(f"no new {self.system_name} primary within {timeout:g}s (roles: {roles})")
+            time.sleep(0.1)
 
     def log_tail(self, node: str, lines: int = 20) -> str:
         """The last lines of one node's server log (for your own error messages)."""
@@ -237,6 +253,11 @@ def cluster(system: str, backend: str = "auto", *, progress: Progress | None = N
     ``progress`` receives one line per step (``print`` to watch it start).
     """
     return Cluster(system, backend, progress=progress, ready_timeout=ready_timeout, **settings)
+
+
+def _primary(roles: dict[str, str]) -> str | None:
+    primaries = [name for name, role in roles.items() if role == "primary"]
+    return primaries[0] if len(primaries) == 1 else None
 
 
 def _validated(name: str, system: System, settings: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,15 +28,6 @@ def primary_of(roles: dict[str, str]) -> str | None:
     return primaries[0] if len(primaries) == 1 else None
 
 
-def wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_redis_kill_primary_with_the_users_own_redis_py(backend: str) -> None:
     with chaoskit.cluster("redis", backend=backend) as c:
         conn = c.connection
@@ -52,11 +42,11 @@ def test_redis_kill_primary_with_the_users_own_redis_py(backend: str) -> None:
         assert old == "redis-1"
         with c.fault(chaoskit.Kill("primary")) as killed:
             assert killed.node_names == [old]
-            wait_for(lambda: primary_of(c.roles()) not in (None, old), 15, "Sentinel to promote a replica")
+            promoted = c.wait_failover(15)
             r.sadd("mine", *range(100, 200))  # follows the failover
         c.wait_settled()
         roles = c.roles()
-        assert primary_of(roles) not in (None, old) and roles[old] == "replica", roles
+        assert promoted != old and roles[promoted] == "primary" and roles[old] == "replica", roles
         assert {int(v) for v in r.smembers("mine")} == set(range(200))
         assert c.client().scard("mine") == 200  # the recommended client sees the same
 
@@ -94,8 +84,7 @@ def test_mongo_partitioned_primary_is_replaced_and_majority_writes_survive(backe
             docs.insert_many([{"_id": i} for i in range(50)])
             old = primary_of(c.roles())
             with c.fault(chaoskit.Partition("primary", ["others"])):
-                wait_for(lambda: any(role == "primary" for name, role in c.roles().items() if name != old), 30,
-                         "the majority side to elect a primary")
+                assert c.wait_failover(30) != old  # the majority side elects a primary
             c.wait_settled(60)
             assert primary_of(c.roles()) is not None
             assert docs.count_documents({}) == 50
