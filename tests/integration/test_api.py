@@ -115,3 +115,16 @@ def test_sigkill_of_the_users_process_leaves_what_cleanup_removes(state_dir: Pat
     assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
     res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and f"run {run_id}" in res.stdout, (res.stdout, res.stderr)
+
+
+def test_postgres_connection_reaches_the_primary_and_both_endpoints(backend: str) -> None:
+    import psycopg
+
+    with chaoskit.cluster("postgres", backend=backend, proxy=True) as c:
+        conn = c.connection
+        assert set(conn.hosts) == {"pg-1", "pg-2", "pg-3"} and conn.proxy
+        with c.client(autocommit=True) as pg:  # psycopg through the multi-host conninfo, read-write
+            assert pg.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        for dsn, standby in ((conn.writer_dsn, False), (conn.reader_dsn, True)):
+            with psycopg.connect(dsn) as pg:
+                assert pg.execute("SELECT pg_is_in_recovery()").fetchone() == (standby,), dsn
