@@ -35,7 +35,7 @@ from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, register
+from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -339,7 +339,7 @@ def _self(status: dict[str, Any]) -> dict[str, Any]:
 class MongoSystem(ImageOf):
     name, image = "mongo", SYSTEM_IMAGE
     client_patterns, roles, settings_model = PATTERNS, ROLES, MongoSettings
-    native_faults = ("stepdown", "replication-pause")
+    native_faults = (kind_of(StepDown), kind_of(ReplicationPause))
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, MongoSettings, PATTERNS, self.native_faults, ROLES,

@@ -28,7 +28,7 @@ from chaoskit.clients.postgres import PATTERNS, TABLE, PostgresClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, register
+from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -310,7 +310,7 @@ class PostgresTopology(NodeBook):
 class PostgresSystem(ImageOf):
     name, image = "postgres", SYSTEM_IMAGE
     client_patterns, roles, settings_model = PATTERNS, ROLES, PostgresSettings
-    native_faults = ("switchover",)
+    native_faults = (kind_of(Switchover),)
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,

@@ -24,7 +24,7 @@ from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, MappedSentinel, R
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, register
+from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -333,7 +333,7 @@ class RedisTopology(NodeBook):
 class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
     client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
-    native_faults = ("sentinel-failover", "client-pause")
+    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause))
 
     def validate(self, exp: Experiment) -> None:
         def names(s: RedisSettings) -> set[str]:
