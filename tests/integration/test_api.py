@@ -18,6 +18,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 import chaoskit
+from tests.integration.conftest import DOCKER
 from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
 
 pytestmark = pytest.mark.integration
@@ -128,3 +129,21 @@ def test_postgres_connection_reaches_the_primary_and_both_endpoints(backend: str
         for dsn, standby in ((conn.writer_dsn, False), (conn.reader_dsn, True)):
             with psycopg.connect(dsn) as pg:
                 assert pg.execute("SELECT pg_is_in_recovery()").fetchone() == (standby,), dsn
+
+
+@pytest.mark.parametrize("docker", [DOCKER])
+def test_docker_desktop_path_the_recommended_client_follows_a_failover_through_published_ports(
+        docker: str, docker_clean: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
+    monkeypatch.setenv("CHAOSKIT_DOCKER_NETFAULTS", "helper")
+    with chaoskit.cluster("redis", backend=docker) as c:
+        conn = c.connection
+        assert all(host == "127.0.0.1" for host, _ in [*conn.sentinels, *conn.nodes.values()])
+        assert len(conn.announced) == 6  # Sentinel's in-network addresses -> published ports
+        r = c.client()
+        r.set("greeting", "hello")
+        with c.fault(chaoskit.Kill("primary")):
+            promoted = c.wait_failover(15)
+            assert r.set("during", "failover")
+        c.wait_settled()
+        assert r.get("greeting") == b"hello" and c.roles()[promoted] == "primary"
