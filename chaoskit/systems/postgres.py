@@ -223,12 +223,12 @@ class PostgresTopology(NodeBook):
                    interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
-        for name in self.proxy_names:  # the writer endpoint routes to the leader once its checks pass
-            proxy = self.nodes[name]
-            host, port = proxy.endpoint(WRITER_PORT)
-            dsn = f"host={host} port={port} dbname=postgres user=postgres connect_timeout=2"
-            wait_until(functools.partial(_can_connect, dsn), timeout, "the HAProxy writer endpoint", interval=0.25,
-                       log_tail=self._tail)
+        for name in self.proxy_names:  # each endpoint routes once its health checks passed
+            for port_in, what in ((WRITER_PORT, "writer"), (READER_PORT, "reader")):
+                host, port = self.nodes[name].endpoint(port_in)
+                dsn = f"host={host} port={port} dbname=postgres user=postgres connect_timeout=2"
+                wait_until(functools.partial(_can_connect, dsn), timeout, f"the HAProxy {what} endpoint",
+                           interval=0.25, log_tail=self._tail)
 
     def _dsn(self, node: Node) -> str:
         host, port = node.client_addr
