@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -107,17 +109,19 @@ class Cluster(Generic[ConnT, ClientT]):
         return self
 
     def stop(self) -> None:
-        """Heal every fault still applied, then tear every node down. Idempotent; never raises."""
+        """Heal every fault still applied, then tear every node down (Ctrl-C is ignored meanwhile).
+        Idempotent; never raises."""
         backend, self._backend = self._backend, None
         if backend is None or self._detached:
             return
-        try:
-            self.heal_all()
-        except Exception as exc:  # noqa: BLE001 -- teardown removes what a heal could not undo
-            self._progress(f"heal failed before teardown: {exc}")
-        finally:
-            backend.teardown()
-            self._topology = None
+        with _sigint_ignored():
+            try:
+                self.heal_all()
+            except Exception as exc:  # noqa: BLE001 -- teardown removes what a heal could not undo
+                self._progress(f"heal failed before teardown: {exc}")
+            finally:
+                backend.teardown()
+                self._topology = None
 
     def detach(self) -> None:
         """Leave the nodes running after this process exits (``chaoskit up``); ``chaoskit down`` removes them."""
@@ -253,6 +257,20 @@ def cluster(system: str, backend: str = "auto", *, progress: Progress | None = N
     ``progress`` receives one line per step (``print`` to watch it start).
     """
     return Cluster(system, backend, progress=progress, ready_timeout=ready_timeout, **settings)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """A second Ctrl-C does not cut a teardown short (signals can only be set in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 def _primary(roles: dict[str, str]) -> str | None:

@@ -147,3 +147,23 @@ def test_docker_desktop_path_the_recommended_client_follows_a_failover_through_p
             assert r.set("during", "failover")
         c.wait_settled()
         assert r.get("greeting") == b"hello" and c.roles()[promoted] == "primary"
+
+
+WITH_SCRIPT = """
+import time, chaoskit
+with chaoskit.cluster("redis", backend="local") as c, c.fault(chaoskit.Partition("primary", ["others"])):
+    print("ready", c.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_ctrl_c_in_the_users_process_heals_and_tears_down(state_dir: Path, no_leftovers: None) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", WITH_SCRIPT], env=cli_env(state_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("ready"), (line, proc.stderr.read() if proc.stderr else "")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "KeyboardInterrupt" in err
+    assert not list((state_dir / "runs").glob("*.json")), "the ledger is gone: everything was torn down"
