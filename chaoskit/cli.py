@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import secrets
 import sys
-import tempfile
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+import yaml
 
 from chaoskit import console
 from chaoskit.backends import BACKEND_NAMES
+from chaoskit.catalog import list_experiments, load
 from chaoskit.errors import ChaoskitError, UsageError
-from chaoskit.experiment import Experiment, list_experiments, load
+from chaoskit.experiment import Experiment
 from chaoskit.resources import user_experiment_dirs
 
 
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start a topology and leave it running for a lab")
     up.add_argument("system")
     up.add_argument("--backend", default="auto")
+    up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a topology setting, as under `topology:` in an experiment file (repeatable)")
     sub.add_parser("down", help="stop every topology started with `up`")
     sub.add_parser("cleanup", help="remove everything chaoskit created whose run is gone")
     comp = sub.add_parser("compose", help="print a system's standalone Docker Compose lab file")
@@ -103,33 +107,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from chaoskit.backends import make_backend
-    from chaoskit.runner import check_binaries
-    from chaoskit.systems import get_system, system_names
+    from chaoskit.api import Cluster
 
-    if args.system not in system_names():
-        raise UsageError(f"unknown system {args.system!r} (known: {', '.join(system_names())})")
-    system = get_system(args.system)
-    exp = next(e for e in list_experiments(user=False) if e.system == args.system)
-    from chaoskit.backends import resolve_backend_name
-
-    backend_name = resolve_backend_name(args.backend, system.images())
-    check_binaries(args.system, backend_name)
-    run_id = secrets.token_hex(3)
-    workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
-    backend = make_backend(backend_name, run_id, str(workdir), detached=True)
-    try:
-        topology = system.topology(exp, backend, workdir)
-        topology.up(console.Progress())
-        topology.wait_ready(60)
-    except BaseException:
-        backend.teardown()
-        raise
-    backend.ledger.detach(args.system)  # type: ignore[attr-defined]
-    for name, node in topology.nodes.items():
+    c: Cluster[Any, Any] = Cluster(args.system, args.backend, progress=console.Progress(), **_settings(args.set))
+    c.start()
+    c.detach()
+    for name, node in c.topology.nodes.items():
         print(f"  {name:12} {node.address}:{node.port}")
-    print(f"{args.system} is up (run {run_id}); stop it with `chaoskit down`")
+    for f in dataclasses.fields(c.connection):
+        print(f"  {f.name}: {getattr(c.connection, f.name)}")
+    print(f"{args.system} is up (run {c.run_id}); stop it with `chaoskit down`")
     return 0
+
+
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as topology settings (values read as YAML scalars: 3, true, 1.5)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def cmd_down(cleanup_all: bool) -> int:

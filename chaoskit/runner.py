@@ -24,10 +24,10 @@ from chaoskit.backends.base import Backend
 from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
 from chaoskit.errors import Interrupted, MissingDependencyError
 from chaoskit.experiment import Experiment
+from chaoskit.faults import Applied
 from chaoskit.generator import Workload, worker_specs
 from chaoskit.history import History, OpType
 from chaoskit.journal import FaultRecord, PhaseRecord, write_outputs
-from chaoskit.nemesis import Fault, make_fault
 from chaoskit.systems import get_system
 from chaoskit.systems.base import Event, Topology
 
@@ -55,7 +55,7 @@ class _Run:
     events: list[Event] = field(default_factory=list)
     phases: list[PhaseRecord] = field(default_factory=list)
     faults: list[FaultRecord] = field(default_factory=list)
-    applied: list[tuple[Fault, FaultRecord]] = field(default_factory=list)
+    applied: list[tuple[Applied, FaultRecord]] = field(default_factory=list)
     old_primary: str | None = None
     roles_after: dict[str, str] = field(default_factory=dict)
     settled: bool | None = None
@@ -138,14 +138,14 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
                         worker_specs(exp.workload.writers, exp.workload.readers, exp.workload.rate_hz))
     workload.start()
     stack.callback(workload.stop)
-    stack.callback(_heal_all, state, topology, backend, progress)
+    stack.callback(_heal_all, state, progress)
     with state.phase("steady"):
         progress(f"steady state for {sched.steady_s:g}s ({exp.client.pattern} client)")
         time.sleep(sched.steady_s)
     with state.phase("fault"):
         _apply_all(state, topology, backend, progress)
         time.sleep(sched.fault_s)
-    _heal_all(state, topology, backend, progress)
+    _heal_all(state, progress)
     with state.phase("recover"):
         progress(f"recovering for {sched.recover_s:g}s")
         time.sleep(sched.recover_s)
@@ -164,24 +164,24 @@ def _keep_logs(topology: Topology, backend: Backend, state: _Run) -> None:
 
 
 def _apply_all(state: _Run, topology: Topology, backend: Backend, progress: Progress) -> None:
-    for spec in state.exp.faults:
-        fault = make_fault(spec, topology)
+    for fault in state.exp.faults:
         if fault.target == "primary" and state.old_primary is None:
             primaries = topology.resolve("primary")
             state.old_primary = primaries[0].name if primaries else None
         at = state.history.now()
-        nodes = fault.apply(topology, backend)
-        record = FaultRecord(fault.kind, ",".join(n.name for n in nodes), fault.target, at)
+        applied = fault.apply(topology, backend)
+        record = FaultRecord(fault.kind, ",".join(applied.node_names), fault.target, at)
         state.faults.append(record)
-        state.applied.append((fault, record))
+        state.applied.append((applied, record))
         progress(f"fault: {fault.kind} {fault.target} ({record.target}) at +{at:.2f}s")
 
 
-def _heal_all(state: _Run, topology: Topology, backend: Backend, progress: Progress) -> None:
+def _heal_all(state: _Run, progress: Progress) -> None:
     while state.applied:
-        fault, record = state.applied.pop()
+        applied, record = state.applied.pop()
+        fault = applied.fault
         try:
-            fault.heal(topology, backend)
+            applied.heal()
             record.healed_at = state.history.now()
             progress(f"healed: {fault.kind} {fault.target} at +{record.healed_at:.2f}s")
         except Exception as exc:  # noqa: BLE001 -- keep healing the rest; teardown removes the rest

@@ -7,17 +7,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.base import Client
-from chaoskit.errors import InfrastructureError
+from chaoskit.errors import InfrastructureError, UsageError
 
 if TYPE_CHECKING:
-    from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
-    from chaoskit.nemesis import Fault
+    from chaoskit.experiment import ClientSpec, Experiment
+    from chaoskit.faults import Fault
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,9 @@ class Topology(Protocol):
         """A new workload client for op ``f`` using the pattern named in ``spec``."""
         ...
 
-    def native_fault(self, spec: NativeSpec) -> Fault:
-        """A database-native fault (validated by the system already)."""
+    def connection(self) -> Any:
+        """How a user's own driver reaches the running topology: the system's frozen connection
+        dataclass (e.g. ``RedisConnection``), with addresses this process can reach."""
         ...
 
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
@@ -115,6 +116,8 @@ class System(Protocol):
     name: str
     client_patterns: tuple[str, ...]
     native_faults: tuple[str, ...]
+    roles: tuple[str, ...]  # the fault targets besides node names
+    settings_model: type[BaseModel]  # the ``topology:`` knobs (also ``chaoskit.cluster(**settings)``)
 
     def validate(self, exp: Experiment) -> None:
         """Raise ValueError (one line, naming the field) if the experiment does not fit this system."""
@@ -161,6 +164,33 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, *,
 GENERIC_FAULTS = ("kill", "pause", "restart", "partition", "packet-loss")
 
 
+def unknown_kind(kind: str, native_faults: tuple[str, ...]) -> str | None:
+    """None when a system with these native kinds supports ``kind``, else the one-line problem."""
+    if kind in GENERIC_FAULTS or kind in native_faults:
+        return None
+    return f"unknown fault {kind!r} (known: {', '.join((*GENERIC_FAULTS, *native_faults))})"
+
+
+def fault_problem(fault: Fault, native_faults: tuple[str, ...], roles: tuple[str, ...],
+                  names: set[str]) -> tuple[str, str] | None:
+    """What is wrong with ``fault`` on a system (the field, the one-line problem), or None."""
+    if (problem := unknown_kind(fault.kind, native_faults)) is not None:
+        return "kind", problem
+    for role in fault.targets():
+        if role not in roles and role not in names:
+            return "", f"unknown target {role!r} (roles: {', '.join(roles)}; nodes: {', '.join(sorted(names))})"
+    return None
+
+
+def validate_settings(settings_model: type[BaseModel], settings: dict[str, Any]) -> BaseModel:
+    """The topology settings, validated; ValueError ``topology.<field>: <problem>`` otherwise."""
+    try:
+        return settings_model.model_validate(settings)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
 def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patterns: tuple[str, ...],
                         native_faults: tuple[str, ...], roles: tuple[str, ...],
                         node_names: Callable[[Any], set[str]], client_options: tuple[str, ...] = ()) -> None:
@@ -168,28 +198,27 @@ def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patter
 
     Raises ValueError with one line naming the field.
     """
-    try:
-        settings = settings_model.model_validate(exp.topology)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValueError(f"topology.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    settings = validate_settings(settings_model, exp.topology)
     if exp.client.pattern not in patterns:
         raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(patterns)})")
     for key in exp.client.options:
         if key not in client_options:
             raise ValueError(f"client.options.{key}: unknown option (known: {', '.join(client_options) or 'none'})")
     names = node_names(settings)
-    from chaoskit.experiment import NativeSpec
-
     for i, fault in enumerate(exp.faults):
-        if isinstance(fault, NativeSpec) and fault.kind not in native_faults:
-            known = ", ".join((*GENERIC_FAULTS, *native_faults))
-            raise ValueError(f"faults.{i}.kind: unknown fault {fault.kind!r} (known: {known})")
-        groups = getattr(fault, "groups", None) or []
-        for role in [fault.target, *getattr(fault, "peers", []), *(r for g in groups for r in g)]:
-            if role not in roles and role not in names:
-                raise ValueError(f"faults.{i}: unknown target {role!r} (roles: {', '.join(roles)}; "
-                                 f"nodes: {', '.join(sorted(names))})")
+        if (problem := fault_problem(fault, native_faults, roles, names)) is not None:
+            where, why = problem
+            raise ValueError(f"faults.{i}{'.' + where if where else ''}: {why}")
+
+
+T = TypeVar("T")
+
+
+def own_topology(topology: object, cls: type[T], kind: str) -> T:
+    """``topology`` as the system's own class, for a native fault; UsageError for another system's."""
+    if not isinstance(topology, cls):
+        raise UsageError(f"fault {kind!r} does not belong to this system ({type(topology).__name__})")
+    return topology
 
 
 def resolve_role(role: str, nodes: dict[str, Node], data_nodes: list[str], primary: Callable[[], str | None],

@@ -22,9 +22,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as fault_model
 from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, CollectionInvalid, PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -33,7 +34,8 @@ from pymongo.write_concern import WriteConcern
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route
 from chaoskit.clients.retry import RetryPolicy
-from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -42,7 +44,9 @@ from chaoskit.systems.base import (
     ImageOf,
     NodeBook,
     Progress,
+    Topology,
     node_at,
+    own_topology,
     resolve_role,
     validate_experiment,
     wait_until,
@@ -97,42 +101,60 @@ def _answers(node: Node) -> bool:
     return bool(_command(node, {"ping": 1}).get("ok"))
 
 
-@dataclass
-class StepDown:
+@register
+@fault_model(frozen=True, config=CONFIG)
+class StepDown(NativeFault):
     """``replSetStepDown`` on the primary: the planned failover (maintenance, upgrades); heal is a no-op."""
 
-    target: str = "primary"
-    step_down_s: int = 10
-    kind: str = "stepdown"
+    step_down_s: Annotated[int, Field(ge=1)] = 10
+    option_fields = ("step_down_s",)
+    kind: Literal["stepdown"] = field(default="stepdown", kw_only=True)
 
-    def apply(self, topology: MongoTopology, backend: Backend) -> list[Node]:
-        primary = topology.resolve("primary")
+    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
+        primary = own_topology(topology, MongoTopology, self.kind).resolve("primary")
         with contextlib.suppress(AutoReconnect):  # servers before 4.2 closed every connection on step-down
             _command(primary[0], {"replSetStepDown": self.step_down_s, "secondaryCatchUpPeriodSecs": 5}, 15.0)
         return primary
 
-    def heal(self, topology: MongoTopology, backend: Backend) -> None:
-        return None
 
-
-@dataclass
-class ReplicationPause:
+@register
+@fault_model(frozen=True, config=CONFIG)
+class ReplicationPause(NativeFault):
     """Stop the targets fetching the oplog (fail point ``stopReplProducer``): a secondary falls behind
     while it stays up and keeps answering reads and heartbeats. Heal resumes replication."""
 
     target: str = "replica"
-    kind: str = "replication-pause"
-    hit: list[Node] = field(default_factory=list)
+    kind: Literal["replication-pause"] = field(default="replication-pause", kw_only=True)
 
-    def apply(self, topology: MongoTopology, backend: Backend) -> list[Node]:
-        self.hit = topology.resolve(self.target)
-        for node in self.hit:
+    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
+        hit = own_topology(topology, MongoTopology, self.kind).resolve(self.target)
+        for node in hit:
             _command(node, {"configureFailPoint": "stopReplProducer", "mode": "alwaysOn"})
-        return self.hit
+        return hit
 
-    def heal(self, topology: MongoTopology, backend: Backend) -> None:
-        for node in self.hit:
+    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
+        for node in nodes:
             _command(node, {"configureFailPoint": "stopReplProducer", "mode": "off"}, 5.0)
+
+
+@dataclass(frozen=True)
+class MongoConnection:
+    """How your own pymongo reaches the replica set: one URI with every member, ``replicaSet``,
+    retryable writes and ``w=majority`` (the recommended DocumentDB / Atlas pattern).
+
+    The URI names the members as they announce themselves; where this process reaches them elsewhere
+    (Docker Desktop's published ports) chaoskit routes pymongo's connections in this process, so a
+    ``MongoClient(uri)`` of yours works either way. ``hosts``: member name -> where this process reaches it.
+    """
+
+    uri: str
+    replica_set: str
+    hosts: dict[str, tuple[str, int]]
+    database: str = DATABASE
+
+    def client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
+        """pymongo's own ``MongoClient(uri)``; ``kwargs`` override its options (e.g. ``w=1``)."""
+        return MongoClient(self.uri, **{"serverSelectionTimeoutMS": 15000, **kwargs})
 
 
 class MongoTopology(NodeBook):
@@ -235,10 +257,10 @@ class MongoTopology(NodeBook):
                                   policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
                                   server_selection_s=None if selection is None else float(selection))
 
-    def native_fault(self, spec: NativeSpec) -> StepDown | ReplicationPause:
-        if spec.kind == "stepdown":
-            return StepDown(step_down_s=int(spec.options.get("step_down_s", 10)))
-        return ReplicationPause(spec.target)
+    def connection(self) -> MongoConnection:
+        seeds = ",".join(f"{self.nodes[n].address}:{PORT}" for n in self.names)
+        uri = f"mongodb://{seeds}/?replicaSet={REPLICA_SET}&w=majority&retryWrites=true"
+        return MongoConnection(uri, REPLICA_SET, {n: self.nodes[n].client_addr for n in self.names})
 
     # -- events ----------------------------------------------------------------------------------
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
@@ -316,8 +338,8 @@ def _self(status: dict[str, Any]) -> dict[str, Any]:
 
 class MongoSystem(ImageOf):
     name, image = "mongo", SYSTEM_IMAGE
-    client_patterns = PATTERNS
-    native_faults = ("stepdown", "replication-pause")
+    client_patterns, roles, settings_model = PATTERNS, ROLES, MongoSettings
+    native_faults = (kind_of(StepDown), kind_of(ReplicationPause))
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, MongoSettings, PATTERNS, self.native_faults, ROLES,

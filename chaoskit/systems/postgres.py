@@ -14,19 +14,21 @@ import os
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as fault_model
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.postgres import PATTERNS, TABLE, PostgresClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
-from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -35,7 +37,9 @@ from chaoskit.systems.base import (
     ImageOf,
     NodeBook,
     Progress,
+    Topology,
     node_at,
+    own_topology,
     resolve_role,
     validate_experiment,
     wait_until,
@@ -116,15 +120,15 @@ def _haproxy_conf(servers: dict[str, str]) -> str:
     return "\n".join(out) + "\n"
 
 
-@dataclass
-class Switchover:
-    """Planned promotion of a replica through Patroni (the upgrade-by-replica path)."""
+@register
+@fault_model(frozen=True, config=CONFIG)
+class Switchover(NativeFault):
+    """Planned promotion of a replica through Patroni (the upgrade-by-replica path); nothing to heal."""
 
-    target: str = "primary"
-    kind: str = "switchover"
+    kind: Literal["switchover"] = field(default="switchover", kw_only=True)
 
-    def apply(self, topology: PostgresTopology, backend: Backend) -> list[Node]:
-        leader = topology.resolve("primary")[0]
+    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
+        leader = own_topology(topology, PostgresTopology, self.kind).resolve("primary")[0]
         body = json.dumps({"leader": leader.name}).encode()
         host, port = leader.endpoint(REST_PORT)
         req = urllib.request.Request(f"http://{host}:{port}/switchover", data=body, method="POST")
@@ -133,8 +137,33 @@ class Switchover:
                 raise InfrastructureError(f"switchover refused: {resp.read().decode()[:200]}")
         return [leader]
 
-    def heal(self, topology: PostgresTopology, backend: Backend) -> None:
-        return None
+
+def _conninfo(hosts: list[tuple[str, int]], attrs: str | None) -> str:
+    out = (f"host={','.join(h for h, _ in hosts)} port={','.join(str(p) for _, p in hosts)} dbname=postgres "
+           "user=postgres password=chaoskit connect_timeout=2")
+    return f"{out} target_session_attrs={attrs}" if attrs else out
+
+
+@dataclass(frozen=True)
+class PostgresConnection:
+    """How your own psycopg reaches the cluster, as on RDS / Aurora.
+
+    ``conninfo``: every node, ``target_session_attrs=read-write`` (libpq finds the primary itself, and
+    again after a failover when you reconnect). ``writer_dsn`` / ``reader_dsn``: the HAProxy writer and
+    reader endpoints with ``proxy: true`` (the RDS Proxy / Aurora endpoint analog), else every node with
+    ``read-write`` / ``prefer-standby``. ``hosts``: node name -> where this process reaches it.
+    """
+
+    conninfo: str
+    writer_dsn: str
+    reader_dsn: str
+    hosts: dict[str, tuple[str, int]]
+    proxy: bool = False
+
+    def client(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        """A psycopg connection to the primary through ``conninfo``; ``kwargs`` go to ``psycopg.connect``
+        (e.g. ``autocommit=True``). After a failover, open a new one: libpq picks the new primary."""
+        return psycopg.connect(self.conninfo, **kwargs)
 
 
 class PostgresTopology(NodeBook):
@@ -194,12 +223,12 @@ class PostgresTopology(NodeBook):
                    interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
-        for name in self.proxy_names:  # the writer endpoint routes to the leader once its checks pass
-            proxy = self.nodes[name]
-            host, port = proxy.endpoint(WRITER_PORT)
-            dsn = f"host={host} port={port} dbname=postgres user=postgres connect_timeout=2"
-            wait_until(functools.partial(_can_connect, dsn), timeout, "the HAProxy writer endpoint", interval=0.25,
-                       log_tail=self._tail)
+        for name in self.proxy_names:  # each endpoint routes once its health checks passed
+            for port_in, what in ((WRITER_PORT, "writer"), (READER_PORT, "reader")):
+                host, port = self.nodes[name].endpoint(port_in)
+                dsn = f"host={host} port={port} dbname=postgres user=postgres connect_timeout=2"
+                wait_until(functools.partial(_can_connect, dsn), timeout, f"the HAProxy {what} endpoint",
+                           interval=0.25, log_tail=self._tail)
 
     def _dsn(self, node: Node) -> str:
         host, port = node.client_addr
@@ -238,8 +267,15 @@ class PostgresTopology(NodeBook):
                               name_of=self.node_for_address, session_attrs=attrs,
                               statement_timeout_s=None if statement_timeout is None else float(statement_timeout))
 
-    def native_fault(self, spec: NativeSpec) -> Switchover:
-        return Switchover()
+    def connection(self) -> PostgresConnection:
+        hosts = [self.nodes[n].client_addr for n in self.pg_names]
+        writer, reader = _conninfo(hosts, "read-write"), _conninfo(hosts, "prefer-standby")
+        if self.proxy_names:
+            proxy = self.nodes[self.proxy_names[0]]
+            writer = _conninfo([proxy.endpoint(WRITER_PORT)], None)
+            reader = _conninfo([proxy.endpoint(READER_PORT)], None)
+        return PostgresConnection(_conninfo(hosts, "read-write"), writer, reader,
+                                  {n: self.nodes[n].client_addr for n in self.pg_names}, bool(self.proxy_names))
 
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
         stop = threading.Event()
@@ -273,8 +309,8 @@ class PostgresTopology(NodeBook):
 
 class PostgresSystem(ImageOf):
     name, image = "postgres", SYSTEM_IMAGE
-    client_patterns = PATTERNS
-    native_faults = ("switchover",)
+    client_patterns, roles, settings_model = PATTERNS, ROLES, PostgresSettings
+    native_faults = (kind_of(Switchover),)
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,

@@ -11,16 +11,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.dataclasses import dataclass as fault_model
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient
+from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, MappedSentinel, RedisClient
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
-from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
+from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -29,7 +33,9 @@ from chaoskit.systems.base import (
     ImageOf,
     NodeBook,
     Progress,
+    Topology,
     node_at,
+    own_topology,
     resolve_role,
     validate_experiment,
     wait_until,
@@ -94,16 +100,17 @@ def sentinel_conf(s: RedisSettings, datadir: str, primary: str) -> str:
 
 # ---- native faults ---------------------------------------------------------------------------
 
-@dataclass
-class SentinelFailover:
-    """Planned failover (``SENTINEL FAILOVER``): the managed-service "failover" button."""
+@register
+@fault_model(frozen=True, config=CONFIG)
+class SentinelFailover(NativeFault):
+    """Planned failover (``SENTINEL FAILOVER``): the managed-service "failover" button. Nothing to heal."""
 
-    target: str = "primary"
-    kind: str = "sentinel-failover"
+    kind: Literal["sentinel-failover"] = field(default="sentinel-failover", kw_only=True)
 
-    def apply(self, topology: RedisTopology, backend: Backend) -> list[Node]:
-        hit = topology.resolve("primary")
-        for s in topology.resolve("sentinels"):
+    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
+        topo = own_topology(topology, RedisTopology, self.kind)
+        hit = topo.resolve("primary")
+        for s in topo.resolve("sentinels"):
             try:
                 _rc(s).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
                 return hit
@@ -111,28 +118,60 @@ class SentinelFailover:
                 continue
         raise InfrastructureError("no sentinel accepted SENTINEL FAILOVER")
 
-    def heal(self, topology: RedisTopology, backend: Backend) -> None:
-        return None
 
+@register
+@fault_model(frozen=True, config=CONFIG)
+class ClientPause(NativeFault):
+    """``CLIENT PAUSE`` on the target (``mode`` write: writes only; all: every command): the server
+    stalls, nothing fails over. Heal unpauses."""
 
-@dataclass
-class ClientPause:
-    """``CLIENT PAUSE`` on the target (writes only by default): the server stalls, nothing fails over."""
+    mode: Literal["write", "all"] = "write"
+    option_fields = ("mode",)
+    kind: Literal["client-pause"] = field(default="client-pause", kw_only=True)
 
-    target: str = "primary"
-    mode: str = "WRITE"
-    kind: str = "client-pause"
-    hit: list[Node] = field(default_factory=list)
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
-    def apply(self, topology: RedisTopology, backend: Backend) -> list[Node]:
-        self.hit = topology.resolve(self.target)
-        for node in self.hit:
-            _rc(node).execute_command("CLIENT", "PAUSE", 600000, self.mode)
-        return self.hit
+    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
+        hit = own_topology(topology, RedisTopology, self.kind).resolve(self.target)
+        for node in hit:
+            _rc(node).execute_command("CLIENT", "PAUSE", 600000, self.mode.upper())
+        return hit
 
-    def heal(self, topology: RedisTopology, backend: Backend) -> None:
-        for node in self.hit:
+    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
+        for node in nodes:
             _rc(node).execute_command("CLIENT", "UNPAUSE")
+
+
+@dataclass(frozen=True)
+class RedisConnection:
+    """How your own redis-py reaches the topology: through Sentinel, as on ElastiCache / MemoryDB.
+
+    ``sentinels`` and ``nodes`` (name -> address) are reachable from this process. ``announced`` maps
+    the addresses Sentinel announces to where this process reaches them, where the two differ (Docker
+    Desktop's published ports); it is empty on Linux, where ``redis.sentinel.Sentinel(sentinels)`` works as is.
+    """
+
+    sentinels: list[tuple[str, int]]
+    service_name: str
+    nodes: dict[str, tuple[str, int]]
+    announced: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+
+    def translate(self, addr: tuple[str, int]) -> tuple[str, int]:
+        return self.announced.get((addr[0], int(addr[1])), addr)
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """redis-py's client for the current primary, the recommended way: ``Sentinel(...).master_for(
+        service_name)`` with retries and exponential backoff, so a failover is followed on reconnect.
+        ``kwargs`` override the connection options (e.g. ``socket_timeout``, ``retry``, ``decode_responses``)."""
+        opts: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0,
+                                "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 20),
+                                "retry_on_error": [redis.ConnectionError, redis.TimeoutError], **kwargs}
+        sentinel_opts = {"socket_timeout": opts["socket_timeout"], "socket_connect_timeout": 1.0}
+        sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=sentinel_opts)
+        return sentinel.master_for(self.service_name, **opts)
 
 
 # ---- topology --------------------------------------------------------------------------------
@@ -251,10 +290,12 @@ class RedisTopology(NodeBook):
                            timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
                            name_of=self.node_for_address)
 
-    def native_fault(self, spec: NativeSpec) -> SentinelFailover | ClientPause:
-        if spec.kind == "sentinel-failover":
-            return SentinelFailover()
-        return ClientPause(spec.target, str(spec.options.get("mode", "WRITE")).upper())
+    def connection(self) -> RedisConnection:
+        nodes = {n: self.nodes[n].client_addr for n in self.redis_names}
+        announced = {(n.address, n.port): n.client_addr for n in self.nodes.values()
+                     if (n.address, n.port) != n.client_addr}
+        return RedisConnection([self.nodes[n].client_addr for n in self.sentinel_names], MASTER_NAME, nodes,
+                               announced)
 
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
         stop = threading.Event()
@@ -296,8 +337,8 @@ class RedisTopology(NodeBook):
 
 class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
-    client_patterns = PATTERNS
-    native_faults = ("sentinel-failover", "client-pause")
+    client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
+    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause))
 
     def validate(self, exp: Experiment) -> None:
         def names(s: RedisSettings) -> set[str]:

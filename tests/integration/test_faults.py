@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from chaoskit.backends import make_backend
-from chaoskit.experiment import NativeSpec, parse
-from chaoskit.nemesis import Kill, Partition, Pause, Restart
-from chaoskit.systems.redis import RedisTopology
+from chaoskit.catalog import parse
+from chaoskit.faults import Kill, PacketLoss, Partition, Pause, Restart
+from chaoskit.systems.redis import ClientPause, RedisTopology, SentinelFailover
 
 pytestmark = pytest.mark.integration
 
@@ -105,14 +105,14 @@ def ping(node_addr: tuple[str, int], timeout: float = 0.5) -> bool:
 
 def test_partition_cuts_peers_but_not_clients(topo: RedisTopology) -> None:
     primary = topo.resolve("primary")[0].name
-    fault = Partition("primary", ["others"])
-    assert [n.name for n in fault.apply(topo, topo.backend)] == [primary]
+    applied = Partition("primary", ["others"]).apply(topo, topo.backend)
+    assert applied.node_names == [primary]
     try:
         assert not can_connect(topo, "sentinel-1", primary)
         assert can_connect(topo, "host", primary), "clients on the host must still reach the primary"
         assert can_connect(topo, "sentinel-1", "sentinel-2")
     finally:
-        fault.heal(topo, topo.backend)
+        applied.heal()
     assert can_connect(topo, "sentinel-1", primary)
 
 
@@ -128,58 +128,55 @@ def test_a_partition_stays_in_force_across_a_kill_and_restart(topo: RedisTopolog
     """Faults combine: a node cut off and then killed and restarted (or cut off while down) is still cut off
     (on docker a restarted container gets a new network namespace, without the rules)."""
     cut, kill = Partition("redis-3", ["sentinel-1"]), Kill("redis-3")
-    faults = [cut, kill] if partition_first else [kill, cut]
-    for fault in faults:
-        fault.apply(topo, topo.backend)
+    applied = {f.kind: f.apply(topo, topo.backend) for f in ([cut, kill] if partition_first else [kill, cut])}
     try:
-        kill.heal(topo, topo.backend)  # restarts redis-3
+        applied["kill"].heal()  # restarts redis-3
         _wait_ping(topo.nodes["redis-3"].client_addr)
         assert not can_connect(topo, "sentinel-1", "redis-3"), "the partition did not survive the restart"
         assert can_connect(topo, "sentinel-2", "redis-3")
     finally:
-        cut.heal(topo, topo.backend)
+        applied["partition"].heal()
     assert can_connect(topo, "sentinel-1", "redis-3")
 
 
 def test_one_way_partition_drops_only_what_target_receives(topo: RedisTopology) -> None:
-    fault = Partition("redis-3", ["sentinel-1"], one_way=True)
-    fault.apply(topo, topo.backend)
+    applied = Partition("redis-3", ["sentinel-1"], one_way=True).apply(topo, topo.backend)
     try:
         assert udp_received(topo, "sentinel-1", "redis-3") == 0
         assert udp_received(topo, "redis-3", "sentinel-1") == 50
     finally:
-        fault.heal(topo, topo.backend)
+        applied.heal()
     assert udp_received(topo, "sentinel-1", "redis-3") == 50
 
 
 def test_split_into_groups(topo: RedisTopology) -> None:
     fault = Partition(groups=[["redis-1", "sentinel-1"], ["redis-2", "redis-3", "sentinel-2", "sentinel-3"]])
-    assert len(fault.apply(topo, topo.backend)) == 6
+    applied = fault.apply(topo, topo.backend)
+    assert len(applied.nodes) == 6
     try:
         assert can_connect(topo, "sentinel-1", "redis-1")
         assert can_connect(topo, "sentinel-2", "redis-3")
         assert not can_connect(topo, "sentinel-1", "redis-2")
         assert not can_connect(topo, "redis-3", "redis-1")
     finally:
-        fault.heal(topo, topo.backend)
+        applied.heal()
     assert can_connect(topo, "redis-3", "redis-1")
 
 
 def test_packet_loss_drops_about_the_given_fraction(topo: RedisTopology) -> None:
-    fault = Partition("sentinel-2", ["sentinel-3"], one_way=True, probability=0.5, kind="packet-loss")
-    fault.apply(topo, topo.backend)
+    applied = PacketLoss("sentinel-2", ["sentinel-3"], probability=0.5).apply(topo, topo.backend)
     try:
         got = udp_received(topo, "sentinel-3", "sentinel-2", count=400)
     finally:
-        fault.heal(topo, topo.backend)
+        applied.heal()
     assert 100 < got < 300, got  # binomial(400, 0.5): outside this is ~1e-23 unlikely
 
 
 def test_kill_then_heal_restarts_the_node(topo: RedisTopology) -> None:
-    fault = Kill("replica")
-    (node,) = fault.apply(topo, topo.backend)
+    applied = Kill("replica").apply(topo, topo.backend)
+    (node,) = applied.nodes
     assert not topo.backend.is_running(node) and not ping(node.client_addr)
-    fault.heal(topo, topo.backend)
+    applied.heal()
     restarted = topo.nodes[node.name]
     assert restarted.pid != node.pid
     deadline = time.monotonic() + 5
@@ -189,8 +186,8 @@ def test_kill_then_heal_restarts_the_node(topo: RedisTopology) -> None:
 
 
 def test_pause_freezes_and_resume_thaws(topo: RedisTopology) -> None:
-    fault = Pause("replica")
-    (node,) = fault.apply(topo, topo.backend)
+    applied = Pause("replica").apply(topo, topo.backend)
+    (node,) = applied.nodes
     try:
         if topo.backend.name == "local":  # SIGSTOP is delivered asynchronously: give it a moment
             deadline = time.monotonic() + 2
@@ -204,13 +201,13 @@ def test_pause_freezes_and_resume_thaws(topo: RedisTopology) -> None:
             assert docker.from_env().containers.get(name).status == "paused"
         assert not ping(node.client_addr, timeout=0.3)
     finally:
-        fault.heal(topo, topo.backend)
+        applied.heal()
     assert ping(node.client_addr, timeout=2)
 
 
 def test_restart_replaces_the_process(topo: RedisTopology) -> None:
     (node,) = topo.resolve("replica")
-    (hit,) = Restart("replica").apply(topo, topo.backend)
+    (hit,) = Restart("replica").apply(topo, topo.backend).nodes
     assert hit.name == node.name and topo.nodes[node.name].pid != node.pid
     new = topo.nodes[node.name]
     deadline = time.monotonic() + 5
@@ -220,21 +217,21 @@ def test_restart_replaces_the_process(topo: RedisTopology) -> None:
 
 
 def test_client_pause_stalls_writes_until_healed(topo: RedisTopology) -> None:
-    fault = topo.native_fault(NativeSpec(kind="client-pause", target="primary"))
-    (node,) = fault.apply(topo, topo.backend)
+    applied = ClientPause("primary").apply(topo, topo.backend)
+    (node,) = applied.nodes
     client = redis.Redis(*node.client_addr, socket_timeout=0.3)
     try:
         with pytest.raises(redis.TimeoutError):
             client.set("chaoskit:probe", 1)
         assert client.ping(), "WRITE mode pauses writes only"
     finally:
-        fault.heal(topo, topo.backend)
+        applied.heal()
     assert redis.Redis(*node.client_addr, socket_timeout=1).set("chaoskit:probe", 2)
 
 
 def test_sentinel_failover_moves_the_primary(topo: RedisTopology) -> None:
     before = topo.resolve("primary")[0].name
-    topo.native_fault(NativeSpec(kind="sentinel-failover")).apply(topo, topo.backend)
+    SentinelFailover().apply(topo, topo.backend)
     deadline = time.monotonic() + 15
     while topo.resolve("primary")[0].name == before and time.monotonic() < deadline:
         time.sleep(0.1)

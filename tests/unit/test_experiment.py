@@ -10,16 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from chaoskit.catalog import EXPERIMENTS_DIR, list_experiments, load, parse
 from chaoskit.errors import ExperimentError, UsageError
-from chaoskit.experiment import (
-    EXPERIMENTS_DIR,
-    KillSpec,
-    NativeSpec,
-    PartitionSpec,
-    list_experiments,
-    load,
-    parse,
-)
+from chaoskit.faults import Kill, NativeFault, Partition
 
 ORIGIN = "experiments/test-origin.yaml"
 MODEL = EXPERIMENTS_DIR / "redis-primary-kill.yaml"
@@ -35,7 +28,7 @@ def test_model_document_parses_into_typed_experiment() -> None:
     assert exp.source == ORIGIN
     assert exp.client.pattern == "sentinel-backoff"
     assert exp.workload.writers == 2 and exp.workload.rate_hz == 250
-    assert exp.faults == [KillSpec(kind="kill", target="primary")]
+    assert exp.faults == [Kill(kind="kill", target="primary")]
     assert [e.metric for e in exp.expect] == ["failover_happened", "rto_s", "lost_writes"]
     assert exp.expect[0].equals is True
     assert exp.expect[1].describe() == "rto_s <= 3"
@@ -55,8 +48,8 @@ def test_fault_kinds_select_their_spec_and_native_kinds_go_to_native() -> None:
     doc["faults"] = [{"kind": "partition", "target": "primary", "peers": ["redis-2"]},
                      {"kind": "sentinel-failover"}]
     exp = parse(doc, ORIGIN)
-    assert isinstance(exp.faults[0], PartitionSpec) and exp.faults[0].peers == ["redis-2"]
-    assert isinstance(exp.faults[1], NativeSpec) and exp.faults[1].kind == "sentinel-failover"
+    assert isinstance(exp.faults[0], Partition) and exp.faults[0].peers == ["redis-2"]
+    assert isinstance(exp.faults[1], NativeFault) and exp.faults[1].kind == "sentinel-failover"
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
