@@ -101,7 +101,6 @@ time.sleep(600)
 
 
 def test_sigkill_of_the_users_process_leaves_what_cleanup_removes(state_dir: Path, no_leftovers: None) -> None:
-    ns_before, pids_before = netns_names(), server_pids()
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT], env=cli_env(state_dir), stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -111,10 +110,13 @@ def test_sigkill_of_the_users_process_leaves_what_cleanup_removes(state_dir: Pat
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    ledger = json.loads((state_dir / "runs" / f"{run_id}.json").read_text())
-    assert ledger["owner_pid"] == proc.pid
-    assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
-    res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
+    try:
+        ledger = json.loads((state_dir / "runs" / f"{run_id}.json").read_text())
+        assert ledger["owner_pid"] == proc.pid
+        assert len(server_pids(state_dir)) == 6 and len(netns_names(state_dir)) == 7
+    finally:
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=60)
     assert res.returncode == 0 and f"run {run_id}" in res.stdout, (res.stdout, res.stderr)
 
 
