@@ -17,7 +17,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient
+from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, RedisClient, no_retry, sentinel_state
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment, NativeSpec
@@ -58,10 +58,11 @@ class RedisSettings(BaseModel):
 
 
 def _rc(node: Node, timeout: float = 0.5) -> redis.Redis:
-    """A connection to ``node`` the way this host reaches it (its client address)."""
+    """A connection to ``node`` the way this host reaches it (its client address). One attempt per
+    call, on every redis-py major (6+ retries 3-10 times with backoff unless told otherwise)."""
     host, port = node.client_addr
     return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
-                       decode_responses=True)
+                       decode_responses=True, retry=no_retry())
 
 
 def _replication(node: Node, timeout: float = 0.5) -> dict[str, Any]:
@@ -171,9 +172,7 @@ class RedisTopology(NodeBook):
 
         def sentinels_see_all() -> bool:
             for name in self.sentinel_names:
-                s = self.nodes[name]
-                m = _rc(s).execute_command("SENTINEL", "MASTER", MASTER_NAME)
-                info = dict(zip(m[::2], m[1::2], strict=True))
+                info = sentinel_state(_rc(self.nodes[name]).sentinel_master(MASTER_NAME))
                 if int(info["num-slaves"]) < want_replicas or int(info["num-other-sentinels"]) < want_sentinels:
                     return False
             return self._replicas_linked(self.redis_names[0])
