@@ -115,17 +115,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(cleanup_all: bool) -> int:
     from chaoskit.backends.ledger import all_ledgers, remove_entries
 
-    n = 0
+    n, alive = 0, []
     for ledger in all_ledgers():
-        if ledger.owner_alive() or (not cleanup_all and ledger.topology is None):
-            if ledger.owner_alive():
-                print(f"skipping run {ledger.run_id}: its runner (pid {ledger.owner_pid}) is still running")
+        if ledger.owner_alive():
+            print(f"skipping run {ledger.run_id}: its runner (pid {ledger.owner_pid}) is still running")
+            alive.append(f"{ledger.run_id} (pid {ledger.owner_pid})")
+            continue
+        if not cleanup_all and ledger.topology is None:
             continue
         removed = remove_entries(ledger)
         ledger.forget()
         n += 1
         print(f"run {ledger.run_id}: removed {len(removed)} item(s)" + (f": {', '.join(removed)}" if removed else ""))
-    print(f"{n} run(s) cleaned up" if n else "nothing to clean up")
+    summary = f"{n} run(s) cleaned up" if n else "nothing to clean up"
+    if alive:
+        summary += f"; left {len(alive)} run(s) whose runner is alive: {', '.join(alive)}"
+    print(summary)
     return 0
 
 
