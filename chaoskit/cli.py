@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--system", help="run every experiment of this system")
     run.add_argument("--backend", default="auto", choices=None, help="auto | local | docker")
     run.add_argument("--out", type=Path, help="output directory (one sub-directory per experiment if several)")
+    run.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write a JUnit XML file for CI")
     up = sub.add_parser("up", help="start a topology and leave it running for a lab")
     up.add_argument("system")
     up.add_argument("--backend", default="auto")
@@ -63,15 +64,19 @@ def cmd_list() -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from chaoskit.junit import JUnitLog
     from chaoskit.runner import run
 
     exps = _select(args)  # every file validated before anything starts
     summary: list[tuple[str, str, str]] = []
     worst = 0
+    junit = JUnitLog(args.junit_xml, exps)  # no-op without --junit-xml
     for exp in exps:
         out = args.out / exp.name if args.out and len(exps) > 1 else args.out
         print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
-        result = run(exp, args.backend, out, console.Progress("  "))
+        with junit.case(exp) as case:
+            result = run(exp, args.backend, out, console.Progress("  "))
+            case.record(result)
         print(console.check_table(result.checks))
         print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)
         summary.append((exp.name, result.verdict.value, str(result.out_dir)))
