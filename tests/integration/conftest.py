@@ -24,10 +24,10 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def no_leftovers(state_dir: Path) -> Iterator[None]:
     """Fail the test if it leaves a namespace, a server process or a ledger entry behind."""
-    ns_before, pids_before = netns_names(), server_pids()
+    ns_before = netns_names()
     yield
     assert netns_names() - ns_before == set(), "network namespaces left behind"
-    assert server_pids() - pids_before == set(), "server processes left behind"
+    assert server_pids(state_dir) == set(), "server processes left behind"
     assert not list((state_dir / "runs").glob("*.json")), "ledger entries left behind"
 
 

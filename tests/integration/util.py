@@ -18,15 +18,25 @@ def netns_names() -> set[str]:
 SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod")
 
 
-def server_pids() -> set[int]:
-    """Live server processes of every system (zombies awaiting their reaper are not running)."""
+def _started_for(pid: int, state_dir: Path) -> bool:
+    """The process inherited ``CHAOSKIT_STATE_DIR=state_dir``: a runner of that test started it."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"CHAOSKIT_STATE_DIR={state_dir}".encode() in environ
+
+
+def server_pids(state_dir: Path | None = None) -> set[int]:
+    """Live server processes of every system (zombies awaiting their reaper are not running); with
+    ``state_dir``, only those started by runs using it -- not other tests' on a shared machine."""
     out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
     pids = set()
     for line in out.splitlines():
         pid, stat, comm = line.split(None, 2)
         if comm.strip() in SERVERS and not stat.startswith("Z"):
             pids.add(int(pid))
-    return pids
+    return pids if state_dir is None else {p for p in pids if _started_for(p, state_dir)}
 
 
 def cli_env(state_dir: Path) -> dict[str, str]:
