@@ -77,6 +77,35 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
         subprocess.run(["ip", "netns", "delete", foreign_ns])
 
 
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_one_cleanup_after_sigkill_while_the_runner_is_a_zombie(tmp_path: Path, state_dir: Path,
+                                                                 no_leftovers: None) -> None:
+    # The runner is killed mid-fault and its parent (this test) does not reap it: it stays a zombie,
+    # with its pid and start time still in /proc. A single cleanup must treat it as dead.
+    proc = _start_run(state_dir, tmp_path / "out")
+    try:
+        _wait_for_line(proc, "fault: partition")
+        proc.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _state(proc.pid) != "Z":
+            assert time.monotonic() < deadline, "the killed runner never became a zombie"
+            time.sleep(0.02)
+        (run_id,) = _run_ids(state_dir)
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert _state(proc.pid) == "Z", "the runner must still be an unreaped zombie during cleanup"
+        assert f"run {run_id}: removed" in res.stdout, res.stdout
+        assert res.stdout.splitlines()[-1] == "1 run(s) cleaned up", res.stdout
+        assert _run_ids(state_dir) == []
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)  # reap it; the fixture then checks nothing is left
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_mid_fault_heals_and_tears_down(tmp_path: Path, state_dir: Path, no_leftovers: None,
                                                sig: signal.Signals) -> None:
