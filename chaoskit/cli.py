@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--system", help="run every experiment of this system")
     run.add_argument("--backend", default="auto", choices=None, help="auto | local | docker")
     run.add_argument("--out", type=Path, help="output directory (one sub-directory per experiment if several)")
+    run.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write a JUnit XML file for CI")
     up = sub.add_parser("up", help="start a topology and leave it running for a lab")
     up.add_argument("system")
     up.add_argument("--backend", default="auto")
@@ -87,15 +88,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from chaoskit.junit import JUnitLog
     from chaoskit.runner import run
 
     exps = _select(args)  # every file validated before anything starts
     summary: list[tuple[str, str, str]] = []
     worst = 0
+    junit = JUnitLog(args.junit_xml, exps)  # no-op without --junit-xml
     for exp in exps:
         out = args.out / exp.name if args.out and len(exps) > 1 else args.out
         print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
-        result = run(exp, args.backend, out, console.Progress("  "))
+        with junit.case(exp) as case:
+            result = run(exp, args.backend, out, console.Progress("  "))
+            case.record(result)
         print(console.check_table(result.checks))
         print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)
         summary.append((exp.name, result.verdict.value, str(result.out_dir)))
@@ -134,17 +139,22 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
 def cmd_down(cleanup_all: bool) -> int:
     from chaoskit.backends.ledger import all_ledgers, remove_entries
 
-    n = 0
+    n, alive = 0, []
     for ledger in all_ledgers():
-        if ledger.owner_alive() or (not cleanup_all and ledger.topology is None):
-            if ledger.owner_alive():
-                print(f"skipping run {ledger.run_id}: its runner (pid {ledger.owner_pid}) is still running")
+        if ledger.owner_alive():
+            print(f"skipping run {ledger.run_id}: its runner (pid {ledger.owner_pid}) is still running")
+            alive.append(f"{ledger.run_id} (pid {ledger.owner_pid})")
+            continue
+        if not cleanup_all and ledger.topology is None:
             continue
         removed = remove_entries(ledger)
         ledger.forget()
         n += 1
         print(f"run {ledger.run_id}: removed {len(removed)} item(s)" + (f": {', '.join(removed)}" if removed else ""))
-    print(f"{n} run(s) cleaned up" if n else "nothing to clean up")
+    summary = f"{n} run(s) cleaned up" if n else "nothing to clean up"
+    if alive:
+        summary += f"; left {len(alive)} run(s) whose runner is alive: {', '.join(alive)}"
+    print(summary)
     return 0
 
 

@@ -31,17 +31,32 @@ def state_dir() -> Path:
     return path
 
 
-def process_start_time(pid: int) -> int | None:
-    """Kernel start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if there is no such pid."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Kernel start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def same_process(pid: int, start_time: int | None) -> bool:
     return start_time is not None and process_start_time(pid) == start_time
+
+
+def process_running(pid: int, start_time: int | None) -> bool:
+    """``pid`` is the process that started at ``start_time`` and has not exited. A zombie (state Z:
+    exited, not yet reaped by its parent) or a dying task (X) keeps its pid and start time, but runs
+    nothing and owns nothing any more."""
+    fields = _stat(pid)
+    return (start_time is not None and fields is not None and int(fields[19]) == start_time
+            and fields[0] not in ("Z", "X"))
 
 
 @dataclass
@@ -87,7 +102,8 @@ class Ledger:
         self.save()
 
     def owner_alive(self) -> bool:
-        return self.owner_pid is not None and same_process(self.owner_pid, self.owner_start)
+        """The run's runner is still running (a zombie runner is dead: it will never tear down)."""
+        return self.owner_pid is not None and process_running(self.owner_pid, self.owner_start)
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")

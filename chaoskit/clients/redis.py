@@ -49,6 +49,27 @@ def classify(exc: BaseException) -> OpType:
     return OpType.INFO
 
 
+def no_retry() -> Retry:
+    """One attempt per command. redis-py 5 made that the default; 6+ retries connection errors
+    several times with backoff, which would hide failover errors from our own retry policy."""
+    return Retry(NoBackoff(), 0)
+
+
+def _text(v: Any) -> Any:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def sentinel_state(reply: Any) -> dict[str, Any]:
+    """``SENTINEL MASTER`` as a dict, whatever shape the redis-py in use returns: a dict (parsed,
+    or a RESP3 map -- redis-py 8 speaks RESP3 by default) or a flat ``[key, value, ...]`` list (raw RESP2)."""
+    if isinstance(reply, dict):
+        return {str(_text(k)): _text(v) for k, v in reply.items()}
+    if isinstance(reply, list | tuple) and len(reply) % 2 == 0:
+        items = [_text(v) for v in reply]
+        return {str(k): v for k, v in zip(items[::2], items[1::2], strict=True)}
+    raise TypeError(f"unexpected SENTINEL MASTER reply: {type(reply).__name__}")
+
+
 def _write(client: redis.Redis, value: int) -> Any:
     pipe = client.pipeline(transaction=True)
     pipe.sadd(KEY, value)
@@ -98,12 +119,10 @@ class RedisClient:
         self._sentinel: MappedSentinel | None = None
 
     def _kwargs(self) -> dict[str, Any]:
-        return {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s,
-                "retry": Retry(NoBackoff(), 0)}
+        return {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s, "retry": no_retry()}
 
     def open(self) -> None:
-        timeouts = {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s}
-        self._sentinel = sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=timeouts,
+        self._sentinel = sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=self._kwargs(),
                                                    **self._kwargs())
         if self.f == "read" and self.read_from == "replica":
             self._client = sentinel.slave_for(MASTER_NAME, **self._kwargs())
@@ -132,7 +151,7 @@ class RedisClient:
         while not self._closed.is_set():
             try:
                 pubsub = redis.Redis(host=host, port=port, socket_timeout=1.0, socket_connect_timeout=0.5,
-                                     decode_responses=True).pubsub(ignore_subscribe_messages=True)
+                                     decode_responses=True, retry=no_retry()).pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe("+switch-master")
                 while not self._closed.is_set():
                     msg = pubsub.get_message(timeout=0.2)

@@ -20,7 +20,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, MappedSentinel, RedisClient
+from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, MappedSentinel, RedisClient, no_retry, sentinel_state
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
@@ -64,10 +64,11 @@ class RedisSettings(BaseModel):
 
 
 def _rc(node: Node, timeout: float = 0.5) -> redis.Redis:
-    """A connection to ``node`` the way this host reaches it (its client address)."""
+    """A connection to ``node`` the way this host reaches it (its client address). One attempt per
+    call, on every redis-py major (6+ retries 3-10 times with backoff unless told otherwise)."""
     host, port = node.client_addr
     return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
-                       decode_responses=True)
+                       decode_responses=True, retry=no_retry())
 
 
 def _replication(node: Node, timeout: float = 0.5) -> dict[str, Any]:
@@ -215,9 +216,7 @@ class RedisTopology(NodeBook):
 
         def sentinels_see_all() -> bool:
             for name in self.sentinel_names:
-                s = self.nodes[name]
-                m = _rc(s).execute_command("SENTINEL", "MASTER", MASTER_NAME)
-                info = dict(zip(m[::2], m[1::2], strict=True))
+                info = sentinel_state(_rc(self.nodes[name]).sentinel_master(MASTER_NAME))
                 if int(info["num-slaves"]) < want_replicas or int(info["num-other-sentinels"]) < want_sentinels:
                     return False
             return self._replicas_linked(self.redis_names[0])

@@ -43,7 +43,6 @@ def _run_ids(state_dir: Path) -> list[str]:
 
 
 def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, state_dir: Path) -> None:
-    ns_before, pids_before = netns_names(), server_pids()
     foreign_ns = f"foreign-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", foreign_ns], check=True)
     foreign = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(tmp_path / "foreign.sock"),
@@ -54,9 +53,8 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         (run_id,) = _run_ids(state_dir)
-        ours = {n for n in netns_names() - ns_before if n.startswith(f"ck-{run_id}-")}
-        assert len(ours) == 7, "hub + 6 node namespaces should still exist after SIGKILL"
-        assert len(server_pids() - pids_before - {foreign.pid}) == 6, "6 servers should still be running"
+        assert len(netns_names(state_dir)) == 7, "hub + 6 node namespaces should still exist after SIGKILL"
+        assert len(server_pids(state_dir)) == 6, "6 servers should still be running"
         rules = subprocess.run(["ip", "netns", "exec", f"ck-{run_id}-redis-1", "iptables", "-S", "CHAOSKIT"],
                                capture_output=True, text=True).stdout
         assert "-j DROP" in rules, "the partition should still be in place"
@@ -65,8 +63,8 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
                              timeout=60)
         assert res.returncode == 0, res.stderr
         assert f"run {run_id}" in res.stdout
-        assert netns_names() - ns_before == {foreign_ns}
-        assert server_pids() - pids_before == {foreign.pid}
+        assert netns_names(state_dir) == set() and foreign_ns in netns_names()
+        assert server_pids(state_dir) == set() and foreign.pid in server_pids()
         assert _run_ids(state_dir) == []
         assert not Path(f"/tmp/chaoskit-{run_id}").exists()
         again = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True)
@@ -76,6 +74,35 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
         foreign.kill()
         foreign.wait()
         subprocess.run(["ip", "netns", "delete", foreign_ns])
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_one_cleanup_after_sigkill_while_the_runner_is_a_zombie(tmp_path: Path, state_dir: Path,
+                                                                 no_leftovers: None) -> None:
+    # The runner is killed mid-fault and its parent (this test) does not reap it: it stays a zombie,
+    # with its pid and start time still in /proc. A single cleanup must treat it as dead.
+    proc = _start_run(state_dir, tmp_path / "out")
+    try:
+        _wait_for_line(proc, "fault: partition")
+        proc.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _state(proc.pid) != "Z":
+            assert time.monotonic() < deadline, "the killed runner never became a zombie"
+            time.sleep(0.02)
+        (run_id,) = _run_ids(state_dir)
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert _state(proc.pid) == "Z", "the runner must still be an unreaped zombie during cleanup"
+        assert f"run {run_id}: removed" in res.stdout, res.stdout
+        assert res.stdout.splitlines()[-1] == "1 run(s) cleaned up", res.stdout
+        assert _run_ids(state_dir) == []
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)  # reap it; the fixture then checks nothing is left
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -116,7 +143,6 @@ def _bad_file(tmp_path: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("case", [*BAD_FILES, "unknown-experiment", "unknown-backend", "not-yaml"])
 def test_bad_input_is_one_line_exit_2_nothing_started(tmp_path: Path, state_dir: Path, case: str) -> None:
-    ns_before = netns_names()
     if case == "unknown-experiment":
         args, needle = ["run", "no-such-experiment"], "unknown experiment 'no-such-experiment'"
     elif case == "unknown-backend":
@@ -131,7 +157,7 @@ def test_bad_input_is_one_line_exit_2_nothing_started(tmp_path: Path, state_dir:
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], res.stderr
-    assert _run_ids(state_dir) == [] and netns_names() == ns_before
+    assert _run_ids(state_dir) == [] and not (state_dir / "runs" / "created.log").exists(), "nothing may start"
     assert res.stdout == ""
 
 
@@ -146,20 +172,19 @@ def test_list_shows_every_experiment(state_dir: Path) -> None:
 
 def test_up_and_down_leave_nothing_behind(tmp_path: Path, state_dir: Path) -> None:
     # `up` then `down`: a lab topology survives the CLI exiting, and `down` removes it all.
-    ns_before, pids_before = netns_names(), server_pids()
     try:
         res = subprocess.run([*CHAOSKIT, "up", "redis", "--backend", "local"], env=cli_env(state_dir),
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
         assert "redis-1" in res.stdout and "sentinel-3" in res.stdout
-        assert len(server_pids() - pids_before) == 6 and len(netns_names() - ns_before) == 7
+        assert len(server_pids(state_dir)) == 6 and len(netns_names(state_dir)) == 7
         ledger = json.loads(next((state_dir / "runs").glob("*.json")).read_text())
         assert ledger["topology"] == "redis" and ledger["owner_pid"] is None
     finally:
         down = subprocess.run([*CHAOSKIT, "down"], env=cli_env(state_dir), capture_output=True, text=True,
                               timeout=60)
     assert down.returncode == 0, down.stderr
-    assert netns_names() == ns_before and server_pids() == pids_before
+    assert netns_names(state_dir) == set() and server_pids(state_dir) == set()
 
 
 def test_missing_server_binary_is_exit_3_with_install_hint(tmp_path: Path, state_dir: Path) -> None:

@@ -30,23 +30,20 @@ def netns_names(state_dir: Path | None = None) -> set[str]:
 SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod")
 
 
-def _started_under(pid: int, state_dir: Path, runs: set[str]) -> bool:
-    """Started by a run ledgered in ``state_dir``: its working directory is in that run's work directory
-    (``chaoskit-RUN_ID`` under the temp dir; redis-server rewrites its environ, but keeps its cwd), or its
-    environment names ``state_dir``."""
+def _started_under(pid: int, runs: set[str]) -> bool:
+    """Started by one of ``runs``: its working directory is in that run's work directory (``chaoskit-RUN_ID``
+    under the temp dir, where every node runs; redis-server rewrites its environment, but keeps its cwd)."""
     try:
         cwd = os.readlink(f"/proc/{pid}/cwd")
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
     tmp = tempfile.gettempdir()
-    return any(cwd.startswith(f"{tmp}/chaoskit-{run}") for run in runs) \
-        or f"CHAOSKIT_STATE_DIR={state_dir}".encode() in environ
+    return any(cwd.startswith(f"{tmp}/chaoskit-{run}/") or cwd == f"{tmp}/chaoskit-{run}" for run in runs)
 
 
 def server_pids(state_dir: Path | None = None) -> set[int]:
     """Live server processes of every system (zombies awaiting their reaper are not running); with
-    ``state_dir``, only those started by a chaoskit whose CHAOSKIT_STATE_DIR was that directory."""
+    ``state_dir``, only those of the runs ledgered there -- not other tests' on a shared machine."""
     out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
     pids = set()
     for line in out.splitlines():
@@ -56,7 +53,7 @@ def server_pids(state_dir: Path | None = None) -> set[int]:
     if state_dir is None:
         return pids
     runs = created_runs(state_dir)
-    return {p for p in pids if _started_under(p, state_dir, runs)}
+    return {p for p in pids if _started_under(p, runs)}
 
 
 def cli_env(state_dir: Path) -> dict[str, str]:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chaoskit import cli
 from chaoskit.backends import ledger as ledger_mod
 from chaoskit.backends.ledger import (
     Entry,
     Ledger,
     all_ledgers,
+    process_running,
     process_start_time,
     remove_entries,
     same_process,
@@ -154,3 +157,50 @@ def test_remove_entries_goes_newest_first_and_survives_a_failing_entry(
     ledger.record("dir", str(b))
     assert remove_entries(ledger) == [f"dir {b}", f"dir {a}"]
     assert not a.exists() and not b.exists()
+
+
+@pytest.fixture
+def zombie() -> Iterator[int]:
+    """A child that has exited and is not reaped yet: /proc still shows its pid and start time (state Z)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.01)
+        yield pid
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_a_zombie_owner_is_dead(zombie: int) -> None:
+    start = process_start_time(zombie)
+    assert start is not None, "a zombie keeps its /proc entry"
+    assert same_process(zombie, start)  # still the same pid and start time...
+    assert not process_running(zombie, start)  # ...but it runs nothing
+    ledger = Ledger("run-z", "local", zombie, start)
+    assert not ledger.owner_alive()
+    me = os.getpid()
+    assert process_running(me, process_start_time(me))
+
+
+def test_cleanup_removes_a_zombie_runners_run_and_names_live_ones(
+        zombie: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    dead = Ledger("run-dead", "local", zombie, process_start_time(zombie))
+    dead.record("dir", str(scratch))
+    live = Ledger.create("run-live", "local")
+    assert cli.main(["cleanup"]) == 0
+    out = capsys.readouterr().out
+    assert "run run-dead: removed 1 item(s)" in out and not scratch.exists()
+    assert f"skipping run run-live: its runner (pid {os.getpid()}) is still running" in out
+    left = f"left 1 run(s) whose runner is alive: run-live (pid {os.getpid()})"
+    assert out.splitlines()[-1] == f"1 run(s) cleaned up; {left}"
+    assert [ledger.run_id for ledger in all_ledgers()] == ["run-live"]
+    assert cli.main(["cleanup"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"nothing to clean up; {left}"
+    live.forget()

@@ -6,7 +6,7 @@ import pytest
 import redis
 from redis.sentinel import MasterNotFoundError, SlaveNotFoundError
 
-from chaoskit.clients.redis import classify
+from chaoskit.clients.redis import classify, no_retry, sentinel_state
 from chaoskit.history import OpType
 
 
@@ -26,3 +26,31 @@ from chaoskit.history import OpType
         "readonly", "noreplicas", "master-not-found", "slave-not-found", "unknown-exception"])
 def test_classify(exc: BaseException, expected: OpType) -> None:
     assert classify(exc) is expected
+
+
+@pytest.mark.parametrize("reply", [
+    {"name": "mymaster", "num-slaves": 2, "num-other-sentinels": 2, "is_master": True},  # parsed by redis-py
+    {b"name": b"mymaster", b"num-slaves": b"2", b"num-other-sentinels": b"2"},  # raw RESP3 map (redis-py 8)
+    ["name", "mymaster", "num-slaves", "2", "num-other-sentinels", "2"],  # raw RESP2 flat list (redis-py 5)
+])
+def test_sentinel_state_reads_every_reply_shape(reply: object) -> None:
+    state = sentinel_state(reply)
+    assert state["name"] == "mymaster"
+    assert (int(state["num-slaves"]), int(state["num-other-sentinels"])) == (2, 2)
+
+
+def test_sentinel_state_rejects_an_unknown_shape() -> None:
+    with pytest.raises(TypeError, match="unexpected SENTINEL MASTER reply"):
+        sentinel_state(["name"])
+
+
+def test_no_retry_is_one_attempt() -> None:
+    calls: list[int] = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise redis.ConnectionError("Connection refused")
+
+    with pytest.raises(redis.ConnectionError):
+        no_retry().call_with_retry(refused, lambda _exc: None)
+    assert calls == [1]
