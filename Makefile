@@ -61,7 +61,7 @@ test-unit: setup
 	$(BIN)/pytest tests/unit
 
 lint: setup
-	$(BIN)/ruff check chaoskit tests benchmarks
+	$(BIN)/ruff check chaoskit tests benchmarks examples
 	$(BIN)/mypy chaoskit
 
 bench: setup images

@@ -206,15 +206,19 @@ class RtoPhases:
     def _recovered(pairs: list[Pair], t0: float, switched: float | None, new_primary: str | None) -> float | None:
         """The earliest *completion* (not invocation) that marks recovery.
 
-        With a promotion: the earliest ok write completed on the new primary at or after both the fault and
-        the promotion. Without: walking write completions after the fault in completion order, the first ok
-        one that comes after a failed/indeterminate completion or more than 0.25 s after the previous ok
-        completion (or the fault) -- the first success after the writes were disrupted.
+        With a promotion, when the client says which node served each write: the earliest ok write completed
+        on the new primary at or after both the fault and the promotion. Otherwise (no promotion, or a
+        client that names no node, such as a user's own): walking write completions after the fault in
+        completion order, the first ok one that comes after a failed/indeterminate completion or more than
+        0.25 s after the previous ok completion (or the fault) -- the first success after the writes were
+        disrupted.
         """
+        attributed = any(p.complete.node is not None for p in pairs
+                         if p.invoke.f == "write" and p.complete is not None and p.type is OpType.OK)
         done = sorted(((c.time, c.process, p.type, c.node) for p in pairs
                        if p.invoke.f == "write" and (c := p.complete) is not None and c.time >= t0),
                       key=lambda d: (d[0], d[1]))
-        if new_primary is not None and switched is not None:
+        if new_primary is not None and switched is not None and attributed:
             return next((t for t, _, type_, node in done
                          if type_ is OpType.OK and node == new_primary and t >= switched), None)
         disrupted = False

@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default="auto", choices=None, help="auto | local | docker")
     run.add_argument("--out", type=Path, help="output directory (one sub-directory per experiment if several)")
     run.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write a JUnit XML file for CI")
+    run.add_argument("--client", metavar="MODULE:FACTORY",
+                     help="run your own client instead of the experiment's (see README, Test your own code)")
+    run.add_argument("--path", metavar="DIR", action="append", default=[],
+                     help="where to import a client factory from (besides the working directory); repeatable")
     up = sub.add_parser("up", help="start a topology and leave it running for a lab")
     up.add_argument("system")
     up.add_argument("--backend", default="auto")
@@ -88,10 +92,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from chaoskit.clients.user import load_factory
     from chaoskit.junit import JUnitLog
     from chaoskit.runner import run
 
     exps = _select(args)  # every file validated before anything starts
+    client = load_factory(args.client, args.path) if args.client else None
+    for exp in exps:  # and every user client's factory imported
+        if exp.client.factory and client is None:
+            load_factory(exp.client.factory, args.path)
     summary: list[tuple[str, str, str]] = []
     worst = 0
     junit = JUnitLog(args.junit_xml, exps)  # no-op without --junit-xml
@@ -99,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = args.out / exp.name if args.out and len(exps) > 1 else args.out
         print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
         with junit.case(exp) as case:
-            result = run(exp, args.backend, out, console.Progress("  "))
+            result = run(exp, args.backend, out, console.Progress("  "), client=client, paths=args.path)
             case.record(result)
         print(console.check_table(result.checks))
         print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)

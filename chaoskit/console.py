@@ -51,14 +51,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
     return "\n".join(line.rstrip() for line in lines)
 
 
-def check_table(checks: Sequence[Check]) -> str:
+def check_table(checks: Sequence[Check], color: bool = True) -> str:
+    """The check table: each expectation, what was observed, and whether the hypothesis holds."""
     rows, lens = [], []
     for c in checks:
-        mark = _mark(c.valid)
-        plain_mark = {Valid.TRUE: 5, Valid.FALSE: 8, Valid.UNKNOWN: 7}[c.valid]
-        row = [c.name, c.expected, c.observed, mark]
+        plain = {Valid.TRUE: "holds", Valid.FALSE: "VIOLATED", Valid.UNKNOWN: "unknown"}[c.valid]
+        row = [c.name, c.expected, c.observed, _mark(c.valid) if color else plain]
         rows.append(row)
-        lens.append([len(row[0]), len(row[1]), len(row[2]), plain_mark])
+        lens.append([len(row[0]), len(row[1]), len(row[2]), len(plain)])
     return table(["check", "expected", "observed", "hypothesis"], rows, lens)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chaoskit.faults import FaultField
 
@@ -20,12 +20,28 @@ class _Strict(BaseModel):
 
 
 class ClientSpec(_Strict):
-    pattern: str
+    """The workload's client: a built-in ``pattern`` of the system, or your own client's ``factory``
+    (``"package.module:make_client"``, see :mod:`chaoskit.clients.user`) -- one of the two."""
+
+    pattern: str = ""
+    factory: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+                                description="your own client: 'package.module:make_client'")
     timeout_s: float = Field(0.5, gt=0)
     op_deadline_s: float = Field(10.0, gt=0, description="give up an op (fail/info) after retrying this long")
     backoff_initial_s: float = Field(0.05, gt=0)
     backoff_max_s: float = Field(0.1, gt=0, description="cap of the exponential backoff (jitter added)")
     options: dict[str, int | float | str | bool] = Field(default_factory=dict, description="system-specific knobs")
+
+    @model_validator(mode="after")
+    def _pattern_or_factory(self) -> ClientSpec:
+        if bool(self.pattern) == bool(self.factory):
+            raise ValueError("give either a pattern (a built-in client) or a factory (your own client)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """What the journal and the report call this client."""
+        return self.pattern or f"user:{self.factory}"
 
 
 class WorkloadSpec(_Strict):

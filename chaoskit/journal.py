@@ -46,7 +46,8 @@ def _us(x: float | None) -> float | None:
 def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdict: Verdict,
                   checks: list[Check], metrics: dict[str, Any], faults: list[FaultRecord],
                   phases: list[PhaseRecord], events: list[Event], settled: bool | None,
-                  roles_after: dict[str, str], event_kinds: dict[str, list[str]] | None = None) -> dict[str, Any]:
+                  roles_after: dict[str, str], event_kinds: dict[str, list[str]] | None = None,
+                  client: str | None = None) -> dict[str, Any]:
     headline = {k: metrics.get(k) for k in HEADLINE_METRICS}
     extra = {k: v for k, v in metrics.items() if k not in headline and k not in RTO_KEYS}
     new_primary = next((n for n, r in roles_after.items() if r == "primary"), None)
@@ -55,7 +56,7 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
         "started_at": started.isoformat(timespec="seconds"),
         "ended_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "verdict": verdict.value, "purpose": exp.purpose, "hypothesis": exp.hypothesis,
-        "client": exp.client.pattern,
+        "client": client or exp.client.label,
         "checks": [{"name": c.name, "valid": c.valid.value, "detail": c.detail, "expected": c.expected,
                     "observed": c.observed} for c in checks],
         "metrics": {**headline, **extra},

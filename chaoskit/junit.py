@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaoskit import console
-from chaoskit.checkers import Check, Valid, Verdict
+from chaoskit.checkers import Check, Verdict
 
 if TYPE_CHECKING:
     from chaoskit.experiment import Experiment
     from chaoskit.runner import RunResult
 
-_MARK = {Valid.TRUE: "holds", Valid.FALSE: "VIOLATED", Valid.UNKNOWN: "unknown"}
 
 
 @dataclass
@@ -46,8 +45,7 @@ class Case:
 
 def check_table(checks: Sequence[Check]) -> str:
     """The check table as the terminal shows it, without colour."""
-    rows = [[c.name, c.expected, c.observed, _MARK[c.valid]] for c in checks]
-    return console.table(["check", "expected", "observed", "hypothesis"], rows)
+    return console.check_table(checks, color=False)
 
 
 def _details(checks: Sequence[Check]) -> str:

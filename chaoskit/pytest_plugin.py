@@ -22,8 +22,18 @@ import pytest
 
 from chaoskit.api import Cluster
 from chaoskit.catalog import load
+from chaoskit.checkers import Verdict
+from chaoskit.clients.user import Factory
+from chaoskit.console import check_table
+from chaoskit.errors import UsageError
 from chaoskit.experiment import Experiment
+from chaoskit.recount import disagreements
 from chaoskit.runner import RunResult, run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chaoskit-backend", default="auto", choices=("auto", "local", "docker"),
+                     help="where chaoskit fixtures start their topologies (default: auto)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,28 +41,55 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def chaoskit_run(tmp_path: Path) -> Callable[..., RunResult]:
-    """Run an experiment (name, path or Experiment); outputs go under the test's tmp_path."""
+def chaoskit_backend(request: pytest.FixtureRequest) -> str:
+    """The backend named by ``--chaoskit-backend`` (auto | local | docker)."""
+    return str(request.config.getoption("--chaoskit-backend"))
 
-    def _run(experiment: str | Experiment, backend: str = "auto") -> RunResult:
-        exp = load(experiment) if isinstance(experiment, str) else experiment
-        return run(exp, backend, tmp_path / exp.name, progress=lambda msg: print(f"[chaoskit] {msg}"))
+
+@pytest.fixture
+def chaoskit_run(tmp_path: Path, chaoskit_backend: str) -> Callable[..., RunResult]:
+    """Run an experiment (a built-in name, a path or an ``Experiment``), optionally with your own client
+    (``client=make_client``, see :mod:`chaoskit.clients.user`); outputs go under the test's tmp_path.
+
+    A hypothesis that does not hold fails the test with the check table (``expect_pass=False`` returns the
+    result instead), and so does a figure that the second reading (:mod:`chaoskit.recount`) counts
+    otherwise from history.jsonl; bad input (a factory that does not import, a client without the protocol) fails it
+    with one line.
+    """
+
+    def _run(experiment: str | Experiment, backend: str | None = None, *, client: Factory | None = None,
+             expect_pass: bool = True) -> RunResult:
+        try:
+            exp = load(experiment) if isinstance(experiment, str) else experiment
+            result = run(exp, backend or chaoskit_backend, tmp_path / exp.name,
+                         progress=lambda msg: print(f"[chaoskit] {msg}"), client=client)
+        except UsageError as exc:
+            pytest.fail(f"chaoskit: {exc}", pytrace=False)
+        if differ := disagreements(result.out_dir):  # every figure is recounted from history.jsonl
+            pytest.fail(f"{exp.name}: the second reading disagrees with the journal: {'; '.join(differ)}",
+                        pytrace=False)
+        if expect_pass and result.verdict is not Verdict.PASS:
+            pytest.fail(f"{exp.name}: {result.verdict.value.upper()} ({result.out_dir}/report.html)\n"
+                        f"{check_table(result.checks, color=False)}", pytrace=False)
+        return result
 
     return _run
 
 
 @pytest.fixture
-def chaoskit_cluster() -> Iterator[Callable[..., Cluster[Any, Any]]]:
+def chaoskit_cluster(chaoskit_backend: str) -> Iterator[Callable[..., Cluster[Any, Any]]]:
     """Start a running cluster (``chaoskit_cluster("redis", replicas=2)``, same arguments as
     ``chaoskit.cluster``); every cluster a test started is healed and torn down after it."""
     started: list[Cluster[Any, Any]] = []
 
-    def _start(system: str, backend: str = "auto", **settings: Any) -> Cluster[Any, Any]:
-        cluster: Cluster[Any, Any] = Cluster(system, backend, progress=lambda msg: print(f"[chaoskit] {msg}"),
-                                             **settings)
+    def _start(system: str, backend: str | None = None, **settings: Any) -> Cluster[Any, Any]:
+        cluster: Cluster[Any, Any] = Cluster(system, backend or chaoskit_backend,
+                                             progress=lambda msg: print(f"[chaoskit] {msg}"), **settings)
         started.append(cluster)
         return cluster.start()
 
-    yield _start
-    for cluster in reversed(started):
-        cluster.stop()
+    try:
+        yield _start
+    finally:
+        for cluster in reversed(started):
+            cluster.stop()

@@ -65,7 +65,8 @@ def _rto(journal: dict[str, Any], writes: list[tuple[dict[str, Any], dict[str, A
                     key=lambda e: e["time"])
     ends = sorted((end for _, end in writes if end is not None and end["time"] >= t0),
                   key=lambda e: (e["time"], e["process"]))
-    if promos and promos[0].get("node"):
+    named = any(end is not None and end["type"] == "ok" and end.get("node") for _, end in writes)
+    if promos and promos[0].get("node") and named:
         at, node = promos[0]["time"], promos[0]["node"]
         oks = [e["time"] for e in ends if e["type"] == "ok" and e.get("node") == node and e["time"] >= at]
         return oks[0] - t0 if oks else None

@@ -14,7 +14,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,20 @@ from typing import Any
 from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
+from chaoskit.clients.base import Client
+from chaoskit.clients.user import (
+    Factory,
+    UserClient,
+    UserClientAdapter,
+    factory_name,
+    final_read,
+    load_factory,
+    make_user_client,
+)
 from chaoskit.errors import Interrupted, MissingDependencyError
 from chaoskit.experiment import Experiment
 from chaoskit.faults import Applied
-from chaoskit.generator import Workload, worker_specs
+from chaoskit.generator import WorkerSpec, Workload, worker_specs
 from chaoskit.history import History, OpType
 from chaoskit.journal import FaultRecord, PhaseRecord, write_outputs
 from chaoskit.systems import get_system
@@ -62,6 +72,7 @@ class _Run:
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
     logs: dict[str, str] = field(default_factory=dict)
+    client_label: str = ""
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -90,15 +101,21 @@ def check_binaries(system_name: str, backend: str) -> None:
 
 
 def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None,
-        progress: Progress = print) -> RunResult:
-    """Run one experiment end to end; raises ChaoskitError subclasses for infrastructure problems."""
+        progress: Progress = print, *, client: Factory | None = None, paths: Sequence[str] = ()) -> RunResult:
+    """Run one experiment end to end; raises ChaoskitError subclasses for infrastructure problems.
+
+    ``client`` is your own client's factory (see :mod:`chaoskit.clients.user`); without it the experiment's
+    ``client.factory`` (imported from the working directory or ``paths``) or built-in ``client.pattern`` runs.
+    """
+    if client is None and exp.client.factory:
+        client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
     chosen = resolve_backend_name(backend_name, get_system(exp.system).images())
     check_binaries(exp.system, chosen)
     run_id = secrets.token_hex(3)
     out_dir = out_dir or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{exp.name}"
     workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
     started = dt.datetime.now(dt.UTC)
-    state = _Run(exp)
+    state = _Run(exp, client_label=f"user:{factory_name(client)}" if client else exp.client.label)
     old_int = signal.getsignal(signal.SIGINT)
     old_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
     stack = contextlib.ExitStack()
@@ -106,7 +123,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
         backend = make_backend(chosen, run_id, str(workdir))
         stack.callback(backend.teardown)
         progress(f"backend: {backend.name} (run {run_id})")
-        _lifecycle(state, backend, workdir, stack, progress)
+        _lifecycle(state, backend, workdir, stack, progress, client)
     except KeyboardInterrupt:
         _shield_signals()
         stack.close()
@@ -122,8 +139,23 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     return _conclude(state, backend.name, started, out_dir, progress)
 
 
+def _workers(exp: Experiment, topology: Topology, factory: Factory | None,
+             label: str) -> tuple[Callable[[WorkerSpec], Client], Callable[[], list[Any]]]:
+    """How each worker gets its client, and how the final read is taken: the built-in pattern's, or the
+    user's own client (checked once here, so a factory that raises or returns no client stops the run)."""
+    if factory is None:
+        return (lambda spec: topology.client(exp.client, spec.f)), topology.final_read
+    connection = topology.connection()
+
+    def make() -> UserClient:
+        return make_user_client(factory, connection, label)
+
+    make().close()
+    return (lambda _spec: UserClientAdapter(make)), (lambda: final_read(make))
+
+
 def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.ExitStack,
-               progress: Progress) -> None:
+               progress: Progress, factory: Factory | None = None) -> None:
     exp, sched = state.exp, state.exp.schedule
     topology = get_system(exp.system).topology(exp, backend, workdir)
     t = time.monotonic()
@@ -134,13 +166,14 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     progress(f"ready in {time.monotonic() - t:.1f}s")
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))
-    workload = Workload(state.history, lambda spec: topology.client(exp.client, spec.f),
+    make_client, read_all = _workers(exp, topology, factory, state.client_label)
+    workload = Workload(state.history, make_client,
                         worker_specs(exp.workload.writers, exp.workload.readers, exp.workload.rate_hz))
     workload.start()
     stack.callback(workload.stop)
     stack.callback(_heal_all, state, progress)
     with state.phase("steady"):
-        progress(f"steady state for {sched.steady_s:g}s ({exp.client.pattern} client)")
+        progress(f"steady state for {sched.steady_s:g}s ({state.client_label} client)")
         time.sleep(sched.steady_s)
     with state.phase("fault"):
         _apply_all(state, topology, backend, progress)
@@ -154,7 +187,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
         state.settled = topology.wait_settled(sched.settle_timeout_s)
         progress("topology settled" if state.settled else "topology did NOT settle: final read may be partial")
     with state.phase("final-read"):
-        _final_read(state, topology, len(workload.specs))
+        _final_read(state, read_all, len(workload.specs))
     state.roles_after = topology.roles()
 
 
@@ -188,11 +221,11 @@ def _heal_all(state: _Run, progress: Progress) -> None:
             progress(f"heal of {fault.kind} failed: {exc}")
 
 
-def _final_read(state: _Run, topology: Topology, process: int) -> None:
+def _final_read(state: _Run, read_all: Callable[[], list[Any]], process: int) -> None:
     h = state.history
     h.record(process, OpType.INVOKE, "final-read", None)
     try:
-        h.record(process, OpType.OK, "final-read", topology.final_read())
+        h.record(process, OpType.OK, "final-read", list(read_all()))
     except Exception as exc:  # noqa: BLE001 -- no final read means lost writes are unknown
         h.record(process, OpType.FAIL, "final-read", None, error=f"{type(exc).__name__}: {exc}"[:200])
 
@@ -211,7 +244,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
     journal = write_outputs(out_dir, exp=exp, backend=backend, started=started, verdict=v, checks=checks,
                             metrics=summarize(results), faults=state.faults, phases=state.phases,
                             events=state.events, history=state.history, settled=state.settled,
-                            roles_after=state.roles_after, logs=state.logs,
+                            roles_after=state.roles_after, logs=state.logs, client=state.client_label,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
                                          "promoted_kinds": list(state.promoted_kinds)})
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")

@@ -199,7 +199,7 @@ def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patter
     Raises ValueError with one line naming the field.
     """
     settings = validate_settings(settings_model, exp.topology)
-    if exp.client.pattern not in patterns:
+    if exp.client.factory is None and exp.client.pattern not in patterns:
         raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(patterns)})")
     for key in exp.client.options:
         if key not in client_options:

@@ -67,6 +67,7 @@ class _Clock:
 @st.composite
 def models(draw: st.DrawFn) -> Model:
     writers, readers = draw(st.integers(1, 4)), draw(st.integers(0, 2))
+    attributed = draw(st.booleans()) or draw(st.booleans())  # a user's client names no node
     next_value = 1
     writes: dict[int, W] = {}
     per_process: list[list[Op]] = []
@@ -75,7 +76,7 @@ def models(draw: st.DrawFn) -> Model:
         for i in range(draw(st.integers(0, 12))):
             clock.t += draw(st.floats(0, 0.6))
             outcome = draw(st.sampled_from(OUTCOMES)) if i else draw(st.sampled_from(OUTCOMES[:3]))
-            node = draw(st.sampled_from(NODES))
+            node = draw(st.sampled_from(NODES)) if attributed else None
             inv = Op(proc, OpType.INVOKE, "write", next_value, round(clock.t, 6))
             clock.ops.append(inv)
             done = None

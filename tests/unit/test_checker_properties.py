@@ -74,7 +74,8 @@ def _earliest_recovery(m: Model) -> float | None:
     promos = sorted((e for e in m.facts.events if e.time >= t0 and e.kind == "promoted"), key=lambda e: e.time)
     done = sorted((w for w in m.writes.values() if w.done is not None and w.done >= t0),
                   key=lambda w: (w.done, w.process))  # completion order; a tie goes by process
-    if promos and promos[0].node:
+    named = any(w.node is not None for w in m.writes.values() if w.outcome is OpType.OK)
+    if promos and promos[0].node and named:
         node, at = promos[0].node, promos[0].time
         return min((w.done for w in done if w.outcome is OpType.OK and w.node == node and w.done >= at),  # type: ignore[operator]
                    default=None)

@@ -297,6 +297,17 @@ def test_rto_without_switch_is_the_earliest_completion_too() -> None:
     assert m["recovered_at"] == 1.45
 
 
+def test_rto_of_a_client_that_names_no_node_is_the_first_ok_after_the_disruption() -> None:
+    """A user's own client does not say which node served a write: recovery cannot be "on the new primary"."""
+    b = Builder()
+    for ds in range(1, 10):
+        b.op("write", ds, ds / 10 - 0.005, ds / 10)
+    b.op("write", 100, 1.1, 1.5, OpType.INFO)
+    b.op("write", 101, 1.6, 1.9)  # before the promotion at 2.2, but the first success after the error
+    m = RtoPhases().check(b.history(), SWITCH_FACTS).metrics
+    assert m["failover_happened"] is True and m["recovered_at"] == 1.9
+
+
 def test_rto_never_recovering_is_invalid() -> None:
     b = Builder()
     _writes_until_fault(b)
