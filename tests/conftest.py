@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 
 import pytest
+
+
+# A suite started in the background of a non-interactive shell (`make test &`) inherits SIGINT ignored,
+# and so would every process it starts: the tests that press Ctrl-C on a run would then wait in vain.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _missing() -> str | None:

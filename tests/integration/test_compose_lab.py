@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,18 @@ def test_redis_lab_comes_up_and_sentinels_see_all() -> None:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
+def _connect(psycopg: Any, dsn: str, timeout: float = 20.0) -> Any:
+    """A connection through an HAProxy endpoint, retried until its health checks let one through."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return psycopg.connect(dsn, autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_postgres_lab_elects_a_leader_and_the_writer_endpoint_takes_writes() -> None:
     """Patroni (built on the postgres image) + etcd + HAProxy with plain compose; CI points the etcd and
     haproxy services at the locally built image, which carries both (no registry here)."""
@@ -79,19 +92,12 @@ def test_postgres_lab_elects_a_leader_and_the_writer_endpoint_takes_writes() -> 
             logs = subprocess.run([*base, "logs", "--tail", "15"], env=env, capture_output=True, text=True).stdout
             raise AssertionError(f"no leader with two streaming replicas: {members}\n{logs}")
         dsn = "host=10.217.1.16 port=5000 user=postgres dbname=postgres connect_timeout=3"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with psycopg.connect(dsn, autocommit=True) as conn:
-                    assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
-                    conn.execute("CREATE TABLE lab (v int)")
-                    conn.execute("INSERT INTO lab VALUES (7)")
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        with psycopg.connect(dsn.replace("5000", "5001"), autocommit=True) as conn:  # the reader endpoint
+        with _connect(psycopg, dsn) as conn:  # the writer endpoint
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+            conn.execute("CREATE TABLE lab (v int)")
+            conn.execute("INSERT INTO lab VALUES (7)")
+        # the reader endpoint: HAProxy closes connections until a standby passes its /replica check
+        with _connect(psycopg, dsn.replace("5000", "5001")) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
     finally:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
