@@ -13,7 +13,6 @@ import sys
 
 import pytest
 
-
 # A suite started in the background of a non-interactive shell (`make test &`) inherits SIGINT ignored,
 # and so would every process it starts: the tests that press Ctrl-C on a run would then wait in vain.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
