@@ -55,7 +55,7 @@ chaos-mongo: setup
 # built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables.
 test: setup images
 	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 \
-	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 CHAOSKIT_MONGO_IMAGE=chaoskit/mongo:6 $(BIN)/pytest
+	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 CHAOSKIT_MONGO_IMAGE=chaoskit/mongo:6 $(BIN)/pytest --durations=15
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
