@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.util import cli_env, netns_names
+from tests.integration.test_user_clients import CART_CLIENT
+from tests.integration.util import cli_env, netns_names, server_pids
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,15 +50,42 @@ def wheel_env(state_dir: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
-def _assert_run_left_nothing(run_id: str, state_dir: Path) -> None:
-    """Scoped to this run (other engineers' runs on the same machine come and go meanwhile)."""
-    assert not [ns for ns in netns_names() if ns.startswith(f"ck-{run_id}-")], "network namespaces left behind"
-    procs = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
-    assert f"chaoskit-{run_id}" not in procs, "server processes left behind"
+def _assert_left_nothing(state_dir: Path) -> None:
+    """Scoped to this test's runs (other runs on the same machine come and go meanwhile)."""
+    assert netns_names(state_dir) == set(), "network namespaces left behind"
+    assert server_pids(state_dir) == set(), "server processes left behind"
     assert not list((state_dir / "runs").glob("*.json")), "ledger entries left behind"
 
 
-def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs(
+USER_TEST = """
+import time
+
+import redis
+from redis.sentinel import Sentinel
+
+import chaoskit
+
+
+def test_my_redis_code_follows_a_failover(chaoskit_cluster):
+    c = chaoskit_cluster("redis")
+    r = Sentinel(c.connection.sentinels, socket_timeout=0.5).master_for(c.connection.service_name,
+                                                                        socket_timeout=0.5)
+    r.set("before", 1)
+    with c.fault(chaoskit.Kill("primary")):
+        c.wait_failover()
+        for _ in range(50):
+            try:
+                r.set("during", 2)
+                break
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
+                r.connection_pool.disconnect()
+                time.sleep(0.1)
+    c.wait_settled()
+    assert r.get("during") == b"2"
+"""
+
+
+def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
         tmp_path: Path, elsewhere: Path, state_dir: Path, wheel_env: dict[str, str],
         capsys: pytest.CaptureFixture[str]) -> None:
     timings: dict[str, float] = {}
@@ -106,16 +133,29 @@ def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs(
             assert "images ready" in _run([chaoskit, "images"], elsewhere, wheel_env, 1800).stdout
         lap("list + compose (+ images)")
 
+        # the user's own client, in the user's own project, under two built-in experiments
+        shop = elsewhere / "shop"
+        shop.mkdir()
+        (shop / "cart_client.py").write_text(CART_CLIENT)
         out = elsewhere / "out"
-        ran = _run([chaoskit, "run", "redis-primary-kill", "--backend", "local", "--out", out], elsewhere, wheel_env,
-                   300)
-        run_id = re.search(r"backend: local \(run ([0-9a-f]+)\)", ran.stdout)
-        assert run_id, ran.stdout
-        _assert_run_left_nothing(run_id.group(1), state_dir)
-        journal = json.loads((out / "journal.json").read_text())
-        assert journal["experiment"] == "redis-primary-kill" and journal["backend"] == "local"
-        assert journal["verdict"] == "pass" and journal["metrics"]["lost_writes"] == 0, journal["checks"]
-        lap("run redis-primary-kill")
+        _run([chaoskit, "run", "redis-primary-kill", "redis-primary-partition", "--client", "cart_client:make_client",
+              "--path", "shop", "--backend", "local", "--out", out], elsewhere, wheel_env, 600)
+        kill, part = (json.loads((out / name / "journal.json").read_text())
+                      for name in ("redis-primary-kill", "redis-primary-partition"))
+        assert kill["client"] == part["client"] == "user:cart_client:make_client"
+        assert kill["verdict"] == "pass" and kill["metrics"]["lost_writes"] == 0, kill["checks"]
+        assert part["verdict"] == "pass" and part["metrics"]["lost_writes"] > 100, part["checks"]
+        _assert_left_nothing(state_dir)  # (and the second reading recounts both runs from their histories)
+        lap("run kill + partition with a user client")
+
+        # a pytest file of the user's, on its own redis-py code, with the plugin the wheel registers
+        _run([venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", "pytest"], elsewhere, wheel_env,
+             300)
+        (shop / "test_my_cache.py").write_text(USER_TEST)
+        _run([venv / "bin" / "pytest", "-q", "-p", "no:cacheprovider", "--chaoskit-backend", "local",
+              "shop/test_my_cache.py"], elsewhere, wheel_env, 300)
+        _assert_left_nothing(state_dir)
+        lap("pytest file with chaoskit_cluster")
     finally:
         subprocess.run([chaoskit, "cleanup"], cwd=elsewhere, env=wheel_env, capture_output=True, timeout=120)
     timings["total"] = time.monotonic() - started
