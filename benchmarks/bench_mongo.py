@@ -1,6 +1,7 @@
 """Benchmark figures for the MongoDB stand-in (prints figures; not a timed test).
 
-    make bench-mongo   # or: .venv/bin/python benchmarks/bench_mongo.py [--trials 3] [--backends local docker]
+    make bench-mongo   # or: .venv/bin/python benchmarks/bench_mongo.py
+        [--trials 3] [--ready-trials 10] [--backends local docker]
 
 Figures per backend: replica set up-to-ready (start, initiate, first election) and memory (PSS of the
 three mongod); the RTO of mongo-primary-kill, and when the new primary was elected, for several
@@ -24,11 +25,12 @@ def bench_stepdown(backend_name: str, trials: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--ready-trials", type=int, default=10, help="starts measured for the up-to-ready spread")
     p.add_argument("--election-timeouts-ms", type=int, nargs="*", default=[1000, 2000, 5000])
     p.add_argument("--backends", nargs="*", default=["local"], choices=["local", "docker"])
     args = p.parse_args()
     for backend in args.backends:
-        bench_ready("mongo", "mongo-primary-kill", backend, args.trials, "3 mongod")
+        bench_ready("mongo", "mongo-primary-kill", backend, args.ready_trials, "3 mongod")
         bench_rto_sweep(backend, "mongo-primary-kill: RTO vs electionTimeoutMillis (catch-up timeout 2 s)",
                         "timeout s", [ms / 1000 for ms in args.election_timeouts_ms],
                         lambda t: variant("mongo-primary-kill", election_timeout_ms=int(t * 1000),

@@ -1,6 +1,7 @@
 """Benchmark figures for the Postgres stand-in (prints figures; not a timed test).
 
-    make bench-postgres   # or: .venv/bin/python benchmarks/bench_postgres.py [--trials 3] [--backends local docker]
+    make bench-postgres   # or: .venv/bin/python benchmarks/bench_postgres.py
+        [--trials 3] [--ready-trials 10] [--backends local docker]
 
 Figures per backend: topology up-to-ready and memory (PSS of every process of the 3 Patroni/Postgres
 + 3 etcd nodes, so shared buffers are not counted three times); the RTO of postgres-primary-kill for
@@ -32,11 +33,12 @@ def bench_sync_vs_async(backend_name: str, trials: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--ready-trials", type=int, default=10, help="starts measured for the up-to-ready spread")
     p.add_argument("--ttls", type=int, nargs="*", default=[10, 15, 20])
     p.add_argument("--backends", nargs="*", default=["local"], choices=["local", "docker"])
     args = p.parse_args()
     for backend in args.backends:
-        bench_ready("postgres", "postgres-primary-kill", backend, args.trials, "3 Patroni/Postgres + 3 etcd")
+        bench_ready("postgres", "postgres-primary-kill", backend, args.ready_trials, "3 Patroni/Postgres + 3 etcd")
         bench_rto_sweep(backend, "postgres-primary-kill (synchronous standby): RTO vs Patroni ttl", "ttl s",
                         [float(t) for t in args.ttls],
                         lambda ttl: variant("postgres-primary-kill", ttl=int(ttl), fault_s=max(15.0, ttl + 8),

@@ -1,6 +1,7 @@
 """Benchmark figures for the Redis stand-in (prints figures; not a timed test).
 
-    make bench   # or: .venv/bin/python benchmarks/bench_redis.py [--trials 3] [--backends local docker]
+    make bench   # or: .venv/bin/python benchmarks/bench_redis.py
+        [--trials 3] [--ready-trials 20] [--backends local docker]
 
 Figures per backend: topology up-to-ready, topology memory (PSS of all servers), each experiment's
 wall time, measured RTO vs down-after, the longest gap between recorded ops in steady state; and
@@ -44,13 +45,14 @@ def bench_experiments(backend_name: str, names: list[str], trials: int) -> dict[
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--ready-trials", type=int, default=20, help="starts measured for the up-to-ready spread")
     p.add_argument("--experiments", nargs="*", default=[e.name for e in list_experiments() if e.system == "redis"])
     p.add_argument("--backends", nargs="*", default=["local"], choices=["local", "docker"])
     args = p.parse_args()
     ready: dict[str, float] = {}
     walls: dict[str, dict[str, float]] = {}
     for backend in args.backends:
-        ready[backend] = bench_ready("redis", "redis-primary-kill", backend, args.trials, "3 redis + 3 sentinels")
+        ready[backend] = bench_ready("redis", "redis-primary-kill", backend, args.ready_trials, "3 redis + 3 sentinels")
         walls[backend] = bench_experiments(backend, args.experiments, 1 if args.trials < 3 else args.trials)
     if {"local", "docker"} <= set(args.backends):
         print(f"\ndocker/local: up-to-ready x{ready['docker'] / ready['local']:.2f}")

@@ -59,8 +59,9 @@ def bench_ready(system: str, experiment: str, backend_name: str, trials: int, wh
             mems.append(sum(tree_pss_mb(n.pid, tree) for n in topo.nodes.values()))
         finally:
             backend.teardown()
-    print(f"[{backend_name}] topology up-to-ready: median {statistics.median(times):.2f} s  (min {min(times):.2f}, "
-          f"max {max(times):.2f}, {trials} trials)")
+    median = statistics.median(times)
+    print(f"[{backend_name}] topology up-to-ready: median {median:.2f} s  (min {min(times):.2f}, "
+          f"max {max(times):.2f} = {max(times) / median:.2f} x median, {trials} starts)")
     print(f"[{backend_name}] topology memory:      {statistics.median(mems):.0f} MB PSS for {what}", flush=True)
     return statistics.median(times)
 
