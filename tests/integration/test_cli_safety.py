@@ -74,6 +74,8 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
         foreign.kill()
         foreign.wait()
         subprocess.run(["ip", "netns", "delete", foreign_ns])
+        # a failed assertion above must not leave the killed run's servers behind
+        subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
 
 
 def _state(pid: int) -> str:
@@ -102,7 +104,9 @@ def test_one_cleanup_after_sigkill_while_the_runner_is_a_zombie(tmp_path: Path, 
         assert _run_ids(state_dir) == []
     finally:
         proc.kill()
-        proc.communicate(timeout=10)  # reap it; the fixture then checks nothing is left
+        proc.communicate(timeout=10)  # reap it
+        if _run_ids(state_dir):  # an assertion failed before cleanup: leave nothing running all the same
+            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

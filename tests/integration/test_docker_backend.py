@@ -61,6 +61,7 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_containers(tmp_path: Path, 
         assert state == "true", "a foreign container must not be touched"
     finally:
         subprocess.run(["docker", "rm", "-f", foreign], capture_output=True)
+        subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=120)
 
 
 def test_docker_desktop_path_published_ports_and_helper_partitions(
