@@ -8,6 +8,7 @@ from typing import Any
 from chaoskit import console
 from chaoskit.api import Cluster
 from chaoskit.errors import InfrastructureError, UsageError
+from chaoskit.faults import parse_fault
 from chaoskit.lab import FaultRecord, Lab, fault_from_args, load_record, now, select
 from chaoskit.systems import get_system
 from chaoskit.systems.base import fault_problem
@@ -88,10 +89,16 @@ def cmd_status(run_id: str | None) -> int:
     return 0
 
 
+def _options(spec: dict[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in spec.items() if k not in ("kind", "target", "options")}
+    return {**flat, **spec.get("options", {})}
+
+
 def _row(rec: FaultRecord) -> list[str]:
-    spec: dict[str, Any] = dict(rec.spec)
-    kind, target = spec.pop("kind"), spec.pop("target", "")
-    options = {**spec.pop("options", {}), **spec}
+    """One fault in force; its options are those not at their default, and the peers it is cut from."""
+    kind, target = rec.spec["kind"], rec.spec.get("target", "")
+    defaults = _options(parse_fault({"kind": kind}).spec())
+    options = {k: v for k, v in _options(rec.spec).items() if v != defaults.get(k) or isinstance(v, list)}
     opts = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in options.items())
     nodes = ", ".join(n.name for n in rec.nodes) + (" (applying)" if rec.state == "applying" else "")
     return [str(rec.id), kind, target, opts or "-", nodes or "-", _when(rec.applied_at)]

@@ -173,10 +173,10 @@ class LocalBackend:
     def _reap(self, node: Node, timeout: float = 5.0) -> bool:
         proc = self._procs.get(node.name)
         if proc is None or proc.pid != node.pid:
-            deadline = time.monotonic() + timeout
-            while node.pid and process_start_time(node.pid) is not None and time.monotonic() < deadline:
+            deadline = time.monotonic() + timeout  # not our child (a lab's node): a zombie counts as gone
+            while self.is_running(node) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            return node.pid is None or process_start_time(node.pid) is None
+            return not self.is_running(node)
         try:
             proc.wait(timeout)
             return True

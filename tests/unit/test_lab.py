@@ -332,3 +332,19 @@ def test_a_reattached_lab_gets_a_heal_handle_for_every_fault_in_force() -> None:
     assert again.applied[1].nodes[0].pid == 1001  # the process that was hit
     with pytest.raises(UsageError, match=r"no fault '7' in force \(in force: #1 kill redis-2 \(redis-2\), #2 "):
         again.select("7")
+
+
+@pytest.mark.parametrize(("fault", "options"), [
+    (chaoskit.Kill("primary"), "-"),
+    (chaoskit.Kill("primary", restart_on_heal=False), "restart_on_heal=False"),
+    (chaoskit.Partition("redis-2", ["others"]), "peers=others"),
+    (chaoskit.PacketLoss(probability=0.3), "peers=primary probability=0.3"),
+    (chaoskit.ClientPause(mode="all"), "mode=all"),
+])
+def test_status_shows_the_options_not_at_their_default_and_the_peers(fault: chaoskit.Fault, options: str) -> None:
+    from chaoskit.lab_cli import _row
+
+    rec = FaultRecord(id=3, spec=fault.spec(), state="in-force", nodes=[HitNode(name="redis-2", pid=1)],
+                      applied_at=now())
+    row = _row(rec)
+    assert row[:5] == ["3", fault.kind, fault.target, options, "redis-2"] and row[5].endswith("s ago)")
