@@ -4,6 +4,8 @@ lab's fault bookkeeping -- apply, in force or not, heal -- on an in-memory backe
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import field
 from pathlib import Path
 from typing import Literal
@@ -348,3 +350,19 @@ def test_status_shows_the_options_not_at_their_default_and_the_peers(fault: chao
                       applied_at=now())
     row = _row(rec)
     assert row[:5] == ["3", fault.kind, fault.target, options, "redis-2"] and row[5].endswith("s ago)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("iptables") is None,
+                    reason="the local backend checks for root, ip and iptables (nothing is created here)")
+def test_attach_rebuilds_backend_and_topology_from_the_record_without_starting_anything() -> None:
+    make_lab_ledger("abc123")
+    c = chaoskit.Cluster.attach()
+    assert c.run_id == "abc123" and c.backend == "local" and c.workdir == "/tmp/chaoskit-abc123"
+    topo = c.topology
+    assert type(topo).__name__ == "RedisTopology" and topo.nodes["redis-2"] == make_node("redis-2", 1)
+    assert topo.specs["sentinel-3"] == make_node("sentinel-3", 5).spec
+    assert c.connection.service_name == "mymaster"
+    assert c.connection.sentinels == [("127.0.0.1", 40003), ("127.0.0.1", 40004), ("127.0.0.1", 40005)]
+    assert c.lab is not None and c.lab.applied == {}
+    c.stop()  # leaving a re-attached lab stops nothing: the ledger and its record stay
+    assert select(None).run_id == "abc123"
