@@ -68,6 +68,7 @@ class Lab:
 
 @pytest.fixture
 def lab(state_dir: Path) -> Iterator[Lab]:
+    """Name it before ``backend`` / ``no_leftovers``: their leftover checks then run before this cleanup."""
     ck = Lab(state_dir)
     try:
         yield ck
@@ -92,7 +93,7 @@ def wait_for(predicate: Any, timeout: float = 15.0) -> bool:
     return False
 
 
-def test_redis_kill_primary_status_heal_down(backend: str, lab: Lab, state_dir: Path) -> None:
+def test_redis_kill_primary_status_heal_down(lab: Lab, backend: str, state_dir: Path) -> None:
     lab.up("redis", backend)
     res = lab("fault", "kill", "primary")
     assert "applied #1 kill primary (redis-1)" in res.stdout, res.stdout
@@ -111,7 +112,7 @@ def test_redis_kill_primary_status_heal_down(backend: str, lab: Lab, state_dir: 
     assert not list((state_dir / "runs").glob("*.json"))
 
 
-def test_a_partition_holds_across_a_kill_and_restart_of_its_node(backend: str, lab: Lab) -> None:
+def test_a_partition_holds_across_a_kill_and_restart_of_its_node(lab: Lab, backend: str) -> None:
     lab.up("redis", backend, "down_after_ms=60000")  # no failover while we poke
     assert lab.can_connect("sentinel-1", "redis-2")
     assert "applied #1 partition redis-2 (redis-2)" in lab("fault", "partition", "redis-2", "--opt",
@@ -152,7 +153,7 @@ def test_mongo_native_fault_ends_with_its_process_and_down_heals_first(lab: Lab,
     assert netns_names(state_dir) == set() and server_pids(state_dir) == set()
 
 
-def test_down_with_a_fault_in_force_heals_first_and_leaves_nothing(backend: str, lab: Lab, state_dir: Path) -> None:
+def test_down_with_a_fault_in_force_heals_first_and_leaves_nothing(lab: Lab, backend: str, state_dir: Path) -> None:
     lab.up("redis", backend, "down_after_ms=60000")
     lab("fault", "packet-loss", "replicas", "--opt", "probability=0.3")
     lab("fault", "pause", "redis-1")
