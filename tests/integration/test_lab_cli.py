@@ -4,6 +4,7 @@ each in another, re-attaching to the lab from its record."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -113,6 +114,19 @@ def test_redis_kill_primary_status_heal_down(lab: Lab, backend: str, state_dir: 
 
 
 def test_a_partition_holds_across_a_kill_and_restart_of_its_node(lab: Lab, backend: str) -> None:
+    partition_kill_restart(lab, backend)
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
+def test_docker_desktop_path_the_partition_holds_too(lab: Lab, docker_clean: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # published ports and the helper container for iptables, forced on Linux (see README, Backends)
+    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
+    monkeypatch.setenv("CHAOSKIT_DOCKER_NETFAULTS", "helper")
+    partition_kill_restart(lab, "docker")
+
+
+def partition_kill_restart(lab: Lab, backend: str) -> None:
     lab.up("redis", backend, "down_after_ms=60000")  # no failover while we poke
     assert lab.can_connect("sentinel-1", "redis-2")
     assert "applied #1 partition redis-2 (redis-2)" in lab("fault", "partition", "redis-2", "--opt",
