@@ -11,7 +11,7 @@ from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.faults import parse_fault
 from chaoskit.lab import FaultRecord, Lab, fault_from_args, load_record, now, select
 from chaoskit.systems import get_system
-from chaoskit.systems.base import fault_problem
+from chaoskit.systems.base import fault_problem, unknown_kind
 
 
 def _dropped(lab: Lab) -> None:
@@ -26,6 +26,8 @@ def cmd_fault(kind: str, target: str | None, options: list[str], run_id: str | N
     ledger = select(run_id)
     record = load_record(ledger)
     system = get_system(record.system)  # registers the system's native kinds
+    if (unknown := unknown_kind(kind, system.native_faults)) is not None:
+        raise UsageError(f"{record.system}: {unknown}")  # only this system's kinds are named
     fault = fault_from_args(kind, target, options)
     if (problem := fault_problem(fault, system.native_faults, system.roles, set(record.nodes))) is not None:
         raise UsageError(f"{record.system}: {fault.kind}: {problem[1]}")

@@ -149,13 +149,14 @@ def test_fault_arguments_build_the_same_objects_as_yaml(args: list[str], expecte
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["fault", "explode", "primary"], "fault explode: kind: unknown fault 'explode' (known: kill, pause"),
+    (["fault", "explode", "primary"], "chaoskit: redis: unknown fault 'explode' (known: kill, pause, restart, "
+                                      "partition, packet-loss, sentinel-failover, client-pause)"),
     (["fault", "packet-loss", "replicas", "--opt", "probability=2"], "probability: Input should be less than"),
     (["fault", "kill", "primary", "--opt", "colour=red"], "colour: unknown option (known: restart_on_heal)"),
     (["fault", "kill", "primary", "--opt", "oops"], "--opt 'oops': expected KEY=VALUE"),
     (["fault", "kill", "primary", "--opt", "target=x"], "--opt target: give the target as an argument"),
     (["fault", "kill", "redis-9"], "redis: kill: unknown target 'redis-9' (roles: primary"),
-    (["fault", "switchover", "primary"], "redis: switchover: unknown fault 'switchover' (known: kill"),
+    (["fault", "switchover", "primary"], "redis: unknown fault 'switchover' (known: kill"),
     (["fault", "kill", "primary", "--run", "nope"], "no lab with run id 'nope' is up"),
     (["heal", "--run", "nope"], "no lab with run id 'nope' is up"),
     (["status", "--run", "nope"], "no lab with run id 'nope' is up"),
