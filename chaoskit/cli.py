@@ -162,7 +162,7 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
 
 def cmd_down(cleanup_all: bool, run_id: str | None = None) -> int:
     from chaoskit.backends.ledger import all_ledgers, remove_entries
-    from chaoskit.lab import heal_before_removal, select
+    from chaoskit.lab import heal_before_removal, locked, select
 
     if run_id is not None:
         select(run_id)  # exit 2 when no such lab is up
@@ -176,9 +176,14 @@ def cmd_down(cleanup_all: bool, run_id: str | None = None) -> int:
             continue
         if not cleanup_all and ledger.topology is None:
             continue
-        heal_before_removal(ledger)  # a lab's faults in force, newest first
-        removed = remove_entries(ledger)
-        ledger.forget()
+        if ledger.lab is not None:
+            with locked(ledger) as ledger:  # not while a lab command runs
+                heal_before_removal(ledger)  # its faults in force, newest first
+                removed = remove_entries(ledger)
+                ledger.forget()
+        else:
+            removed = remove_entries(ledger)
+            ledger.forget()
         n += 1
         print(f"run {ledger.run_id}: removed {len(removed)} item(s)" + (f": {', '.join(removed)}" if removed else ""))
     summary = f"{n} run(s) cleaned up" if n else "nothing to clean up"

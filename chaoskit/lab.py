@@ -15,9 +15,12 @@ system builds its topology object as for a run, and the topology adopts the reco
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -156,6 +159,22 @@ def select(run_id: str | None) -> Ledger:
     if len(up) > 1:
         raise UsageError(f"{len(up)} labs are up ({listing}): choose one with --run RUN_ID")
     return up[0]
+
+
+@contextlib.contextmanager
+def locked(ledger: Ledger) -> Iterator[Ledger]:
+    """Hold the lab's lock (one lab command at a time: a ``status`` in a watch loop must not overwrite
+    the record a concurrent ``fault`` writes) and yield its ledger as it is now. UsageError when the lab
+    went away meanwhile."""
+    lock = ledger.path.with_suffix(".lock")
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fresh = Ledger.load(ledger.path)
+        except OSError:
+            lock.unlink(missing_ok=True)
+            raise UsageError(f"lab {ledger.run_id} was removed meanwhile") from None
+        yield fresh
 
 
 def fault_from_args(kind: str, target: str | None, options: list[str]) -> Fault:
@@ -309,7 +328,7 @@ def heal_before_removal(ledger: Ledger, say: Any = print) -> None:
     if ledger.lab is None or not ledger.lab.get("faults"):
         return
     try:
-        lab = Lab.attach(ledger)
+        lab = Lab.attach(ledger)  # the caller's ledger: what a heal starts is then removed with the rest
         lab.prune()
     except Exception as exc:  # noqa: BLE001 -- removal goes on
         say(f"run {ledger.run_id}: could not heal before removal: {exc}")

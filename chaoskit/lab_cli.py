@@ -7,9 +7,10 @@ from typing import Any
 
 from chaoskit import console
 from chaoskit.api import Cluster
+from chaoskit.backends.ledger import Ledger
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.faults import parse_fault
-from chaoskit.lab import FaultRecord, Lab, fault_from_args, load_record, now, select
+from chaoskit.lab import FaultRecord, Lab, fault_from_args, load_record, locked, now, select
 from chaoskit.systems import get_system
 from chaoskit.systems.base import fault_problem, unknown_kind
 
@@ -23,7 +24,11 @@ def _dropped(lab: Lab) -> None:
 def cmd_fault(kind: str, target: str | None, options: list[str], run_id: str | None) -> int:
     """Apply one fault, built and validated exactly as an experiment's ``faults:`` entry; nothing is
     applied (exit 2, one line) when the kind, target or an option is wrong."""
-    ledger = select(run_id)
+    with locked(select(run_id)) as ledger:
+        return _fault(ledger, kind, target, options)
+
+
+def _fault(ledger: Ledger, kind: str, target: str | None, options: list[str]) -> int:
     record = load_record(ledger)
     system = get_system(record.system)  # registers the system's native kinds
     if (unknown := unknown_kind(kind, system.native_faults)) is not None:
@@ -46,7 +51,11 @@ def cmd_fault(kind: str, target: str | None, options: list[str], run_id: str | N
 
 def cmd_heal(which: str | None, run_id: str | None) -> int:
     """Heal the faults in force that ``which`` names (an id or a kind; default: all), newest first."""
-    lab = Lab.attach(select(run_id))
+    with locked(select(run_id)) as ledger:
+        return _heal(Lab.attach(ledger), which)
+
+
+def _heal(lab: Lab, which: str | None) -> int:
     _dropped(lab)
     chosen = lab.select(which)
     if not chosen:
@@ -67,7 +76,11 @@ def cmd_heal(which: str | None, run_id: str | None) -> int:
 
 def cmd_status(run_id: str | None) -> int:
     """Nodes (address, running), roles now, the faults in force (checked now), and the connection."""
-    lab = Lab.attach(select(run_id))
+    with locked(select(run_id)) as ledger:
+        return _status(Lab.attach(ledger))
+
+
+def _status(lab: Lab) -> int:
     gone = lab.prune()
     rec, topo, backend = lab.record, lab.topology, lab.backend
     print(f"lab {rec.run_id}: {rec.system} on {rec.backend}, up since {_when(rec.created_at)}; "

@@ -123,6 +123,7 @@ class Ledger:
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.path.with_suffix(".lock").unlink(missing_ok=True)  # a lab's command lock (chaoskit.lab.locked)
 
     @classmethod
     def load(cls, path: Path) -> Ledger:

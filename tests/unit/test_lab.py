@@ -367,3 +367,29 @@ def test_attach_rebuilds_backend_and_topology_from_the_record_without_starting_a
     assert c.lab is not None and c.lab.applied == {}
     c.stop()  # leaving a re-attached lab stops nothing: the ledger and its record stay
     assert select(None).run_id == "abc123"
+
+
+def test_lab_commands_take_turns_and_a_removed_lab_is_one_line() -> None:
+    import threading
+
+    from chaoskit.lab import locked
+
+    ledger = make_lab_ledger()
+    entered = threading.Event()
+
+    def second() -> None:
+        with locked(ledger):
+            entered.set()
+
+    with locked(ledger) as fresh:
+        assert fresh.lab == ledger.lab and fresh is not ledger  # read again under the lock
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not entered.wait(0.3)  # waits for the first command to finish
+    thread.join(5)
+    assert entered.is_set()
+    ledger.forget()
+    assert not ledger.path.with_suffix(".lock").exists()
+    with pytest.raises(UsageError, match="lab abc123 was removed meanwhile"), locked(ledger):
+        pass
+    assert not ledger.path.with_suffix(".lock").exists()
