@@ -182,3 +182,18 @@ def test_down_with_a_fault_in_force_heals_first_and_leaves_nothing(lab: Lab, bac
     assert not list((state_dir / "runs").glob("*.json"))
     if backend == "docker":
         assert chaoskit_containers(state_dir) == set()
+
+
+def test_python_attach_applies_faults_that_outlive_the_process_and_down_removes_the_lab(
+        lab: Lab, state_dir: Path, no_leftovers: None) -> None:
+    import chaoskit
+
+    lab.up("redis", "local", "down_after_ms=60000")
+    c = chaoskit.Cluster.attach()  # this test's state directory: its only lab
+    assert c.run_id == lab.run_id and c.roles()["redis-1"] == "primary"
+    c.apply(chaoskit.Pause("redis-2"))
+    c.stop()  # leaving an attached cluster stops nothing
+    status = lab("status").stdout  # another process sees the fault, in force
+    assert node_row(status, "redis-2")[2] == "paused" and "faults in force: 1" in status
+    chaoskit.Cluster.attach(lab.run_id).down()  # heals, then removes everything
+    assert not list((state_dir / "runs").glob("*.json"))
