@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import redis
     from pymongo import MongoClient
 
+    from chaoskit.lab import Lab
     from chaoskit.systems.mongo import MongoConnection
     from chaoskit.systems.postgres import PostgresConnection
     from chaoskit.systems.redis import RedisConnection
@@ -78,8 +79,36 @@ class Cluster(Generic[ConnT, ClientT]):
         self._topology: Topology | None = None
         self._applied: list[Applied] = []
         self._detached = False
+        self._lab: Lab | None = None  # a lab's record: faults applied here are kept in force across processes
         self._primary_before: str | None = None
         self.run_id = ""
+        self.workdir = ""
+
+    @classmethod
+    def attach(cls, run_id: str | None = None, *, progress: Progress | None = None) -> Cluster[Any, Any]:
+        """The running lab ``run_id`` (left by ``chaoskit up`` or :meth:`detach`; without one, the only lab
+        up), re-attached in this process: nothing is started, and its faults in force can be healed here.
+
+        Faults applied through it are recorded in the lab and stay in force after this process exits;
+        leaving a ``with`` block does not stop the lab (:meth:`down` does). UsageError (one line) when no
+        such lab is up, or several are and none is named."""
+        from chaoskit.lab import Lab, select
+
+        return cls.of_lab(Lab.attach(select(run_id)), progress=progress)
+
+    @classmethod
+    def of_lab(cls, lab: Lab, *, progress: Progress | None = None) -> Cluster[Any, Any]:
+        """A cluster on a re-attached lab (see :meth:`attach`)."""
+        c = cls(lab.record.system, lab.record.backend, progress=progress, **lab.record.settings)
+        c._backend, c._topology, c._lab, c._detached = lab.backend, lab.topology, lab, True
+        c.run_id, c.workdir = lab.record.run_id, lab.record.workdir
+        c._applied = list(lab.applied.values())
+        return c
+
+    @property
+    def lab(self) -> Lab | None:
+        """The lab record of a detached or re-attached cluster (faults in force, nodes), else None."""
+        return self._lab
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Cluster[ConnT, ClientT]:
@@ -93,10 +122,11 @@ class Cluster(Generic[ConnT, ClientT]):
         check_binaries(self.system_name, chosen)
         self.run_id = secrets.token_hex(3)
         workdir = Path(tempfile.gettempdir()) / f"chaoskit-{self.run_id}"
+        self.workdir = str(workdir)
         self._backend = backend = make_backend(chosen, self.run_id, str(workdir))
         self._progress(f"backend: {backend.name} (run {self.run_id})")
         try:
-            exp = _lab_experiment(self.system_name, self._system, self.settings)
+            exp = lab_experiment(self.system_name, self._system, self.settings)
             topology = self._system.topology(exp, backend, workdir)
             self._topology = topology
             started = time.monotonic()
@@ -124,9 +154,22 @@ class Cluster(Generic[ConnT, ClientT]):
                 self._topology = None
 
     def detach(self) -> None:
-        """Leave the nodes running after this process exits (``chaoskit up``); ``chaoskit down`` removes them."""
-        self._backend_or_raise().ledger.detach(self.system_name)  # type: ignore[attr-defined]
+        """Leave the nodes running after this process exits (``chaoskit up``); ``chaoskit down`` removes them.
+        The ledger then holds the lab's record, so a later process can re-attach (:meth:`attach`)."""
+        from chaoskit.lab import Lab, new_record
+
+        backend = self._backend_or_raise()
+        record = new_record(self.system_name, self.settings, self.run_id, self.workdir, backend, self.topology)
+        self._lab = Lab(backend.ledger, record, backend, self.topology)
+        backend.ledger.lab = record.model_dump(mode="json")
+        backend.ledger.detach(self.system_name)  # saves the record with the hand-over, atomically
         self._detached = True
+
+    def down(self) -> None:
+        """Heal every fault in force, newest first, then remove every node: the end of a lab (a detached or
+        re-attached cluster). Never raises."""
+        self._detached = False
+        self.stop()
 
     def __enter__(self) -> Cluster[ConnT, ClientT]:
         return self.start()
@@ -162,7 +205,7 @@ class Cluster(Generic[ConnT, ClientT]):
         if problem is not None:
             raise UsageError(f"{self.system_name}: {fault.kind}: {problem[1]}")
         self._primary_before = _primary(self.roles())
-        applied = fault.apply(topology, self._backend_or_raise())
+        applied = self._lab.apply(fault) if self._lab else fault.apply(topology, self._backend_or_raise())
         self._applied.append(applied)
         self._progress(f"fault: {fault.kind} {fault.target} ({', '.join(applied.node_names)})")
         return applied
@@ -223,12 +266,18 @@ class Cluster(Generic[ConnT, ClientT]):
             raise UsageError(f"the {self.system_name} cluster is not running (use `with chaoskit.cluster(...)`)")
         return self._backend
 
+    def heal(self, applied: Applied) -> None:
+        """Heal one applied fault now (idempotent); raises what its revert raises."""
+        self._heal(applied)
+
     def _heal(self, applied: Applied) -> None:
         if applied in self._applied:
             self._applied.remove(applied)
         if not applied.healed:
             applied.heal()
             self._progress(f"healed: {applied.fault.kind} {applied.fault.target}")
+        if self._lab is not None:
+            self._lab.healed(applied)
 
     def __repr__(self) -> str:
         state = f"run {self.run_id} on {self._backend.name}" if self._backend else "not running"
@@ -292,7 +341,7 @@ def _validated(name: str, system: System, settings: dict[str, Any]) -> dict[str,
     return dict(settings)
 
 
-def _lab_experiment(name: str, system: System, settings: dict[str, Any]) -> Experiment:
+def lab_experiment(name: str, system: System, settings: dict[str, Any]) -> Experiment:
     """The experiment a topology is built from: these settings, no workload or faults of its own."""
     return Experiment(name=f"cluster-{name}", system=name, purpose="a running topology (chaoskit.cluster)",
                       hypothesis="-", topology=settings, client=ClientSpec(pattern=system.client_patterns[0]),

@@ -1,4 +1,5 @@
-"""``chaoskit list | run | up | down | cleanup | compose | images | report | recount`` (exit codes per DESIGN §2)."""
+"""``chaoskit list | run | up | fault | heal | status | down | cleanup | compose | images | report | recount``
+(exit codes per DESIGN §2)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--backend", default="auto")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a topology setting, as under `topology:` in an experiment file (repeatable)")
-    sub.add_parser("down", help="stop every topology started with `up`")
+    lab_help = "the lab's run id (needed only when several labs are up)"
+    flt = sub.add_parser("fault", help="apply a fault to the running lab (kinds, targets, options as in `faults:`)")
+    flt.add_argument("kind")
+    flt.add_argument("target", nargs="?", help="a role or node name (default: the kind's own)")
+    flt.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                     help="a fault option, as in a `faults:` entry (repeatable; lists comma-separated)")
+    flt.add_argument("--run", metavar="RUN_ID", help=lab_help)
+    heal = sub.add_parser("heal", help="heal the lab's faults in force (all, or one id, or one kind), newest first")
+    heal.add_argument("which", nargs="?", metavar="ID|KIND")
+    heal.add_argument("--run", metavar="RUN_ID", help=lab_help)
+    status = sub.add_parser("status", help="the lab's nodes, roles, faults in force and connection")
+    status.add_argument("--run", metavar="RUN_ID", help=lab_help)
+    down = sub.add_parser("down", help="heal and stop every topology started with `up` (or one: --run)")
+    down.add_argument("--run", metavar="RUN_ID", help="only this lab")
     sub.add_parser("cleanup", help="remove everything chaoskit created whose run is gone")
     comp = sub.add_parser("compose", help="print a system's standalone Docker Compose lab file")
     comp.add_argument("system")
@@ -130,7 +144,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  {name:12} {node.address}:{node.port}")
     for f in dataclasses.fields(c.connection):
         print(f"  {f.name}: {getattr(c.connection, f.name)}")
-    print(f"{args.system} is up (run {c.run_id}); stop it with `chaoskit down`")
+    print(f"{args.system} is up (run {c.run_id}); faults: `chaoskit fault KIND TARGET`, `chaoskit status`, "
+          "`chaoskit heal`; stop it with `chaoskit down`")
     return 0
 
 
@@ -145,19 +160,30 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def cmd_down(cleanup_all: bool) -> int:
+def cmd_down(cleanup_all: bool, run_id: str | None = None) -> int:
     from chaoskit.backends.ledger import all_ledgers, remove_entries
+    from chaoskit.lab import heal_before_removal, locked, select
 
+    if run_id is not None:
+        select(run_id)  # exit 2 when no such lab is up
     n, alive = 0, []
     for ledger in all_ledgers():
+        if run_id is not None and ledger.run_id != run_id:
+            continue
         if ledger.owner_alive():
             print(f"skipping run {ledger.run_id}: its runner (pid {ledger.owner_pid}) is still running")
             alive.append(f"{ledger.run_id} (pid {ledger.owner_pid})")
             continue
         if not cleanup_all and ledger.topology is None:
             continue
-        removed = remove_entries(ledger)
-        ledger.forget()
+        if ledger.lab is not None:
+            with locked(ledger) as ledger:  # not while a lab command runs
+                heal_before_removal(ledger)  # its faults in force, newest first
+                removed = remove_entries(ledger)
+                ledger.forget()
+        else:
+            removed = remove_entries(ledger)
+            ledger.forget()
         n += 1
         print(f"run {ledger.run_id}: removed {len(removed)} item(s)" + (f": {', '.join(removed)}" if removed else ""))
     summary = f"{n} run(s) cleaned up" if n else "nothing to clean up"
@@ -165,6 +191,16 @@ def cmd_down(cleanup_all: bool) -> int:
         summary += f"; left {len(alive)} run(s) whose runner is alive: {', '.join(alive)}"
     print(summary)
     return 0
+
+
+def _lab_command(args: argparse.Namespace) -> int:
+    from chaoskit import lab_cli
+
+    if args.cmd == "fault":
+        return lab_cli.cmd_fault(args.kind, args.target, args.opt, args.run)
+    if args.cmd == "heal":
+        return lab_cli.cmd_heal(args.which, args.run)
+    return lab_cli.cmd_status(args.run)
 
 
 def cmd_compose(system: str, output: Path | None) -> int:
@@ -234,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.cmd == "up":
             return cmd_up(args)
+        if args.cmd in ("fault", "heal", "status"):
+            return _lab_command(args)
         if args.cmd == "down":
-            return cmd_down(cleanup_all=False)
+            return cmd_down(cleanup_all=False, run_id=args.run)
         if args.cmd == "cleanup":
             return cmd_down(cleanup_all=True)
         if args.cmd == "compose":

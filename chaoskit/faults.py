@@ -56,6 +56,20 @@ class Fault:
         """Every role or node name this fault refers to (validated against the system)."""
         return [self.target]
 
+    @property
+    def lasting(self) -> bool:
+        """True when the fault holds until healed; False for a one-shot act (restart, planned failover)."""
+        return type(self).revert is not Fault.revert
+
+    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
+        """Whether this fault, applied to ``nodes`` (as they were when hit), still acts now. By default
+        (state held by the server process, e.g. ``CLIENT PAUSE``): every node hit still runs the very
+        process that was hit. A one-shot fault is never in force."""
+        if not self.lasting:
+            return False
+        now = [topology.nodes[n.name] for n in nodes]
+        return all(backend.is_running(cur) and cur.pid == hit.pid for cur, hit in zip(now, nodes, strict=True))
+
     def spec(self) -> dict[str, Any]:
         """The YAML form (what an experiment's ``faults:`` entry holds); ``parse_fault`` reads it back."""
         values = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "kind"}
@@ -110,6 +124,10 @@ class Kill(Fault):
                 if not backend.is_running(topology.nodes[node.name]):
                     topology.restart(node)
 
+    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
+        """While a node it hit is down (a node started again by anyone ends it)."""
+        return any(not backend.is_running(topology.nodes[n.name]) for n in nodes)
+
 
 @dataclass(frozen=True, config=CONFIG)
 class Pause(Fault):
@@ -126,6 +144,10 @@ class Pause(Fault):
     def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
         for node in nodes:
             backend.resume(node)
+
+    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
+        """While a node it hit is frozen (a node killed, or resumed, since is not)."""
+        return any(backend.is_paused(topology.nodes[n.name]) for n in nodes)
 
 
 @dataclass(frozen=True, config=CONFIG)
@@ -169,6 +191,10 @@ class Partition(Fault):
         for node in nodes:
             backend.unblock(node)
 
+    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
+        """While a node it hit carries blocking rules (see ``Backend.is_blocked``)."""
+        return any(backend.is_blocked(topology.nodes[n.name]) for n in nodes)
+
     def targets(self) -> list[str]:
         if self.groups:
             return [role for group in self.groups for role in group]
@@ -194,6 +220,10 @@ class PacketLoss(Fault):
     def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
         for node in nodes:
             backend.unblock(node)
+
+    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
+        """While a node it hit carries blocking rules (see ``Backend.is_blocked``)."""
+        return any(backend.is_blocked(topology.nodes[n.name]) for n in nodes)
 
     def targets(self) -> list[str]:
         return [self.target, *self.peers]

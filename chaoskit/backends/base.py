@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from chaoskit.backends.ledger import Ledger
+
 
 @dataclass(frozen=True)
 class NodeSpec:
@@ -54,6 +56,7 @@ class Backend(Protocol):
     """Where nodes run. Every method raises InfrastructureError when the platform refuses."""
 
     name: str
+    ledger: Ledger  # what this backend created, written before creating it (and a lab's record)
 
     def prepare(self, names: list[str]) -> dict[str, str]:
         """Create the network for these node names; returns name -> address. Recorded in the ledger first."""
@@ -81,6 +84,19 @@ class Backend(Protocol):
 
     def is_running(self, node: Node) -> bool:
         """True while the node's process exists (paused counts as running)."""
+        ...
+
+    def is_paused(self, node: Node) -> bool:
+        """True while the node is frozen (SIGSTOP / docker pause)."""
+        ...
+
+    def is_blocked(self, node: Node) -> bool:
+        """True while rules that :meth:`block` added are in force on ``node`` (or, on a backend that
+        re-applies them when the node starts again, while they are remembered for a stopped node)."""
+        ...
+
+    def state(self) -> dict[str, object]:
+        """What a later process needs to re-attach to the running nodes (JSON-able; see ``attach``)."""
         ...
 
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,

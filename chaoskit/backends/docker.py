@@ -148,18 +148,40 @@ class DockerBackend:
 
     name = "docker"
 
-    def __init__(self, run_id: str, workdir: str, *, detached: bool = False) -> None:
+    def __init__(self, run_id: str, workdir: str, *, detached: bool = False, ledger: Ledger | None = None) -> None:
         self.client = docker_client()
         self.run_id = run_id
         self.workdir = Path(workdir)
         self.network_name = f"ck-{run_id}"
-        self.subnet = _free_subnet(self.client)
-        self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
+        if ledger is None:
+            self.subnet = _free_subnet(self.client)
+            ledger = Ledger.create(run_id, self.name, str(self.subnet))
+        else:
+            self.subnet = ipaddress.IPv4Network(ledger.subnet or "")
+        self.ledger = ledger
         self.addresses: dict[str, str] = {}
         self.addressing, self.net_faults = addressing(), net_faults()
         self.published_host = published_host()
         self.host_ports: dict[str, dict[int, int]] = {}
         self._blocked: dict[str, list[list[str]]] = {}  # node -> iptables rules in force (see block)
+
+    @classmethod
+    def attach(cls, ledger: Ledger, workdir: str, state: dict[str, Any]) -> DockerBackend:
+        """The backend of a running lab (its network and containers exist): nothing is created. The
+        addressing and partition modes are the lab's, and so are the rules a restarted node gets again."""
+        backend = cls(ledger.run_id, workdir, ledger=ledger)
+        backend.addresses = dict(state.get("addresses", {}))
+        backend.addressing = state.get("addressing", backend.addressing)
+        backend.net_faults = state.get("net_faults", backend.net_faults)
+        backend.host_ports = {n: {int(p): h for p, h in ports.items()}
+                              for n, ports in state.get("host_ports", {}).items()}
+        backend._blocked = {n: [list(r) for r in rules] for n, rules in state.get("blocked", {}).items()}
+        return backend
+
+    def state(self) -> dict[str, object]:
+        return {"addresses": dict(self.addresses), "addressing": self.addressing, "net_faults": self.net_faults,
+                "host_ports": {n: {str(p): h for p, h in ports.items()} for n, ports in self.host_ports.items()},
+                "blocked": {n: [list(r) for r in rules] for n, rules in self._blocked.items()}}
 
     def container_name(self, node_name: str) -> str:
         return f"ck-{self.run_id}-{node_name}"
@@ -259,6 +281,10 @@ class DockerBackend:
         c = self._container(node.name)
         return c is not None and c.status in ("running", "paused")
 
+    def is_paused(self, node: Node) -> bool:
+        c = self._container(node.name)
+        return c is not None and c.status == "paused"
+
     def _iptables(self, node: Node, commands: list[list[str]], check: bool = True) -> bool:
         """Run iptables commands in the node's network namespace; False if one failed (check=False)."""
         c = self._container(node.name)
@@ -277,12 +303,13 @@ class DockerBackend:
                 return False
         return True
 
-    def _helper(self, container: Any, commands: list[list[str]], check: bool) -> bool:
-        """A throw-away container sharing ``container``'s netns with NET_ADMIN runs the iptables commands."""
+    def _helper(self, container: Any, commands: list[list[str]], check: bool, script: str = "") -> bool:
+        """A throw-away container sharing ``container``'s netns with NET_ADMIN runs the iptables commands
+        (or ``script``, a shell line)."""
         import docker
 
         self._ensure_net_image()
-        script = " && ".join("iptables " + " ".join(args) for args in commands)
+        script = script or " && ".join("iptables " + " ".join(args) for args in commands)
         name = f"ck-{self.run_id}-net-{secrets.token_hex(2)}"
         self.ledger.record("container", name)
         try:
@@ -322,6 +349,17 @@ class DockerBackend:
     def unblock(self, node: Node) -> None:
         self._blocked.pop(node.name, None)
         self._iptables(node, [["-F", CHAIN]], check=False)
+
+    def is_blocked(self, node: Node) -> bool:
+        """Rules in the running container's netns; for a stopped one, rules it gets again when it starts."""
+        c = self._container(node.name)
+        if c is None or c.status not in ("running", "paused"):
+            return bool(self._blocked.get(node.name))
+        if self.net_faults == "helper":
+            return self._helper(c, [], False, script=f"iptables -S {CHAIN} | grep -q -- '-A {CHAIN}'")
+        res = subprocess.run(["nsenter", "-t", str(c.attrs["State"]["Pid"]), "-n", "iptables", "-S", CHAIN],
+                             capture_output=True, text=True)
+        return res.returncode == 0 and any(line.startswith(f"-A {CHAIN}") for line in res.stdout.splitlines())
 
     def log_tail(self, node: Node, lines: int = 20) -> str:
         c = self._container(node.name)

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["netns", "process", "dir", "container", "network"]
 CREATED_LOG = "created.log"  # one line per run ever ledgered in this state directory: "RUN_ID BACKEND PID"
@@ -44,6 +44,12 @@ def process_start_time(pid: int) -> int | None:
     """Kernel start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
     fields = _stat(pid)
     return int(fields[19]) if fields else None
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` (R, S, T for stopped, Z, ...), or None if there is no such pid."""
+    fields = _stat(pid)
+    return fields[0] if fields else None
 
 
 def same_process(pid: int, start_time: int | None) -> bool:
@@ -76,6 +82,7 @@ class Ledger:
     entries: list[Entry] = field(default_factory=list)
     subnet: str | None = None
     topology: str | None = None
+    lab: dict[str, Any] | None = None  # a running lab's record (chaoskit.lab): how a later process re-attaches
 
     @property
     def path(self) -> Path:
@@ -116,6 +123,7 @@ class Ledger:
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.path.with_suffix(".lock").unlink(missing_ok=True)  # a lab's command lock (chaoskit.lab.locked)
 
     @classmethod
     def load(cls, path: Path) -> Ledger:

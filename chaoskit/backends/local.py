@@ -22,10 +22,19 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from chaoskit.backends.base import CHAIN_SETUP, Node, NodeSpec, partition_rules
 from chaoskit.backends.base import PARTITION_CHAIN as CHAIN
-from chaoskit.backends.ledger import Ledger, free_subnet, netns_pids, process_start_time, same_process
+from chaoskit.backends.ledger import (
+    Ledger,
+    free_subnet,
+    netns_pids,
+    process_running,
+    process_start_time,
+    process_state,
+    same_process,
+)
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 
@@ -58,17 +67,31 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, run_id: str, workdir: str, *, detached: bool = False) -> None:
+    def __init__(self, run_id: str, workdir: str, *, detached: bool = False, ledger: Ledger | None = None) -> None:
         check_platform()
         self.run_id = run_id
         self.workdir = Path(workdir)
         self.detached = detached
         self.hub = f"ck-{run_id}-hub"
         self.root_if = f"ck{run_id}"[:15]
-        self.subnet = _free_subnet()
-        self.ledger = Ledger.create(run_id, self.name, str(self.subnet))
+        if ledger is None:
+            self.subnet = _free_subnet()
+            ledger = Ledger.create(run_id, self.name, str(self.subnet))
+        else:
+            self.subnet = ipaddress.IPv4Network(ledger.subnet or "")
+        self.ledger = ledger
         self.addresses: dict[str, str] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @classmethod
+    def attach(cls, ledger: Ledger, workdir: str, state: dict[str, Any]) -> LocalBackend:
+        """The backend of a running lab (its namespaces and processes exist): nothing is created."""
+        backend = cls(ledger.run_id, workdir, ledger=ledger)
+        backend.addresses = dict(state.get("addresses", {}))
+        return backend
+
+    def state(self) -> dict[str, object]:
+        return {"addresses": dict(self.addresses)}
 
     # -- network -----------------------------------------------------------------------------
     def netns(self, name: str) -> str:
@@ -117,10 +140,14 @@ class LocalBackend:
         self.ledger.record("process", spec.name, proc.pid)
         return Node(spec, self.addresses[spec.name], proc.pid, log_path)
 
+    def _start_time(self, node: Node) -> int | None:
+        """When the node's process started, as the ledger recorded it (a recycled pid never matches)."""
+        return next((e.start_time for e in reversed(self.ledger.entries) if e.pid == node.pid), None)
+
     def _signal(self, node: Node, sig: signal.Signals) -> None:
         """Signal the whole node: every process in its namespace (a server may have children, e.g.
         Patroni's postgres), like a container or a VM would be killed or frozen as one."""
-        start = next((e.start_time for e in reversed(self.ledger.entries) if e.pid == node.pid), None)
+        start = self._start_time(node)
         pids = set(netns_pids(self.netns(node.name)))
         if node.pid is not None and same_process(node.pid, start):
             pids.add(node.pid)
@@ -146,10 +173,10 @@ class LocalBackend:
     def _reap(self, node: Node, timeout: float = 5.0) -> bool:
         proc = self._procs.get(node.name)
         if proc is None or proc.pid != node.pid:
-            deadline = time.monotonic() + timeout
-            while node.pid and process_start_time(node.pid) is not None and time.monotonic() < deadline:
+            deadline = time.monotonic() + timeout  # not our child (a lab's node): a zombie counts as gone
+            while self.is_running(node) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            return node.pid is None or process_start_time(node.pid) is None
+            return not self.is_running(node)
         try:
             proc.wait(timeout)
             return True
@@ -160,7 +187,13 @@ class LocalBackend:
         proc = self._procs.get(node.name)
         if proc is not None and proc.pid == node.pid:
             return proc.poll() is None
-        return node.pid is not None and process_start_time(node.pid) is not None
+        if node.pid is None:
+            return False
+        start = self._start_time(node)  # adopted by a later process: the pid as the ledger recorded it
+        return process_running(node.pid, start) if start is not None else process_start_time(node.pid) is not None
+
+    def is_paused(self, node: Node) -> bool:
+        return self.is_running(node) and node.pid is not None and process_state(node.pid) == "T"
 
     # -- links -------------------------------------------------------------------------------
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
@@ -174,6 +207,11 @@ class LocalBackend:
 
     def unblock(self, node: Node) -> None:
         _run("ip", "netns", "exec", self.netns(node.name), "iptables", "-F", CHAIN, check=False)
+
+    def is_blocked(self, node: Node) -> bool:
+        """The rules live in the node's namespace, which outlives its process: they hold across a restart."""
+        res = _run("ip", "netns", "exec", self.netns(node.name), "iptables", "-S", CHAIN, check=False)
+        return res.returncode == 0 and any(line.startswith(f"-A {CHAIN}") for line in res.stdout.splitlines())
 
     def log_tail(self, node: Node, lines: int = 20) -> str:
         if node.log_path is None or not node.log_path.exists():

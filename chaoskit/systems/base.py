@@ -64,7 +64,13 @@ class Facts:
 
 class Topology(Protocol):
     nodes: dict[str, Node]
+    specs: dict[str, NodeSpec]  # how each node was started (to restart it, or to re-attach a lab)
+    addresses: dict[str, str]
     facts: Facts
+
+    def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
+        """Take over nodes that are already running (a lab a later process re-attaches to); starts nothing."""
+        ...
 
     def up(self, progress: Progress) -> None:
         """Create the network and start every node. Raises InfrastructureError (with log tail)."""
@@ -260,6 +266,14 @@ class NodeBook:
         self.nodes: dict[str, Node] = {}
         self.addresses: dict[str, str] = {}
         self.specs: dict[str, NodeSpec] = {}
+
+    def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
+        """Take over running nodes (started by another process), then :meth:`adopted`; starts nothing."""
+        self.addresses, self.specs, self.nodes = dict(addresses), dict(specs), dict(nodes)
+        self.adopted()
+
+    def adopted(self) -> None:
+        """Hook for what a system sets up in this process once its nodes exist (nothing by default)."""
 
     def _start(self, spec: NodeSpec) -> Node:
         self.specs[spec.name] = spec

@@ -174,9 +174,12 @@ class MongoTopology(NodeBook):
             (d / "data").chmod(0o777)  # the official image runs mongod as its own user, not as root
             argv = _mongod_argv(binary, ("--bind_ip", self.addresses[name]), str(d / "data"), self.settings)
             self._start(NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE)))
-        # every pymongo connection to a member -- ours and the workload's -- goes where this host reaches it
-        route({(n.address, PORT): n.client_addr for n in self.nodes.values()})
+        self.adopted()
         progress(f"started {len(self.names)} mongod (replica set {REPLICA_SET})")
+
+    def adopted(self) -> None:
+        """Every pymongo connection to a member -- ours and the workload's -- goes where this host reaches it."""
+        route({(n.address, PORT): n.client_addr for n in self.nodes.values()})
 
     def _initiate(self) -> None:
         config = _set_config([self.addresses[n] for n in self.names], self.settings)
