@@ -259,7 +259,9 @@ class RedisTopology(NodeBook):
                 addr = _rc(s, 0.3).sentinel_get_master_addr_by_name(MASTER_NAME)
             except redis.RedisError:
                 continue
-            node = self.node_for_address(addr[0], int(addr[1])) if addr else None
+            # redis-py's hints union in a bool (it is a (host, port) pair, or None when unknown)
+            pair = cast(tuple[Any, Any] | None, addr)
+            node = self.node_for_address(str(pair[0]), int(pair[1])) if pair else None
             if node:
                 votes[node] = votes.get(node, 0) + 1
         return max(votes, key=lambda k: votes[k]) if votes else None
