@@ -165,7 +165,20 @@ class Restart(Fault):
 
 
 @dataclass(frozen=True, config=CONFIG)
-class Partition(Fault):
+class _Blocking(Fault):
+    """A network fault: iptables rules on the nodes it hit, removed on heal (rules are kept per node)."""
+
+    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
+        for node in nodes:
+            backend.unblock(node)
+
+    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
+        """While a node it hit carries blocking rules (see ``Backend.is_blocked``)."""
+        return any(backend.is_blocked(topology.nodes[n.name]) for n in nodes)
+
+
+@dataclass(frozen=True, config=CONFIG)
+class Partition(_Blocking):
     """Cut ``target`` off from the nodes named by ``peers`` (roles or names; ``others`` = every other node).
 
     Clients (your process) keep reaching every node. ``one_way`` drops only what ``target`` receives
@@ -187,14 +200,6 @@ class Partition(Fault):
             backend.block(node, peers, one_way=self.one_way)
         return hit
 
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        for node in nodes:
-            backend.unblock(node)
-
-    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
-        """While a node it hit carries blocking rules (see ``Backend.is_blocked``)."""
-        return any(backend.is_blocked(topology.nodes[n.name]) for n in nodes)
-
     def targets(self) -> list[str]:
         if self.groups:
             return [role for group in self.groups for role in group]
@@ -202,7 +207,7 @@ class Partition(Fault):
 
 
 @dataclass(frozen=True, config=CONFIG)
-class PacketLoss(Fault):
+class PacketLoss(_Blocking):
     """Drop a fraction of the packets ``target`` receives from ``peers`` (iptables statistic)."""
 
     target: str = "replicas"
@@ -216,14 +221,6 @@ class PacketLoss(Fault):
         for node in hit:
             backend.block(node, peers, one_way=True, probability=self.probability)
         return hit
-
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        for node in nodes:
-            backend.unblock(node)
-
-    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
-        """While a node it hit carries blocking rules (see ``Backend.is_blocked``)."""
-        return any(backend.is_blocked(topology.nodes[n.name]) for n in nodes)
 
     def targets(self) -> list[str]:
         return [self.target, *self.peers]
