@@ -33,13 +33,6 @@ from chaoskit.lab import (
     select,
 )
 
-
-@pytest.fixture(autouse=True)
-def tmp_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(tmp_path / "state"))
-    return tmp_path / "state"
-
-
 NAMES = ["redis-1", "redis-2", "redis-3", "sentinel-1", "sentinel-2", "sentinel-3"]
 
 

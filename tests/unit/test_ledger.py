@@ -25,12 +25,6 @@ from chaoskit.backends.ledger import (
 )
 
 
-@pytest.fixture(autouse=True)
-def tmp_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(tmp_path / "state"))
-    return tmp_path / "state"
-
-
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(["sleep", "30"])
