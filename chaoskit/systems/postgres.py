@@ -71,7 +71,9 @@ def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
 
 def _patroni_conf(name: str, addr: str, datadir: Path, etcd: list[str], s: PostgresSettings) -> dict[str, Any]:
     params = {"wal_sender_timeout": s.wal_sender_timeout, "unix_socket_directories": str(datadir.parent),
-              "max_connections": 50, "shared_buffers": "32MB", "fsync": "on"}
+              "max_connections": 50, "shared_buffers": "32MB", "fsync": "on",
+              # a replica whose first attempt beat its slot retries in 0.5 s instead of 5 s
+              "wal_retrieve_retry_interval": "500ms"}
     dcs_pg: dict[str, Any] = {"use_pg_rewind": True, "parameters": {"wal_log_hints": "on", **params}}
     dcs: dict[str, Any] = {"ttl": s.ttl, "loop_wait": s.loop_wait, "retry_timeout": s.retry_timeout,
                            "maximum_lag_on_failover": 1 << 30, "postgresql": dcs_pg}
@@ -221,6 +223,10 @@ class PostgresTopology(NodeBook):
         self._check_running()
         wait_until(lambda: self._healthy(caught_up=False), timeout, "a Patroni leader and streaming replicas",
                    interval=0.25, log_tail=self._tail)
+        # Patroni says "running" for a replica that is up but not yet streaming (its slot may not exist
+        # yet): a failover then would promote a node without the data.  Ready means every replica streams.
+        wait_until(self._all_streaming, timeout, f"{len(self.pg_names) - 1} replicas streaming from the primary",
+                   interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
         for name in self.proxy_names:  # each endpoint routes once its health checks passed
@@ -229,6 +235,11 @@ class PostgresTopology(NodeBook):
                 dsn = f"host={host} port={port} dbname=postgres user=postgres connect_timeout=2"
                 wait_until(functools.partial(_can_connect, dsn), timeout, f"the HAProxy {what} endpoint",
                            interval=0.25, log_tail=self._tail)
+
+    def _all_streaming(self) -> bool:
+        with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").fetchone()
+        return row is not None and row[0] >= len(self.pg_names) - 1
 
     def _dsn(self, node: Node) -> str:
         host, port = node.client_addr
