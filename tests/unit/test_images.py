@@ -46,7 +46,7 @@ def test_image_build_is_cached_by_the_dockerfile_hash(monkeypatch: pytest.Monkey
 
 
 def test_build_images_builds_nothing_when_every_label_matches(monkeypatch: pytest.MonkeyPatch) -> None:
-    labels = {tag: images.dockerfile_hash(image_context(name)) for tag, name in images.IMAGES.items()}
+    labels = {i.tag: images.dockerfile_hash(image_context(i.context)) for i in images.local_images()}
     fake = FakeDocker({images.BASE: "", **labels})
     monkeypatch.setattr(images, "_docker", fake)
     monkeypatch.setattr(images.shutil, "which", lambda name: f"/usr/bin/{name}")
@@ -56,3 +56,26 @@ def test_build_images_builds_nothing_when_every_label_matches(monkeypatch: pytes
     fake.labels["chaoskit/nettools"] = "stale"
     assert images.build_images(say=said.append) == ["chaoskit/nettools"]
     assert fake.builds[0][-1] == str(image_context("nettools"))
+
+
+def test_every_system_names_its_own_local_image_and_variable() -> None:
+    from chaoskit.systems import get_system, system_names
+
+    tags = [i.tag for i in images.local_images()]
+    assert tags[-1] == "chaoskit/nettools" and len(tags) == len(set(tags))
+    env = images.image_env()
+    for name in system_names():
+        system = get_system(name)
+        if system.local_image is not None:
+            assert image_context(system.local_image.context).joinpath("Dockerfile").is_file()
+            assert env[system.image_variable()[0]] == system.local_image.tag
+    assert env["CHAOSKIT_REDIS_IMAGE"] == "chaoskit/redis:7"
+
+
+def test_systems_are_found_by_module_without_a_list() -> None:
+    from chaoskit.systems import get_system, system_names
+
+    assert {"redis", "postgres", "mongo"} <= set(system_names())
+    assert all(get_system(n).name == n for n in system_names())
+    with pytest.raises(KeyError):
+        get_system("base")

@@ -1,0 +1,6 @@
+# OS packages the Postgres local backend needs (sourced by scripts/setup-system.sh, which defines `want`).
+want patroni patroni
+want etcd etcd-server
+want haproxy haproxy
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+services+=(postgresql etcd patroni haproxy)

@@ -1,0 +1,4 @@
+# OS packages the Redis local backend needs (sourced by scripts/setup-system.sh, which defines `want`).
+want redis-server redis-server
+want redis-sentinel redis-sentinel
+services+=(redis-server redis-sentinel)
