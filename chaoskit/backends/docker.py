@@ -18,11 +18,12 @@ import secrets
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
-from chaoskit.backends.ledger import Ledger, free_subnet
+from chaoskit.backends.ledger import Ledger, claim_subnet
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 LABEL = "io.chaoskit.run"
@@ -137,10 +138,11 @@ def images_available(images: list[str]) -> bool:
     return True
 
 
-def _free_subnet(client: Any) -> ipaddress.IPv4Network:
+def _in_use(client: Any) -> Callable[[ipaddress.IPv4Network], bool]:
+    """Whether a Docker network already has the subnet."""
     used = {cfg.get("Subnet") for net in client.networks.list()
             for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []}
-    return free_subnet("CHAOSKIT_DOCKER_SUBNET_BASE", "10.214", lambda net: str(net) in used)
+    return lambda net: str(net) in used
 
 
 class DockerBackend:
@@ -154,8 +156,8 @@ class DockerBackend:
         self.workdir = Path(workdir)
         self.network_name = f"ck-{run_id}"
         if ledger is None:
-            self.subnet = _free_subnet(self.client)
-            ledger = Ledger.create(run_id, self.name, str(self.subnet))
+            ledger, self.subnet = claim_subnet(run_id, self.name, "CHAOSKIT_DOCKER_SUBNET_BASE", "10.214",
+                                               _in_use(self.client))
         else:
             self.subnet = ipaddress.IPv4Network(ledger.subnet or "")
         self.ledger = ledger

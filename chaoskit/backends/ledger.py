@@ -8,6 +8,7 @@ by PID *and* start time (so a recycled PID is never touched), and scratch direct
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -145,6 +146,16 @@ def free_subnet(env_var: str, default_base: str,
         if str(net) not in taken and not also_taken(net):
             return net
     raise InfrastructureError(f"no free /24 subnet under {base}.0.0/16 (set {env_var})")
+
+
+def claim_subnet(run_id: str, backend: str, env_var: str, default_base: str,
+                 also_taken: Callable[[ipaddress.IPv4Network], bool]) -> tuple[Ledger, ipaddress.IPv4Network]:
+    """A new run's ledger holding a free /24: chosen and recorded under one lock, so runs started at
+    the same moment (``chaoskit run -j N``, parallel test workers) never pick the same subnet."""
+    with (state_dir() / "subnet.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subnet = free_subnet(env_var, default_base, also_taken)
+        return Ledger.create(run_id, backend, str(subnet)), subnet
 
 
 def all_ledgers() -> list[Ledger]:

@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from chaoskit.backends.base import CHAIN_SETUP, Node, NodeSpec, partition_rules
 from chaoskit.backends.base import PARTITION_CHAIN as CHAIN
 from chaoskit.backends.ledger import (
     Ledger,
-    free_subnet,
+    claim_subnet,
     netns_pids,
     process_running,
     process_start_time,
@@ -57,9 +58,10 @@ def check_platform() -> None:
             raise MissingDependencyError(f"`{tool}` not found: apt-get install -y {pkg}")
 
 
-def _free_subnet() -> ipaddress.IPv4Network:
+def _routed() -> Callable[[ipaddress.IPv4Network], bool]:
+    """Whether this host already routes a network (someone else's)."""
     routes = _run("ip", "-4", "route", "show", "table", "all", check=False).stdout
-    return free_subnet("CHAOSKIT_SUBNET_BASE", "10.213", lambda net: str(net.network_address)[:-1] in routes)
+    return lambda net: str(net.network_address)[:-1] in routes
 
 
 class LocalBackend:
@@ -75,8 +77,7 @@ class LocalBackend:
         self.hub = f"ck-{run_id}-hub"
         self.root_if = f"ck{run_id}"[:15]
         if ledger is None:
-            self.subnet = _free_subnet()
-            ledger = Ledger.create(run_id, self.name, str(self.subnet))
+            ledger, self.subnet = claim_subnet(run_id, self.name, "CHAOSKIT_SUBNET_BASE", "10.213", _routed())
         else:
             self.subnet = ipaddress.IPv4Network(ledger.subnet or "")
         self.ledger = ledger

@@ -198,3 +198,19 @@ def test_cleanup_removes_a_zombie_runners_run_and_names_live_ones(
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == f"nothing to clean up; {left}"
     live.forget()
+
+
+def _claim(i: int) -> str:
+    from chaoskit.backends.ledger import claim_subnet
+
+    _, subnet = claim_subnet(f"claim{i}", "local", "CHAOSKIT_TEST_SUBNET_BASE", "10.250", lambda net: False)
+    return str(subnet)
+
+
+def test_runs_started_at_once_never_claim_the_same_subnet() -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        subnets = pool.map(_claim, range(16))
+    assert len(set(subnets)) == 16, subnets
+    assert {ledger.subnet for ledger in all_ledgers()} == set(subnets)
