@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 BACKEND ?= auto
+JOBS    ?= auto
 # every system has scripts/setup.d/<system>.sh (its OS packages) and chaoskit/systems/<system>.py
 SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
 
@@ -31,9 +32,10 @@ $(VENV)/.installed: pyproject.toml
 	@$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-# `make chaos-<system>`: that system's experiments with the default backend, and a verdict table.
+# `make chaos-<system>`: that system's experiments with the default backend, side by side (JOBS=auto: from
+# the machine's cores and memory; JOBS=1 one after another), a verdict table and the suite report.
 chaos-%: setup
-	$(BIN)/chaoskit run --system $* --backend $(BACKEND)
+	$(BIN)/chaoskit run --system $* --backend $(BACKEND) -j $(JOBS)
 
 # There is no official image with Patroni: with a Docker daemon and a registry, build one on the
 # official postgres:15 image (chaoskit/images/postgres); without, --backend auto falls back to local.

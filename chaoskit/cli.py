@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default="auto", choices=None, help="auto | local | docker")
     run.add_argument("--out", type=Path, help="output directory (one sub-directory per experiment if several)")
     run.add_argument("--junit-xml", type=Path, metavar="FILE", help="also write a JUnit XML file for CI")
+    run.add_argument("-j", "--jobs", default="1", metavar="N|auto",
+                     help="run up to N experiments side by side, each in its own topology (auto: from cores "
+                          "and memory); default 1")
     run.add_argument("--client", metavar="MODULE:FACTORY",
                      help="run your own client instead of the experiment's (see README, Test your own code)")
     run.add_argument("--path", metavar="DIR", action="append", default=[],
@@ -109,31 +113,78 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from chaoskit.clients.user import load_factory
-    from chaoskit.junit import JUnitLog
-    from chaoskit.runner import run
 
     exps = _select(args)  # every file validated before anything starts
+    jobs = _jobs(args.jobs)
     client = load_factory(args.client, args.path) if args.client else None
     for exp in exps:  # and every user client's factory imported
         if exp.client.factory and client is None:
             load_factory(exp.client.factory, args.path)
-    summary: list[tuple[str, str, str]] = []
-    worst = 0
+    if len(exps) == 1:
+        return _run_one(exps[0], args, client)
+    return _run_suite(exps, args, client, jobs)
+
+
+def _jobs(value: str) -> int:
+    from chaoskit.suite import default_jobs
+
+    if value == "auto":
+        return default_jobs()
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"-j {value!r}: expected a number >= 1 or auto")
+    return int(value)
+
+
+def _run_one(exp: Experiment, args: argparse.Namespace, client: Any) -> int:
+    from chaoskit.junit import JUnitLog
+    from chaoskit.runner import run
+
+    junit = JUnitLog(args.junit_xml, [exp])  # no-op without --junit-xml
+    print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
+    with junit.case(exp) as case:
+        result = run(exp, args.backend, args.out, console.Progress("  "), client=client, paths=args.path)
+        case.record(result)
+    print(console.check_table(result.checks))
+    print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)
+    return result.exit_code
+
+
+def _run_suite(exps: list[Experiment], args: argparse.Namespace, client: Any, jobs: int) -> int:
+    from chaoskit.junit import JUnitLog
+    from chaoskit.runner import run
+    from chaoskit.suite import Outcome, Suite, junit_from, run_side_by_side, summary_table
+    from chaoskit.suite_report import Row, write_suite
+
+    suite = Suite.for_run(args.out)
     junit = JUnitLog(args.junit_xml, exps)  # no-op without --junit-xml
-    for exp in exps:
-        out = args.out / exp.name if args.out and len(exps) > 1 else args.out
-        print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
-        with junit.case(exp) as case:
-            result = run(exp, args.backend, out, console.Progress("  "), client=client, paths=args.path)
-            case.record(result)
-        print(console.check_table(result.checks))
-        print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)
-        summary.append((exp.name, result.verdict.value, str(result.out_dir)))
-        worst = max(worst, result.exit_code)
-    if len(summary) > 1:
-        print("\n" + console.table(["experiment", "verdict", "report"],
-                                   [[n, v.upper(), f"{d}/report.html"] for n, v, d in summary]))
-    return worst
+    jobs = min(jobs, len(exps))
+    print(f"{len(exps)} experiments, {jobs} at a time; runs and the suite report in {suite.root}/", flush=True)
+    t_suite = time.monotonic()
+    try:
+        if jobs > 1:
+            suite.outcomes = run_side_by_side(exps, suite, jobs, args.backend, args.client, args.path)
+            junit_from(junit, suite.outcomes)
+        else:
+            for exp in exps:
+                print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
+                t0 = time.monotonic()
+                with junit.case(exp) as case:
+                    result = run(exp, args.backend, suite.out_dir(exp), console.Progress("  "), client=client,
+                                 paths=args.path)
+                    case.record(result)
+                print(console.check_table(result.checks))
+                print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)
+                suite.outcomes.append(Outcome(exp, result.out_dir, result.exit_code, time.monotonic() - t0,
+                                              result.journal))
+    finally:
+        rows = [Row(o.experiment.name, o.out_dir, o.journal, o.experiment.compare_with, o.error, o.wall_s)
+                for o in suite.outcomes]
+        if rows:
+            write_suite(suite.root / "index.html", rows)
+    print("\n" + summary_table(suite.outcomes))
+    print(f"suite report: {suite.root / 'index.html'} ({len(exps)} experiments in "
+          f"{time.monotonic() - t_suite:.0f} s, -j {jobs})", flush=True)
+    return max((o.exit_code for o in suite.outcomes), default=0)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -234,12 +285,28 @@ def cmd_images(force: bool, env: bool = False) -> int:
     return 0
 
 
+def _report_suite(root: Path, runs: list[Path]) -> int:
+    from chaoskit.suite import read_journal
+    from chaoskit.suite_report import Row, write_suite
+
+    rows = []
+    for d in runs:
+        j = read_journal(d)
+        rows.append(Row(str((j or {}).get("experiment") or d.name), d, j, (j or {}).get("compare_with")))
+    write_suite(root / "index.html", rows)
+    print(f"wrote {root / 'index.html'}")
+    return 0
+
+
 def cmd_report(run_dir: Path) -> int:
     from chaoskit.report import write_report
 
     journal_path = run_dir / "journal.json"
     if not journal_path.exists():
-        raise UsageError(f"{journal_path}: not found")
+        runs = sorted(p.parent for p in run_dir.glob("*/journal.json"))
+        if not runs:
+            raise UsageError(f"{journal_path}: not found (nor any */journal.json of a suite)")
+        return _report_suite(run_dir, runs)
     journal = json.loads(journal_path.read_text())
     ops = [json.loads(line) for line in (run_dir / journal.get("history", "history.jsonl")).read_text().splitlines()
            if line.strip()]

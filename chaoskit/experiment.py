@@ -94,6 +94,8 @@ class Experiment(_Strict):
     schedule: ScheduleSpec = ScheduleSpec()
     faults: list[FaultField] = Field(default_factory=list)
     expect: list[Expectation] = Field(min_length=1)
+    # the weaker experiment this one is the stronger half of: the suite report shows the pair side by side
+    compare_with: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")
     source: str = ""
 
 

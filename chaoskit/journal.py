@@ -56,7 +56,7 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
         "started_at": started.isoformat(timespec="seconds"),
         "ended_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "verdict": verdict.value, "purpose": exp.purpose, "hypothesis": exp.hypothesis,
-        "client": client or exp.client.label,
+        "client": client or exp.client.label, "compare_with": exp.compare_with,
         "checks": [{"name": c.name, "valid": c.valid.value, "detail": c.detail, "expected": c.expected,
                     "observed": c.observed} for c in checks],
         "metrics": {**headline, **extra},
