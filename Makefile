@@ -6,6 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 BACKEND ?= auto
 JOBS    ?= auto
+TEST_JOBS ?= 3
 # every system has scripts/setup.d/<system>.sh (its OS packages) and chaoskit/systems/<system>.py
 SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
 
@@ -49,10 +50,11 @@ postgres-image:
 chaos-postgres: postgres-image
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
-# built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables.
+# built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables; TEST_JOBS pytest-xdist
+# workers side by side (each test's runs have their own subnets; leftover checks look at their own runs).
 test: setup images
 	env $$($(BIN)/chaoskit images --env) CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
-	  $(BIN)/pytest --durations=15
+	  $(BIN)/pytest -n $(TEST_JOBS) --durations=15
 
 test-unit: setup
 	$(BIN)/pytest tests/unit

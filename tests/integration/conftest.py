@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ DOCKER = pytest.param("docker", marks=pytest.mark.skipif(os.environ.get("CHAOSKI
 
 
 SECOND_READINGS: list[str] = []
+_WORKER_READINGS: list[int] = []  # under pytest-xdist: what each worker recounted
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +37,20 @@ def second_reading(tmp_path: Path) -> Iterator[None]:
     assert not problems, "the second reading disagrees with the journal:\n" + "\n".join(problems)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["second_readings"] = len(SECOND_READINGS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    _WORKER_READINGS.append(int(getattr(node, "workeroutput", {}).get("second_readings", 0)))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SECOND_READINGS:
-        terminalreporter.write_line(f"second reading: {len(SECOND_READINGS)} run(s) recounted from history.jsonl; "
+    if count := len(SECOND_READINGS) + sum(_WORKER_READINGS):
+        terminalreporter.write_line(f"second reading: {count} run(s) recounted from history.jsonl; "
                                     "any disagreement fails its test")
 
 
