@@ -7,7 +7,7 @@ import importlib
 from chaoskit.systems.base import System
 
 _MODULES = {"redis": "chaoskit.systems.redis", "postgres": "chaoskit.systems.postgres",
-            "mongo": "chaoskit.systems.mongo"}
+            "mongo": "chaoskit.systems.mongo", "cassandra": "chaoskit.systems.cassandra"}
 
 
 def system_names() -> list[str]:
