@@ -15,7 +15,8 @@ How an op ended (fail = certainly not applied, info = maybe applied):
 
 - ``Unavailable``: the coordinator refused before it wrote anything (too few replicas alive) -> fail.
 - ``NoHostAvailable``: no coordinator took it -> fail when every host's error says so (Unavailable,
-  connection refused); info if one of them may have run it (a connection lost mid-request, a timeout).
+  connection refused, no connection to try it on: "marked down"); info if one of them may have run it
+  (a connection lost mid-request, a timeout).
 - ``WriteTimeout`` / ``WriteFailure``: some replicas may have it -> info. ``OperationTimedOut``: the
   driver gave up waiting; the coordinator may have applied it -> info. Anything else -> info.
 - Reads change nothing: every failed read is fail (``ReadTimeout`` included).
@@ -35,6 +36,7 @@ from cassandra import (
     Unavailable,
 )
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResponseFuture
+from cassandra.connection import ConnectionException
 from cassandra.policies import ConstantReconnectionPolicy, RetryPolicy, RoundRobinPolicy
 from cassandra.query import PreparedStatement
 
@@ -43,7 +45,8 @@ from chaoskit.clients.retry import RetryPolicy as AppRetry
 from chaoskit.clients.retry import call_with_policy
 from chaoskit.history import OpType
 
-RETRY_ON = (DriverException, NoHostAvailable, OSError)  # NoHostAvailable is not a DriverException
+# the driver's errors do not share one base: NoHostAvailable and ConnectionException are plain Exceptions
+RETRY_ON = (DriverException, NoHostAvailable, ConnectionException, OSError)
 PATTERNS = ("quorum", "one", "quorum-write-one-read")
 KEYSPACE, TABLE, PORT = "chaoskit", "writes", 9042
 LEVELS = {"quorum": (ConsistencyLevel.QUORUM, ConsistencyLevel.QUORUM),
@@ -53,8 +56,10 @@ LEVELS = {"quorum": (ConsistencyLevel.QUORUM, ConsistencyLevel.QUORUM),
 
 def _not_sent(exc: BaseException) -> bool:
     """This host certainly did not run it: refused by the coordinator, or never connected."""
-    return isinstance(exc, Unavailable | InvalidRequest | ConnectionRefusedError) or (
-        "refused" in str(exc).lower() and not isinstance(exc, OperationTimedOut))
+    if isinstance(exc, Unavailable | InvalidRequest | ConnectionRefusedError):
+        return True
+    text = str(exc).lower()  # the driver's own: no connection to try it on ("marked down"), or connect refused
+    return not isinstance(exc, OperationTimedOut) and ("refused" in text or "marked down" in text)
 
 
 def classify(exc: BaseException) -> OpType:
@@ -113,7 +118,11 @@ class CassandraClientPattern:
             self.open()
         future = self._session.execute_async(self._stmts[name], params, host=host)
         self._last = future
-        return [int(row.id) for row in future.result()]
+        try:
+            return [int(row.id) for row in future.result()]
+        except NoHostAvailable as exc:  # name each host's error up front: the journal keeps 200 characters
+            hosts = ", ".join(f"{getattr(h, 'address', h)}: {type(e).__name__}" for h, e in exc.errors.items())
+            raise NoHostAvailable(f"no host could run it ({hosts})", exc.errors) from exc
 
     def _read(self, want: int) -> dict[str, Any]:
         ids = self._run("read", (want,))

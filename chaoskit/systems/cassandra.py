@@ -52,6 +52,7 @@ from chaoskit.systems.base import (
     Progress,
     node_at,
     validate_experiment,
+    wait_until,
 )
 
 ROLES = ("any", "two", "all", "others")
@@ -102,11 +103,16 @@ def _session(hosts: list[str], timeout_s: float = 5.0) -> Iterator[tuple[Cluster
 
 def _by_host(cluster: Cluster, session: Session, address: str, cql: str, timeout: float) -> list[Any]:
     """Run ``cql`` at ALL with ``address`` as the coordinator."""
+    return list(_send(cluster, session, address, cql, timeout).result())
+
+
+def _send(cluster: Cluster, session: Session, address: str, cql: str, timeout: float) -> Any:
+    """Send ``cql`` at ALL to ``address`` as the coordinator; the driver's future."""
     host = next((h for h in cluster.metadata.all_hosts() if h.address == address), None)
     if host is None:
         raise InfrastructureError(f"the driver does not know {address}")
     stmt = SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL, fetch_size=5000)
-    return list(session.execute(stmt, host=host, timeout=timeout))
+    return session.execute_async(stmt, host=host, timeout=timeout)
 
 
 class CassandraTopology(NodeBook):
@@ -156,17 +162,44 @@ class CassandraTopology(NodeBook):
                                   self._tail([name]))
 
     def wait_ready(self, timeout: float) -> None:
+        """Every node answers CQL and lists every other as a peer; the schema is created through one
+        coordinator and agreed on by all; then every node, as coordinator, runs a read at ALL."""
         for name in self.names:
             self._wait_cql(name, timeout)
+        wait_until(lambda: self._every_node(self._sees_whole_ring), timeout, "every node to see the whole ring",
+                   interval=0.5, log_tail=self._tail)
+        wait_until(self._create_schema, timeout, "the keyspace and table to be created", interval=0.5,
+                   log_tail=self._tail)
+        wait_until(self._schema_agreed, timeout, "every node to agree on the schema", interval=0.3,
+                   log_tail=self._tail)
+        if not self.wait_settled(timeout):
+            raise InfrastructureError("timed out waiting for every node to see every replica alive", self._tail())
+
+    def _create_schema(self) -> bool:
+        """Idempotent (IF NOT EXISTS): a retry after the table went to a coordinator that had not yet
+        learnt of the new keyspace just runs both again."""
+        rf = min(self.settings.replication_factor, len(self.names))
         with _session(self._hosts(), 10.0) as (_, session):
-            rf = min(self.settings.replication_factor, len(self.names))
             session.execute(f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
                             f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
             session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.{TABLE} (p int, id int, PRIMARY KEY (p, id)) "
                             f"WITH CLUSTERING ORDER BY (id DESC) AND speculative_retry = "
                             f"'{self.settings.speculative_retry}'")
-        if not self.wait_settled(timeout):
-            raise InfrastructureError("timed out waiting for every node to see every replica alive", self._tail())
+        return True
+
+    def _every_node(self, check: Callable[[Cluster, Session, str], bool]) -> bool:
+        with _session(self._hosts(), 2.0) as (cluster, session):
+            return all(check(cluster, session, address) for address in self._hosts())
+
+    def _sees_whole_ring(self, cluster: Cluster, session: Session, address: str) -> bool:
+        peers = _by_host(cluster, session, address, "SELECT peer, tokens FROM system.peers_v2", 2.0)
+        return len([p for p in peers if p.tokens]) == len(self.names) - 1
+
+    def _schema_agreed(self) -> bool:
+        with _session(self._hosts(), 2.0) as (cluster, session):
+            versions = {_by_host(cluster, session, a, "SELECT schema_version FROM system.local", 2.0)[0].schema_version
+                        for a in self._hosts()}
+        return len(versions) == 1
 
     def _hosts(self) -> list[str]:
         return [self.addresses[n] for n in self.names]
@@ -224,17 +257,23 @@ class CassandraTopology(NodeBook):
         try:
             with _session(self._hosts(), 0.5) as (cluster, session):
                 while not stop.wait(0.25):
-                    for name in self.names:
+                    sent = {}
+                    for name in self.names:  # all at once: one poll takes at most the 0.5 s timeout
                         try:
-                            _by_host(cluster, session, self.addresses[name], cql, 0.5)
+                            sent[name] = _send(cluster, session, self.addresses[name], cql, 0.5)
+                        except Exception:  # noqa: BLE001 -- the driver has it down: no answer from it
+                            continue
+                    for name, future in sent.items():
+                        try:
+                            future.result()
                         except Unavailable as exc:
                             if name not in down:
                                 down.add(name)
                                 sink(Event(clock(), "cassandra", "replica-down", f"{name} counts "
                                            f"{exc.alive_replicas} of {exc.required_replicas} replicas alive", name))
                             continue
-                        except (*RETRY_ON, InfrastructureError):
-                            continue  # down itself, or still waiting on a replica it counts alive
+                        except Exception:  # noqa: BLE001 -- down itself, or waiting on a replica it counts alive
+                            continue
                         if name in down:
                             down.discard(name)
                             sink(Event(clock(), "cassandra", "replicas-up", f"{name} counts every replica alive",
@@ -255,15 +294,19 @@ class CassandraTopology(NodeBook):
         return self._settles(every_node_sees_all, timeout, "every node to see every replica", interval=0.5)
 
     def final_read(self) -> list[Any]:
-        """Every value, read at ALL (every replica answers; differences are repaired as it reads)."""
+        """Every value, read at ALL (every replica answers; differences are repaired as it reads):
+        through each node as coordinator in turn, else through whichever the driver picks."""
         cql = f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0"
+        errors = []
         with _session(self._hosts(), 30.0) as (cluster, session):
-            errors = []
-            for address in self._hosts():
+            for address in [*self._hosts(), None]:
                 try:
-                    return sorted(int(row.id) for row in _by_host(cluster, session, address, cql, 30.0))
-                except RETRY_ON as exc:
-                    errors.append(f"{address}: {type(exc).__name__}: {exc}")
+                    rows = (_by_host(cluster, session, address, cql, 30.0) if address else
+                            session.execute(SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL,
+                                                            fetch_size=5000), timeout=30.0))
+                    return sorted(int(row.id) for row in rows)
+                except (*RETRY_ON, InfrastructureError) as exc:
+                    errors.append(f"{address or 'any'}: {type(exc).__name__}: {exc}")
         raise InfrastructureError("no coordinator answered the final read at ALL: " + "; ".join(errors)[:400])
 
 

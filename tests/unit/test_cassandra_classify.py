@@ -33,6 +33,9 @@ UNAVAILABLE = Unavailable("Cannot achieve consistency level QUORUM", consistency
     (NoHostAvailable("no hosts", {}), OpType.FAIL),  # nothing to send it to
     (NoHostAvailable("no hosts", {"10.0.0.10:9042": ConnectionRefusedError(111, "Connection refused")}),
      OpType.FAIL),
+    (NoHostAvailable("down", {"10.0.0.12:9042": UNAVAILABLE,
+                              "10.0.0.10:9042": ConnectionException("Host has been marked down or removed")}),
+     OpType.FAIL),  # the driver had no connection to send it on
     (NoHostAvailable("mixed", {"10.0.0.10:9042": UNAVAILABLE,
                                "10.0.0.11:9042": OperationTimedOut("errors={}", "10.0.0.11:9042")}), OpType.INFO),
     (NoHostAvailable("lost", {"10.0.0.10:9042": ConnectionShutdown("Connection to 10.0.0.10 was closed")}),
@@ -45,7 +48,7 @@ UNAVAILABLE = Unavailable("Cannot achieve consistency level QUORUM", consistency
     (ConnectionException("Connection reset"), OpType.INFO),
     (RuntimeError("something else"), OpType.INFO),
 ], ids=["unavailable", "invalid-request", "no-host-unavailable", "no-host-empty", "no-host-refused",
-        "no-host-mixed-timeout", "no-host-connection-lost", "write-timeout", "write-failure", "client-timeout",
+        "no-host-marked-down", "no-host-mixed-timeout", "no-host-connection-lost", "write-timeout", "write-failure", "client-timeout",
         "connection-reset", "unknown"])
 def test_write_classification(exc: BaseException, expected: OpType) -> None:
     assert classify(exc) is expected
