@@ -48,8 +48,8 @@ UNAVAILABLE = Unavailable("Cannot achieve consistency level QUORUM", consistency
     (ConnectionException("Connection reset"), OpType.INFO),
     (RuntimeError("something else"), OpType.INFO),
 ], ids=["unavailable", "invalid-request", "no-host-unavailable", "no-host-empty", "no-host-refused",
-        "no-host-marked-down", "no-host-mixed-timeout", "no-host-connection-lost", "write-timeout", "write-failure", "client-timeout",
-        "connection-reset", "unknown"])
+        "no-host-marked-down", "no-host-mixed-timeout", "no-host-connection-lost", "write-timeout", "write-failure",
+        "client-timeout", "connection-reset", "unknown"])
 def test_write_classification(exc: BaseException, expected: OpType) -> None:
     assert classify(exc) is expected
 
