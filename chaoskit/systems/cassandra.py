@@ -56,6 +56,7 @@ from chaoskit.systems.base import (
 )
 
 ROLES = ("any", "two", "all", "others")
+LEADER_ONLY = ("failover_happened", "old_primary_demoted")  # figures a ring without a primary never has
 JMX_PORT = 7199
 
 
@@ -318,6 +319,9 @@ class CassandraSystem:
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, CassandraSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"cassandra-{i + 1}" for i in range(s.nodes)})
+        for i, expectation in enumerate(exp.expect):
+            if expectation.metric in LEADER_ONLY:
+                raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a leaderless system")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> CassandraTopology:
         if backend.name != "local":

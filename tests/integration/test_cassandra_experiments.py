@@ -118,3 +118,17 @@ def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> 
     (line,) = res.stderr.strip().splitlines()
     assert "`java` not found" in line and "openjdk-17" in line
     assert _run_ids(state_dir) == []
+
+
+def test_cassandra_one_reads_are_stale_where_quorum_reads_are_not(tmp_path: Path, no_leftovers: None) -> None:
+    """One replica cut off from its peers (clients still reach it): ONE/ONE reads miss acknowledged writes,
+    QUORUM/QUORUM reads never do."""
+    one = _run("cassandra-one-stale-reads", tmp_path)
+    assert one.verdict is Verdict.PASS, _explain(one.journal)
+    assert one.journal["metrics"]["stale_reads"] > 0 and one.journal["metrics"]["lost_writes"] == 0
+    quorum = _run("cassandra-quorum-no-stale", tmp_path)
+    m = quorum.journal["metrics"]
+    assert quorum.verdict is Verdict.PASS, _explain(quorum.journal)
+    assert m["stale_reads"] == 0 and m["reads_checked"] > 100 and m["lost_writes"] == 0
+    for result in (one, quorum):
+        assert recount_lost(result.out_dir) == (0, result.journal["metrics"]["acked_writes"])
