@@ -126,9 +126,15 @@ class CassandraClientPattern:
 
     def _read(self, want: int) -> dict[str, Any]:
         ids = self._run("read", (want,))
+        found = want in ids
         if not ids and self._last is not None:  # nothing at or past it: the newest this coordinator returns
-            ids = self._run("newest", (), self._last.coordinator_host)
-        return {"want": want, "found": want in ids, "seen": max(ids) if ids else None}
+            first = self._last
+            try:
+                ids = self._run("newest", (), first.coordinator_host)
+            except RETRY_ON:  # the read itself succeeded (stale): how stale is only a bonus
+                ids = []
+            self._last = first  # the op's node is the coordinator of the read that decided it
+        return {"want": want, "found": found, "seen": max(ids) if ids else None}
 
     def invoke(self, f: str, value: Any) -> Outcome:
         self._last = None
