@@ -68,10 +68,14 @@ def test_cassandra_two_nodes_down_quorum_fails_definitely(tmp_path: Path, no_lef
     t0, healed = fault["applied_at"], fault["healed_at"]
     window = [(inv, end) for inv, end in _done(result.out_dir) if t0 <= end["time"] <= healed]
     assert not [end for _, end in window if end["type"] == "ok" and end["time"] > t0 + 0.5], "no QUORUM without 2 nodes"
-    fails = [end for _, end in window if end["type"] == "fail"]
+    fails = [end for _, end in window if end["type"] == "fail" and end["f"] == "write"]
     infos = [end for _, end in window if end["type"] == "info"]
     assert fails and all("Unavailable" in e["error"] for e in fails), fails[:3]
     assert infos and "WriteTimeout" in min(infos, key=lambda e: e["time"])["error"], "timeouts until convicted"
+    reads = sorted((end for inv, end in window if end["f"] == "read" and inv["time"] >= t0 + 0.5),
+                   key=lambda e: e["time"])
+    assert reads and all(e["type"] == "fail" for e in reads), "a read never ends info"
+    assert "ReadTimeout" in reads[0]["error"] and any("Unavailable" in e["error"] for e in reads), reads[:3]
     detected = [e for e in journal["events"] if e["kind"] == "replica-down" and t0 <= e["time"] <= healed]
     assert detected, "the survivor's failure detector convicts the dead replicas within the window"
     assert min(e["time"] for e in fails) >= min(e["time"] for e in detected) - 1.0, "Unavailable only once convicted"
