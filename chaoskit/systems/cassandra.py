@@ -68,7 +68,8 @@ class CassandraSettings(BaseModel):
                                          "more false positives (default 8)")
     read_timeout_ms: int = Field(5000, ge=100)
     write_timeout_ms: int = Field(2000, ge=100)
-    speculative_retry: str = Field("99p", description="the table's speculative_retry ('99p', '50ms', 'NONE')")
+    speculative_retry: str = Field("99p", pattern=r"^(?i:none|always|\d+(\.\d+)?(p|percentile|ms))$",
+                                   description="the table's speculative_retry ('99p', '50ms', 'NONE')")
     parallel_start: bool = Field(True, description="start the non-seed nodes together once the seed answers")
 
 

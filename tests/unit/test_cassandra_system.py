@@ -41,8 +41,11 @@ def test_the_built_in_experiments_validate(name: str) -> None:
     ({"faults": [{"kind": "kill", "target": "primary"}]}, "unknown target 'primary'"),
     ({"client": {"pattern": "downgrading"}}, "unknown pattern 'downgrading'"),
     ({"topology": {"nodes": 2}}, "topology.nodes"),
-], ids=["failover", "demotion", "primary", "pattern", "nodes"])
+    ({"topology": {"speculative_retry": "99p'; DROP KEYSPACE x"}}, "topology.speculative_retry"),
+], ids=["failover", "demotion", "primary", "pattern", "nodes", "speculative-retry"])
 def test_what_a_leaderless_ring_cannot_do_is_rejected_in_one_line(over: dict[str, Any], needle: str) -> None:
     with pytest.raises(ExperimentError, match=needle):
         parse(_exp(**over), "test")
     parse(_exp(), "test")  # the same experiment without it is fine
+    for ok in ("99p", "50ms", "NONE", "99.9PERCENTILE"):
+        parse(_exp(topology={"speculative_retry": ok}), "test")
