@@ -39,6 +39,7 @@ class RunFacts:
     promoted_kinds: tuple[str, ...] = ()
     old_primary: str | None = None
     roles_after: dict[str, str] = field(default_factory=dict)
+    leaderless: bool = False  # no primary: failover and demotion do not apply; RTO = recovery after the last error
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,11 @@ def _percentile_ms(sorted_values: list[float], q: float) -> float | None:
 
 
 class RtoPhases:
-    """Recovery in phases: fault -> detection -> new primary -> first ok write on the new primary."""
+    """Recovery in phases: fault -> detection -> new primary -> first ok write on the new primary.
+
+    On a leaderless system there is no new primary: recovery is the first ok write after the *last*
+    disruption (see :meth:`_recovered_leaderless`) and ``failover_happened`` is not applicable (None).
+    """
 
     name = "rto"
 
@@ -182,25 +187,56 @@ class RtoPhases:
         t0 = facts.fault_at
         after = sorted((e for e in facts.events if e.time >= t0), key=lambda e: e.time)
         detected = next((e.time for e in after if e.kind in facts.detected_kinds), None)
-        switch = next((e for e in after if e.kind in facts.promoted_kinds), None)
+        switch = None if facts.leaderless else next((e for e in after if e.kind in facts.promoted_kinds), None)
         new_primary = switch.node if switch else None
-        recovered = self._recovered(history.pairs(), t0, switch.time if switch else None, new_primary)
+        if facts.leaderless:
+            recovered = self._recovered_leaderless(history.pairs(), t0)
+        else:
+            recovered = self._recovered(history.pairs(), t0, switch.time if switch else None, new_primary)
         m: dict[str, Number] = {
             "fault_at": round(t0, 3),
             "detected_at": round(detected, 3) if detected is not None else None,
             "promoted_at": round(switch.time, 3) if switch else None,
             "recovered_at": round(recovered, 3) if recovered is not None else None,
             "rto_s": round(recovered - t0, 3) if recovered is not None else None,
-            "failover_happened": switch is not None,
+            "failover_happened": None if facts.leaderless else switch is not None,
             "client_recovered": recovered is not None,
         }
         parts = [f"{label} +{(t - t0):.2f}s" for label, t in
                  (("detected", detected), ("new primary", switch.time if switch else None),
                   ("client recovered", recovered)) if t is not None]
         detail = ", ".join(parts) or "no failover and no client recovery observed"
+        if facts.leaderless:
+            erred = any(p.invoke.f == "write" and p.complete is not None and p.complete.time >= t0
+                        and p.type is not OpType.OK for p in history.pairs())
+            quiet = "writes were never disrupted" if not erred else "no client recovery observed"
+            detail = ("leaderless (no failover): " + (", ".join(parts) or quiet)
+                      + (" -- the first ok write after the last error" if recovered is not None else ""))
         if new_primary:
             detail += f" (new primary {new_primary})"
         return CheckResult(self.name, Valid.TRUE if recovered is not None else Valid.FALSE, detail, m)
+
+    @staticmethod
+    def _write_completions(pairs: list[Pair], t0: float) -> list[tuple[float, int, OpType, str | None]]:
+        return sorted(((c.time, c.process, p.type, c.node) for p in pairs
+                       if p.invoke.f == "write" and (c := p.complete) is not None and c.time >= t0),
+                      key=lambda d: (d[0], d[1]))
+
+    @staticmethod
+    def _recovered_leaderless(pairs: list[Pair], t0: float) -> float | None:
+        """Walking write completions after the fault in completion order: the ok one that ends the last
+        disruption -- it follows a failed/indeterminate completion, or comes more than 0.25 s after the
+        previous ok completion (or the fault). None if the writes end disrupted or were never disrupted."""
+        recovered: float | None = None
+        erred, last_ok = False, t0
+        for t, _, type_, _node in RtoPhases._write_completions(pairs, t0):
+            if type_ is not OpType.OK:
+                erred, recovered = True, None
+                continue
+            if erred or t - last_ok > 0.25:
+                recovered, erred = t, False
+            last_ok = t
+        return recovered
 
     @staticmethod
     def _recovered(pairs: list[Pair], t0: float, switched: float | None, new_primary: str | None) -> float | None:
@@ -215,9 +251,7 @@ class RtoPhases:
         """
         attributed = any(p.complete.node is not None for p in pairs
                          if p.invoke.f == "write" and p.complete is not None and p.type is OpType.OK)
-        done = sorted(((c.time, c.process, p.type, c.node) for p in pairs
-                       if p.invoke.f == "write" and (c := p.complete) is not None and c.time >= t0),
-                      key=lambda d: (d[0], d[1]))
+        done = RtoPhases._write_completions(pairs, t0)
         if new_primary is not None and switched is not None and attributed:
             return next((t for t, _, type_, node in done
                          if type_ is OpType.OK and node == new_primary and t >= switched), None)
@@ -239,6 +273,9 @@ class OldPrimary:
     name = "old-primary"
 
     def check(self, history: History, facts: RunFacts) -> CheckResult:
+        if facts.leaderless:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: a leaderless system has no primary",
+                               {"old_primary_demoted": None})
         if not facts.old_primary:
             return CheckResult(self.name, Valid.UNKNOWN, "no primary was targeted", {"old_primary_demoted": None})
         role = facts.roles_after.get(facts.old_primary, "unknown")

@@ -46,7 +46,7 @@ def _us(x: float | None) -> float | None:
 def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdict: Verdict,
                   checks: list[Check], metrics: dict[str, Any], faults: list[FaultRecord],
                   phases: list[PhaseRecord], events: list[Event], settled: bool | None,
-                  roles_after: dict[str, str], event_kinds: dict[str, list[str]] | None = None,
+                  roles_after: dict[str, str], event_kinds: dict[str, Any] | None = None,
                   client: str | None = None) -> dict[str, Any]:
     headline = {k: metrics.get(k) for k in HEADLINE_METRICS}
     extra = {k: v for k, v in metrics.items() if k not in headline and k not in RTO_KEYS}

@@ -60,7 +60,8 @@ def _rto(journal: dict[str, Any], writes: list[tuple[dict[str, Any], dict[str, A
     if not journal.get("faults"):
         return None
     t0 = journal["faults"][0]["applied_at"]
-    kinds = journal.get("rto", {}).get("promoted_kinds", [])
+    rto = journal.get("rto", {})
+    kinds = [] if rto.get("leaderless") else rto.get("promoted_kinds", [])
     promos = sorted((e for e in journal.get("events", []) if e["time"] >= t0 and e["kind"] in kinds),
                     key=lambda e: e["time"])
     ends = sorted((end for _, end in writes if end is not None and end["time"] >= t0),
@@ -71,6 +72,16 @@ def _rto(journal: dict[str, Any], writes: list[tuple[dict[str, Any], dict[str, A
         oks = [e["time"] for e in ends if e["type"] == "ok" and e.get("node") == node and e["time"] >= at]
         return oks[0] - t0 if oks else None
     previous, disrupted = t0, False
+    if rto.get("leaderless"):  # no primary: the ok write that ends the *last* disruption
+        found = None
+        for e in ends:
+            if e["type"] != "ok":
+                disrupted, found = True, None
+            else:
+                if disrupted or e["time"] - previous > GAP_S:
+                    disrupted, found = False, float(e["time"] - t0)
+                previous = e["time"]
+        return found
     for e in ends:
         disrupted = disrupted or e["type"] != "ok" or e["time"] - previous > GAP_S
         if e["type"] == "ok":

@@ -71,6 +71,7 @@ class _Run:
     settled: bool | None = None
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
+    leaderless: bool = False
     logs: dict[str, str] = field(default_factory=dict)
     client_label: str = ""
 
@@ -163,6 +164,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     stack.callback(_keep_logs, topology, backend, state)
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
+    state.leaderless = topology.facts.leaderless
     progress(f"ready in {time.monotonic() - t:.1f}s")
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))
@@ -236,7 +238,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         fault_at=state.faults[0].applied_at if state.faults else None,
         healed_at=state.faults[0].healed_at if state.faults else None,
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
-        detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds,
+        detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
     )
     results = run_checkers(state.history, facts)
     checks = evaluate(list(exp.expect), results)
@@ -246,7 +248,8 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
                             events=state.events, history=state.history, settled=state.settled,
                             roles_after=state.roles_after, logs=state.logs, client=state.client_label,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
-                                         "promoted_kinds": list(state.promoted_kinds)})
+                                         "promoted_kinds": list(state.promoted_kinds),
+                                         "leaderless": state.leaderless})
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
     return RunResult(journal, out_dir, v, checks)
 

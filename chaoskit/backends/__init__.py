@@ -19,6 +19,8 @@ def resolve_backend_name(name: str, images: list[str]) -> str:
         return name
     from chaoskit.backends.docker import images_available
 
+    if not images:  # a system without a container image yet runs locally
+        return "local"
     return "docker" if images_available(images) else "local"
 
 

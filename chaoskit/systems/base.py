@@ -71,6 +71,7 @@ class Facts:
 
     detected_kinds: tuple[str, ...]  # event kinds meaning "failure detected", e.g. ("+odown",)
     promoted_kinds: tuple[str, ...]  # event kinds meaning "new primary", e.g. ("+switch-master",)
+    leaderless: bool = False  # no primary (e.g. a Cassandra ring): no failover, RTO = recovery after the last error
 
 
 class Topology(Protocol):
@@ -130,11 +131,25 @@ class Topology(Protocol):
 
 
 class System(Protocol):
-    name: str
-    client_patterns: tuple[str, ...]
-    native_faults: tuple[str, ...]
-    roles: tuple[str, ...]  # the fault targets besides node names
-    settings_model: type[BaseModel]  # the ``topology:`` knobs (also ``chaoskit.cluster(**settings)``)
+    # read-only members (a plain class attribute satisfies each)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def client_patterns(self) -> tuple[str, ...]: ...
+
+    @property
+    def native_faults(self) -> tuple[str, ...]: ...
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The fault targets besides node names."""
+        ...
+
+    @property
+    def settings_model(self) -> type[BaseModel]:
+        """The ``topology:`` knobs (also ``chaoskit.cluster(**settings)``)."""
+        ...
 
     def validate(self, exp: Experiment) -> None:
         """Raise ValueError (one line, naming the field) if the experiment does not fit this system."""

@@ -47,6 +47,7 @@ from chaoskit.systems.base import (
     LocalImage,
     NodeBook,
     Progress,
+    System,
     Topology,
     node_at,
     own_topology,
@@ -393,4 +394,4 @@ class MongoSystem(ImageOf):
         return nodes
 
 
-SYSTEM = MongoSystem()
+SYSTEM: System = MongoSystem()  # typed: mypy checks it against the System protocol

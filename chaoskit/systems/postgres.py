@@ -38,6 +38,7 @@ from chaoskit.systems.base import (
     LocalImage,
     NodeBook,
     Progress,
+    System,
     Topology,
     node_at,
     own_topology,
@@ -364,4 +365,4 @@ class PostgresSystem(ImageOf):
         return nodes
 
 
-SYSTEM = PostgresSystem()
+SYSTEM: System = PostgresSystem()  # typed: mypy checks it against the System protocol

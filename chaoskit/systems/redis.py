@@ -34,6 +34,7 @@ from chaoskit.systems.base import (
     LocalImage,
     NodeBook,
     Progress,
+    System,
     Topology,
     node_at,
     own_topology,
@@ -368,4 +369,4 @@ class RedisSystem(ImageOf):
         return {binary: f"apt-get install -y {binary}" for binary in ("redis-server", "redis-sentinel")}
 
 
-SYSTEM = RedisSystem()
+SYSTEM: System = RedisSystem()  # typed: mypy checks it against the System protocol

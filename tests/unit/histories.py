@@ -119,4 +119,5 @@ def facts(draw: st.DrawFn) -> RunFacts:
     fault_at = round(draw(st.floats(0, 4)), 6)
     events = tuple(Event(round(draw(st.floats(0, 8)), 6), "watcher", draw(st.sampled_from(["promoted", "noise"])),
                          "", draw(st.sampled_from([*NODES, None]))) for _ in range(draw(st.integers(0, 3))))
-    return RunFacts(fault_at=fault_at, events=events, detected_kinds=("noise",), promoted_kinds=("promoted",))
+    return RunFacts(fault_at=fault_at, events=events, detected_kinds=("noise",), promoted_kinds=("promoted",),
+                    leaderless=draw(st.booleans()))

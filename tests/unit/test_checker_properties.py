@@ -67,6 +67,19 @@ def test_stale_reads_are_reads_missing_a_write_acked_before_they_began(m: Model)
     assert 0 <= res.metrics["stale_reads"] <= res.metrics["reads_checked"]  # type: ignore[operator]
 
 
+def _last_recovery(done: list[Any], t0: float) -> float | None:
+    """Leaderless: the ok completion that ends the last disruption (an error, or a gap > 0.25 s without an
+    ok completion), provided no error comes after it."""
+    for i in range(len(done) - 1, -1, -1):
+        w = done[i]
+        if w.outcome is not OpType.OK:
+            return None  # an error with no ok completion after it (else the loop stopped there)
+        previous_ok = max((x.done for x in done[:i] if x.outcome is OpType.OK), default=t0)
+        if (i > 0 and done[i - 1].outcome is not OpType.OK) or w.done - previous_ok > 0.25:
+            return w.done  # type: ignore[no-any-return]
+    return None
+
+
 def _earliest_recovery(m: Model) -> float | None:
     """RTO's definition, straight from the model: the earliest qualifying *completion*."""
     t0 = m.facts.fault_at
@@ -75,6 +88,8 @@ def _earliest_recovery(m: Model) -> float | None:
     done = sorted((w for w in m.writes.values() if w.done is not None and w.done >= t0),
                   key=lambda w: (w.done, w.process))  # completion order; a tie goes by process
     named = any(w.node is not None for w in m.writes.values() if w.outcome is OpType.OK)
+    if m.facts.leaderless:
+        return _last_recovery(done, t0)
     if promos and promos[0].node and named:
         node, at = promos[0].node, promos[0].time
         return min((w.done for w in done if w.outcome is OpType.OK and w.node == node and w.done >= at),  # type: ignore[operator]

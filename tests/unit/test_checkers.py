@@ -421,3 +421,46 @@ def _check(valid: Valid) -> Check:
 ])
 def test_verdict_composition(valids: list[Valid], expected: Verdict) -> None:
     assert verdict([_check(v) for v in valids]) is expected
+
+
+# ---- leaderless systems (a Cassandra ring): no failover, RTO = the ok write ending the last disruption ----
+
+LEADERLESS = RunFacts(fault_at=1.0, leaderless=True, promoted_kinds=("promoted",),
+                      events=(Event(1.2, "w", "promoted", "", "redis-2"),))  # a promotion event is ignored
+
+
+def test_rto_leaderless_is_the_first_ok_after_the_last_error() -> None:
+    b = Builder()
+    _writes_until_fault(b)
+    b.op("write", 300, 1.05, 1.2, OpType.FAIL)
+    b.op("write", 301, 1.25, 1.3)  # would be recovery for a leader-based system
+    b.op("write", 302, 1.35, 1.4, OpType.INFO)  # ... but the writes are disrupted again
+    b.op("write", 303, 1.45, 1.5, OpType.FAIL)
+    b.op("write", 304, 1.55, 1.6, node="redis-1")
+    b.op("write", 305, 1.65, 1.7)
+    res = RtoPhases().check(b.history(), LEADERLESS)
+    assert res.valid is Valid.TRUE
+    assert res.metrics["recovered_at"] == 1.6 and res.metrics["rto_s"] == pytest.approx(0.6)
+    assert res.metrics["failover_happened"] is None and res.metrics["promoted_at"] is None
+    assert "leaderless" in res.detail and "after the last error" in res.detail
+    leader = RtoPhases().check(b.history(), RunFacts(fault_at=1.0)).metrics
+    assert leader["recovered_at"] == 1.3 and leader["failover_happened"] is False
+
+
+def test_rto_leaderless_a_late_gap_counts_and_errors_to_the_end_never_recover() -> None:
+    b = Builder()
+    _writes_until_fault(b)
+    b.op("write", 300, 1.05, 1.1, OpType.FAIL)
+    b.op("write", 301, 1.15, 1.2)
+    b.op("write", 302, 1.85, 1.9)  # 0.7 s without an ok write: a disruption without errors
+    m = RtoPhases().check(b.history(), LEADERLESS).metrics
+    assert m["recovered_at"] == 1.9
+    b.op("write", 303, 1.95, 2.0, OpType.INFO)
+    res = RtoPhases().check(b.history(), LEADERLESS)
+    assert res.valid is Valid.FALSE and res.metrics["rto_s"] is None and res.metrics["client_recovered"] is False
+
+
+def test_old_primary_is_not_applicable_to_a_leaderless_system() -> None:
+    res = OldPrimary().check(History(), RunFacts(leaderless=True, roles_after={"cassandra-1": "up"}))
+    assert res.valid is Valid.TRUE and "not applicable" in res.detail
+    assert res.metrics == {"old_primary_demoted": None}

@@ -182,7 +182,7 @@ def test_cluster_settings_are_validated_before_anything_starts() -> None:
         chaoskit.cluster("redis", replica=2)
     with pytest.raises(UsageError, match=r"^cluster\('mongo'\): members: Input should be greater than or equal to 3"):
         chaoskit.cluster("mongo", members=1)
-    with pytest.raises(UsageError, match=r"^unknown system 'cassandra'"):
-        chaoskit.cluster("cassandra")
+    with pytest.raises(UsageError, match=r"^unknown system 'dynamodb'"):
+        chaoskit.cluster("dynamodb")
     with pytest.raises(UsageError, match="not running"):
         chaoskit.cluster("redis").roles()

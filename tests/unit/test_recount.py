@@ -24,7 +24,7 @@ def write_run(run_dir: Path, history: History, facts: RunFacts) -> dict[str, obj
         "metrics": metrics, "history": "history.jsonl",
         "faults": [] if facts.fault_at is None else [{"kind": "kill", "applied_at": facts.fault_at}],
         "events": [{"time": e.time, "kind": e.kind, **({"node": e.node} if e.node else {})} for e in facts.events],
-        "rto": {"promoted_kinds": list(facts.promoted_kinds)},
+        "rto": {"promoted_kinds": list(facts.promoted_kinds), "leaderless": facts.leaderless},
     }
     (run_dir / "journal.json").write_text(json.dumps(journal))
     return metrics

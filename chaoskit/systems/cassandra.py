@@ -1,0 +1,350 @@
+"""Cassandra 5.0 ring of 3: the Amazon Keyspaces stand-in. Leaderless: no primary, no failover.
+
+Every node owns one token (evenly spaced) and, with replication factor 3, a copy of every row. Any
+node coordinates any request: it forwards it to the replicas and answers once as many as the
+consistency level asks (QUORUM = 2 of 3) have. A node is marked down by the others' phi-accrual
+failure detector (``phi_convict_threshold``, default 8: ~18-20 s after a SIGKILL here); until then a
+coordinator still counts it alive and waits out the request timeout (write 2 s, read 5 s) when it is
+needed, after that it refuses at once (``Unavailable``).
+
+Lab-sized: 128-512 MB heap, C1 only, ``num_tokens: 1``, ``auto_bootstrap: false`` for the initial
+ring, ring delay 1 s. The seed starts first; the others start together once it answers CQL.
+Local backend only in this slice (the jars come from Maven Central, see ``cassandra_dist``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cassandra import ConsistencyLevel, Unavailable
+from cassandra.cluster import Cluster, Session
+from cassandra.policies import FallthroughRetryPolicy
+from cassandra.query import SimpleStatement
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.cassandra import (
+    KEYSPACE,
+    PATTERNS,
+    PORT,
+    RETRY_ON,
+    TABLE,
+    CassandraClientPattern,
+    make_cluster,
+)
+from chaoskit.clients.retry import RetryPolicy
+from chaoskit.errors import InfrastructureError, UsageError
+from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.systems import cassandra_dist as dist
+from chaoskit.systems.base import (
+    ComposeNode,
+    Event,
+    EventSink,
+    Facts,
+    LocalImage,
+    NodeBook,
+    Progress,
+    System,
+    node_at,
+    validate_experiment,
+    wait_until,
+)
+
+ROLES = ("any", "two", "all", "others")
+LEADER_ONLY = ("failover_happened", "old_primary_demoted")  # figures a ring without a primary never has
+JMX_PORT = 7199
+
+
+class CassandraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    nodes: int = Field(3, ge=3, le=5)
+    replication_factor: int = Field(3, ge=1, le=5)
+    phi_convict_threshold: float = Field(8.0, ge=1, le=16, description="failure detector: lower = faster, "
+                                         "more false positives (default 8)")
+    read_timeout_ms: int = Field(5000, ge=100)
+    write_timeout_ms: int = Field(2000, ge=100)
+    speculative_retry: str = Field("99p", pattern=r"^(?i:none|always|\d+(\.\d+)?(p|percentile|ms))$",
+                                   description="the table's speculative_retry ('99p', '50ms', 'NONE')")
+    parallel_start: bool = Field(True, description="start the non-seed nodes together once the seed answers")
+
+
+@dataclass(frozen=True)
+class CassandraConnection:
+    """How your own driver reaches the ring: its contact points, port and keyspace (table ``writes``:
+    ``p int, id int, PRIMARY KEY (p, id)``, every row in partition 0)."""
+
+    hosts: tuple[str, ...]
+    port: int = PORT
+    keyspace: str = KEYSPACE
+    nodes: dict[str, str] = field(default_factory=dict)  # node name -> address
+
+    def cluster(self, **kwargs: Any) -> Cluster:
+        """The driver's own ``Cluster`` for these contact points; ``kwargs`` override its options."""
+        return Cluster(list(self.hosts), **{"port": self.port, "protocol_version": 5, **kwargs})
+
+
+def _answers(address: str) -> bool:
+    with socket.create_connection((address, PORT), timeout=0.3):
+        return True
+
+
+@contextmanager
+def _session(hosts: list[str], timeout_s: float = 5.0) -> Iterator[tuple[Cluster, Session]]:
+    cluster = make_cluster(hosts, timeout_s=timeout_s, consistency=ConsistencyLevel.ALL,
+                           retry=FallthroughRetryPolicy())  # errors as the coordinator gave them
+    try:
+        yield cluster, cluster.connect()
+    finally:
+        cluster.shutdown()
+
+
+def _by_host(cluster: Cluster, session: Session, address: str, cql: str, timeout: float) -> list[Any]:
+    """Run ``cql`` at ALL with ``address`` as the coordinator."""
+    return list(_send(cluster, session, address, cql, timeout).result())
+
+
+def _send(cluster: Cluster, session: Session, address: str, cql: str, timeout: float) -> Any:
+    """Send ``cql`` at ALL to ``address`` as the coordinator; the driver's future."""
+    host = next((h for h in cluster.metadata.all_hosts() if h.address == address), None)
+    if host is None:
+        raise InfrastructureError(f"the driver does not know {address}")
+    stmt = SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL, fetch_size=5000)
+    return session.execute_async(stmt, host=host, timeout=timeout)
+
+
+class CassandraTopology(NodeBook):
+    facts = Facts(detected_kinds=("replica-down",), promoted_kinds=(), leaderless=True)
+
+    def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
+        super().__init__(backend, workdir)
+        self.settings, self.exp = CassandraSettings.model_validate(exp.topology), exp
+        self.names = [f"cassandra-{i + 1}" for i in range(self.settings.nodes)]
+
+    def _spec(self, i: int, name: str, lib: Path) -> NodeSpec:
+        s, d = self.settings, self.workdir / name
+        text = dist.config_yaml(name=name, address=self.addresses[name], seeds=[self.addresses[self.names[0]]],
+                                token=dist.tokens(len(self.names))[i], directory=d, phi=s.phi_convict_threshold,
+                                read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
+        conf = dist.write_conf(d, text)
+        argv = dist.jvm_argv(lib=lib, conf=conf, directory=d, jmx_port=JMX_PORT + i)
+        return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,))
+
+    def up(self, progress: Progress) -> None:
+        lib = dist.ensure_jars(progress)
+        self.addresses = self.backend.prepare(self.names)
+        specs = [self._spec(i, n, lib) for i, n in enumerate(self.names)]
+        t = time.monotonic()
+        self._start(specs[0])
+        self._wait_cql(self.names[0], 60)
+        progress(f"seed {self.names[0]} answers CQL after {time.monotonic() - t:.1f}s")
+        for spec in specs[1:]:
+            self._start(spec)
+            if not self.settings.parallel_start:
+                self._wait_cql(spec.name, 60)
+        progress(f"started {len(self.names)} Cassandra {dist.VERSION} nodes "
+                 f"({'others together' if self.settings.parallel_start else 'one after another'})")
+
+    def _wait_cql(self, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.backend.is_running(self.nodes[name]):
+                raise InfrastructureError(f"{name} exited during start-up", self._tail([name]))
+            try:
+                if _answers(self.addresses[name]):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise InfrastructureError(f"timed out after {timeout:g}s waiting for {name} to answer CQL",
+                                  self._tail([name]))
+
+    def wait_ready(self, timeout: float) -> None:
+        """Every node answers CQL and lists every other as a peer; the schema is created through one
+        coordinator and agreed on by all; then every node, as coordinator, runs a read at ALL."""
+        for name in self.names:
+            self._wait_cql(name, timeout)
+        wait_until(lambda: self._every_node(self._sees_whole_ring), timeout, "every node to see the whole ring",
+                   interval=0.5, log_tail=self._tail)
+        wait_until(self._create_schema, timeout, "the keyspace and table to be created", interval=0.5,
+                   log_tail=self._tail)
+        wait_until(self._schema_agreed, timeout, "every node to agree on the schema", interval=0.3,
+                   log_tail=self._tail)
+        if not self.wait_settled(timeout):
+            raise InfrastructureError("timed out waiting for every node to see every replica alive", self._tail())
+
+    def _create_schema(self) -> bool:
+        """Idempotent (IF NOT EXISTS): a retry after the table went to a coordinator that had not yet
+        learnt of the new keyspace just runs both again."""
+        rf = min(self.settings.replication_factor, len(self.names))
+        with _session(self._hosts(), 10.0) as (_, session):
+            session.execute(f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = "
+                            f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
+            session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.{TABLE} (p int, id int, PRIMARY KEY (p, id)) "
+                            f"WITH CLUSTERING ORDER BY (id DESC) AND speculative_retry = "
+                            f"'{self.settings.speculative_retry}'")
+        return True
+
+    def _every_node(self, check: Callable[[Cluster, Session, str], bool]) -> bool:
+        with _session(self._hosts(), 2.0) as (cluster, session):
+            return all(check(cluster, session, address) for address in self._hosts())
+
+    def _sees_whole_ring(self, cluster: Cluster, session: Session, address: str) -> bool:
+        peers = _by_host(cluster, session, address, "SELECT peer, tokens FROM system.peers_v2", 2.0)
+        return len([p for p in peers if p.tokens]) == len(self.names) - 1
+
+    def _schema_agreed(self) -> bool:
+        with _session(self._hosts(), 2.0) as (cluster, session):
+            versions = {_by_host(cluster, session, a, "SELECT schema_version FROM system.local", 2.0)[0].schema_version
+                        for a in self._hosts()}
+        return len(versions) == 1
+
+    def _hosts(self) -> list[str]:
+        return [self.addresses[n] for n in self.names]
+
+    # -- roles -----------------------------------------------------------------------------------
+    def node_for_address(self, host: str, port: int) -> str | None:
+        return node_at(self.nodes, self.names, host, port)
+
+    def roles(self) -> dict[str, str]:
+        out = {}
+        for name in self.names:
+            try:
+                out[name] = "up" if _answers(self.addresses[name]) else "down"
+            except OSError:
+                out[name] = "down"
+        return out
+
+    def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
+        """A node name; ``any`` (the first running node), ``two`` (the first two), ``all`` / ``others``
+        (every node but ``exclude``) -- in node order, as of now."""
+        skip = exclude or set()
+        if role in self.nodes:
+            names = [role]
+        elif role in ("any", "two"):
+            running = [n for n in self.names if n not in skip and self.backend.is_running(self.nodes[n])]
+            names = running[:1 if role == "any" else 2]
+            if len(names) < (1 if role == "any" else 2):
+                raise InfrastructureError(f"not enough running nodes for {role!r}")
+        elif role in ("all", "others"):
+            names = [n for n in self.names if n not in skip]
+        else:
+            raise InfrastructureError(f"unknown role {role!r}")
+        return [self.nodes[n] for n in names]
+
+    def client(self, spec: ClientSpec, f: str) -> CassandraClientPattern:
+        return CassandraClientPattern(spec.pattern, self._hosts(), timeout_s=spec.timeout_s,
+                                      policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address)
+
+    def connection(self) -> CassandraConnection:
+        return CassandraConnection(tuple(self._hosts()), nodes=dict(self.addresses))
+
+    # -- events ----------------------------------------------------------------------------------
+    def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
+        stop = threading.Event()
+        threading.Thread(target=self._watch, args=(sink, clock, stop), daemon=True, name="watch-cassandra").start()
+        return stop.set
+
+    def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
+        """Ask every node, as coordinator, for a read at ALL every 0.25 s. While it counts every replica
+        alive it runs it (or times out: a dead replica not yet convicted); once its failure detector has
+        convicted one it refuses at once with Unavailable -- ``replica-down``; ``replicas-up`` when
+        it runs the read again."""
+        cql = f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0 LIMIT 1"
+        down: set[str] = set()
+        try:
+            with _session(self._hosts(), 0.5) as (cluster, session):
+                while not stop.wait(0.25):
+                    sent = {}
+                    for name in self.names:  # all at once: one poll takes at most the 0.5 s timeout
+                        try:
+                            sent[name] = _send(cluster, session, self.addresses[name], cql, 0.5)
+                        except Exception:  # noqa: BLE001 -- the driver has it down: no answer from it
+                            continue
+                    for name, future in sent.items():
+                        try:
+                            future.result()
+                        except Unavailable as exc:
+                            if name not in down:
+                                down.add(name)
+                                sink(Event(clock(), "cassandra", "replica-down", f"{name} counts "
+                                           f"{exc.alive_replicas} of {exc.required_replicas} replicas alive", name))
+                            continue
+                        except Exception:  # noqa: BLE001 -- down itself, or waiting on a replica it counts alive
+                            continue
+                        if name in down:
+                            down.discard(name)
+                            sink(Event(clock(), "cassandra", "replicas-up", f"{name} counts every replica alive",
+                                       name))
+        except RETRY_ON:
+            return  # no node answered at all: nothing to watch
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Every node, as coordinator, runs a read at ALL: each counts every replica alive again."""
+        cql = f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0 LIMIT 1"
+
+        def every_node_sees_all() -> bool:
+            with _session(self._hosts(), 2.0) as (cluster, session):
+                for address in self._hosts():
+                    _by_host(cluster, session, address, cql, 2.0)
+            return True
+
+        return self._settles(every_node_sees_all, timeout, "every node to see every replica", interval=0.5)
+
+    def final_read(self) -> list[Any]:
+        """Every value, read at ALL (every replica answers; differences are repaired as it reads):
+        through each node as coordinator in turn, else through whichever the driver picks."""
+        cql = f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0"
+        errors = []
+        with _session(self._hosts(), 30.0) as (cluster, session):
+            for address in [*self._hosts(), None]:
+                try:
+                    rows = (_by_host(cluster, session, address, cql, 30.0) if address else
+                            session.execute(SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL,
+                                                            fetch_size=5000), timeout=30.0))
+                    return sorted(int(row.id) for row in rows)
+                except (*RETRY_ON, InfrastructureError) as exc:
+                    errors.append(f"{address or 'any'}: {type(exc).__name__}: {exc}")
+        raise InfrastructureError("no coordinator answered the final read at ALL: " + "; ".join(errors)[:400])
+
+
+class CassandraSystem:
+    name = "cassandra"
+    local_image: LocalImage | None = None  # no image yet
+    client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
+    native_faults: tuple[str, ...] = ()
+
+    def validate(self, exp: Experiment) -> None:
+        validate_experiment(exp, CassandraSettings, PATTERNS, self.native_faults, ROLES,
+                            lambda s: {f"cassandra-{i + 1}" for i in range(s.nodes)})
+        for i, expectation in enumerate(exp.expect):
+            if expectation.metric in LEADER_ONLY:
+                raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a leaderless system")
+
+    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> CassandraTopology:
+        if backend.name != "local":
+            raise UsageError("cassandra runs on the local backend only so far: use --backend local")
+        return CassandraTopology(exp, backend, workdir)
+
+    def binaries(self) -> dict[str, str]:
+        """``java``, and ``mvn`` until the jars are fetched."""
+        need = ("java",) if dist.fetched() else ("java", "mvn")
+        return {b: dist.INSTALL_HINT for b in need}
+
+    def images(self) -> list[str]:
+        return []  # no container image yet: ``--backend auto`` picks local
+
+    def image_variable(self) -> tuple[str, str]:
+        return ("CHAOSKIT_CASSANDRA_IMAGE", "")
+
+    def compose_nodes(self, net: str) -> list[ComposeNode]:
+        raise ValueError("cassandra: no Compose lab yet")
+
+
+SYSTEM: System = CassandraSystem()  # typed: mypy checks it against the System protocol

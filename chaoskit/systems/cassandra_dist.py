@@ -1,0 +1,201 @@
+"""Cassandra 5.0.9 for the local backend: the jars (fetched once from Maven Central), the JVM command
+line, and the two files the jar does not ship (``cassandra.yaml``, ``logback.xml``).
+
+The jars are ``org.apache.cassandra:cassandra-all`` and its runtime dependencies, copied by Maven
+into ``$CHAOSKIT_CASSANDRA_HOME`` (default ``~/.cache/chaoskit/cassandra-5.0.9``). The fetch builds a
+temporary directory next to it and renames it into place only once Maven succeeded, so an
+interrupted fetch leaves nothing half-done behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from chaoskit.errors import InfrastructureError, MissingDependencyError
+
+VERSION = "5.0.9"
+MAIN = "org.apache.cassandra.service.CassandraDaemon"
+NODETOOL = "org.apache.cassandra.tools.NodeTool"
+INSTALL_HINT = "apt-get install -y openjdk-17-jre-headless maven (Cassandra's jars are then fetched by chaoskit)"
+COMPLETE = ".complete"
+
+# conf/jvm17-server.options of Cassandra 5.0 (the JPMS part): every export and open it asks for.
+JVM17_OPTIONS = (
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+)
+# small and fast: a lab node, not a production one (~0.5 GB RSS, CQL-ready in ~10 s)
+SMALL_JVM = ("-Xms128M", "-Xmx512M", "-XX:MaxDirectMemorySize=128M", "-XX:ReservedCodeCacheSize=64m",
+             "-XX:TieredStopAtLevel=1", "-XX:+UseG1GC", "-Xss256k", "-XX:+ExitOnOutOfMemoryError")
+ENV = (("MALLOC_ARENA_MAX", "2"),)
+
+POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>chaoskit</groupId><artifactId>cassandra-fetch</artifactId><version>1</version>
+  <dependencies><dependency>
+    <groupId>org.apache.cassandra</groupId><artifactId>cassandra-all</artifactId><version>{VERSION}</version>
+  </dependency></dependencies>
+</project>
+"""
+
+LOGBACK = """<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <root level="WARN"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"""
+
+
+def home() -> Path:
+    """Where the jars live: ``$CHAOSKIT_CASSANDRA_HOME``, else the user cache directory."""
+    if env := os.environ.get("CHAOSKIT_CASSANDRA_HOME"):
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(cache) / "chaoskit" / f"cassandra-{VERSION}"
+
+
+def lib_dir() -> Path:
+    return home() / "lib"
+
+
+def fetched() -> bool:
+    return (home() / COMPLETE).exists()
+
+
+def check_tools(need_maven: bool) -> None:
+    """MissingDependencyError (exit 3) naming what to install when ``java`` (or ``mvn``) is missing."""
+    for tool in ("java", "mvn") if need_maven else ("java",):
+        if shutil.which(tool) is None:
+            raise MissingDependencyError(f"`{tool}` not found: {INSTALL_HINT}")
+
+
+def ensure_jars(progress: Callable[[str], None], run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+                ) -> Path:
+    """The jar directory, fetched first if needed (Maven into a temporary directory, then one rename)."""
+    if fetched():
+        return lib_dir()
+    check_tools(need_maven=True)
+    target = home()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"fetching Cassandra {VERSION} jars from Maven Central (~60 s, once) into {target}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (tmp / "pom.xml").write_text(POM)
+        res = run(["mvn", "-q", "-B", "-f", str(tmp / "pom.xml"), "dependency:copy-dependencies",
+                   "-DincludeScope=runtime", f"-DoutputDirectory={tmp / 'lib'}"],
+                  capture_output=True, text=True, timeout=900)
+        jars = list((tmp / "lib").glob("*.jar"))
+        if res.returncode != 0 or not any(j.name == f"cassandra-all-{VERSION}.jar" for j in jars):
+            tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
+            raise InfrastructureError(f"fetching Cassandra {VERSION} with Maven failed (exit {res.returncode})", tail)
+        (tmp / "pom.xml").unlink()
+        (tmp / COMPLETE).write_text(f"{len(jars)} jars\n")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first (or a stale partial copy is in the way)
+            if not fetched():
+                shutil.rmtree(target, ignore_errors=True)
+                tmp.rename(target)
+        progress(f"fetched {len(jars)} jars")
+        return lib_dir()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def tokens(n: int) -> list[int]:
+    """Evenly spaced Murmur3 tokens, one per node (``num_tokens: 1``)."""
+    return [-(2**63) + i * (2**64 // n) for i in range(n)]
+
+
+def config_yaml(*, name: str, address: str, seeds: list[str], token: int, directory: Path, phi: float,
+                read_timeout_ms: int, write_timeout_ms: int) -> str:
+    d = directory
+    return f"""# chaoskit lab node {name}: small, fast, one token
+cluster_name: chaoskit
+num_tokens: 1
+initial_token: {token}
+auto_bootstrap: false
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{','.join(seeds)}"
+listen_address: {address}
+rpc_address: {address}
+storage_port: 7000
+native_transport_port: 9042
+start_native_transport: true
+data_file_directories: [{d / 'data'}]
+commitlog_directory: {d / 'commitlog'}
+saved_caches_directory: {d / 'saved_caches'}
+hints_directory: {d / 'hints'}
+cdc_raw_directory: {d / 'cdc_raw'}
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 8MiB
+phi_convict_threshold: {phi:g}
+read_request_timeout: {read_timeout_ms}ms
+range_request_timeout: {2 * read_timeout_ms}ms
+write_request_timeout: {write_timeout_ms}ms
+counter_write_request_timeout: {write_timeout_ms}ms
+request_timeout: {2 * read_timeout_ms}ms
+concurrent_reads: 8
+concurrent_writes: 8
+concurrent_compactors: 1
+hinted_handoff_enabled: true
+key_cache_size: 8MiB
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+"""
+
+
+def jvm_argv(*, lib: Path, conf: Path, directory: Path, jmx_port: int, main: str = MAIN) -> tuple[str, ...]:
+    """``java`` with the lab-sized JVM, Cassandra's JDK 17 exports/opens and the jamm agent."""
+    return ("java", *SMALL_JVM, *JVM17_OPTIONS, f"-javaagent:{lib / 'jamm-0.4.0.jar'}",
+            "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+            "-Dcassandra.ring_delay_ms=1000", f"-Dcassandra.jmx.local.port={jmx_port}",
+            f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
+            f"-Dlogback.configurationFile={conf / 'logback.xml'}",
+            f"-Dcassandra.logdir={directory / 'logs'}", f"-Dcassandra.storagedir={directory}",
+            "-cp", f"{conf}:{lib}/*", main)
+
+
+def write_conf(directory: Path, yaml_text: str) -> Path:
+    conf = directory / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "cassandra.yaml").write_text(yaml_text)
+    (conf / "logback.xml").write_text(LOGBACK)
+    return conf

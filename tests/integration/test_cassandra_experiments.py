@@ -1,0 +1,138 @@
+"""Cassandra experiments against a real 3-node ring (Cassandra 5.0.9 jars from Maven Central, local backend).
+
+Each ring takes ~12-20 s to start on this 2-core machine: one run per experiment, every assertion
+about it in one test. The crash-safety test SIGKILLs a runner and checks ``chaoskit cleanup`` ends its JVMs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit.checkers import Verdict
+from chaoskit.systems.cassandra import SYSTEM
+from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
+from tests.integration.test_redis_experiments import _run, recount_lost
+from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
+                                 reason="needs java 17 (and mvn until the jars are fetched): make setup")]
+
+
+def _explain(journal: dict[str, Any]) -> str:
+    return json.dumps({"checks": journal["checks"], "rto": journal["rto"], "events": journal["events"][:20]}, indent=1)
+
+
+def _done(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(invoke, completion) of every workload op."""
+    pending: dict[int, dict[str, Any]] = {}
+    out = []
+    for op in (json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()):
+        if op["type"] == "invoke":
+            pending[op["process"]] = op
+        elif op["f"] in ("write", "read") and op["process"] in pending:
+            out.append((pending.pop(op["process"]), op))
+    return out
+
+
+def test_cassandra_node_kill_quorum_carries_on(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("cassandra-node-kill", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    assert m["acked_writes"] > 500 and m["lost_writes"] == 0 and m["ops_fail"] == 0 and m["stale_reads"] == 0
+    assert m["reads_checked"] > 100
+    assert recount_lost(result.out_dir) == (0, m["acked_writes"])
+    fault = journal["faults"][0]
+    during = [end for inv, end in _done(result.out_dir)  # invoked 0.5 s after the kill was sent, done before heal
+              if fault["applied_at"] + 0.5 <= inv["time"] and end["time"] <= fault["healed_at"]
+              and end["type"] == "ok"]
+    assert len([e for e in during if e["f"] == "write"]) > 300, "QUORUM writes go on with one node dead"
+    assert fault["target"] not in {e.get("node") for e in during if e["f"] == "write"}, "the dead node coordinates none"
+    assert journal["rto"]["leaderless"] is True and m["failover_happened"] is None
+    assert m["old_primary_demoted"] is None
+    assert set(journal["roles_after"].values()) == {"up"}, "the killed node restarted and serves again"
+
+
+def test_cassandra_two_nodes_down_quorum_fails_definitely(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("cassandra-two-nodes-down-quorum", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    t0, healed = fault["applied_at"], fault["healed_at"]
+    window = [(inv, end) for inv, end in _done(result.out_dir) if t0 <= end["time"] <= healed]
+    assert not [end for _, end in window if end["type"] == "ok" and end["time"] > t0 + 0.5], "no QUORUM without 2 nodes"
+    fails = [end for _, end in window if end["type"] == "fail" and end["f"] == "write"]
+    infos = [end for _, end in window if end["type"] == "info"]
+    assert fails and all("Unavailable" in e["error"] for e in fails), fails[:3]
+    assert infos and "WriteTimeout" in min(infos, key=lambda e: e["time"])["error"], "timeouts until convicted"
+    reads = sorted((end for inv, end in window if end["f"] == "read" and inv["time"] >= t0 + 0.5),
+                   key=lambda e: e["time"])
+    assert reads and all(e["type"] == "fail" for e in reads), "a read never ends info"
+    assert "ReadTimeout" in reads[0]["error"] and any("Unavailable" in e["error"] for e in reads), reads[:3]
+    detected = [e for e in journal["events"] if e["kind"] == "replica-down" and t0 <= e["time"] <= healed]
+    assert detected, "the survivor's failure detector convicts the dead replicas within the window"
+    assert min(e["time"] for e in fails) >= min(e["time"] for e in detected) - 1.0, "Unavailable only once convicted"
+    assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
+    assert m["rto_s"] is not None and m["rto_s"] > healed - t0, "writes recover only after the restart"
+
+
+def test_cassandra_two_nodes_down_one_keeps_acknowledging(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("cassandra-two-nodes-down-one", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    oks = [end for inv, end in _done(result.out_dir)
+           if end["type"] == "ok" and fault["applied_at"] + 1 <= end["time"] <= fault["healed_at"]]
+    assert len(oks) > 500, "the survivor acknowledges at ONE throughout the window"
+    dead = set(fault["target"].split(","))
+    assert len(dead) == 2 and {e.get("node") for e in oks} - dead == {e.get("node") for e in oks}
+    assert m["ops_fail"] == 0 and m["lost_writes"] == 0
+    assert recount_lost(result.out_dir) == (0, m["acked_writes"])
+
+
+def test_cleanup_after_sigkill_ends_the_cassandra_jvms(tmp_path: Path, state_dir: Path) -> None:
+    proc = _start_run(state_dir, tmp_path / "out", "cassandra-node-kill")
+    try:
+        _wait_for_line(proc, "steady state")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        (run_id,) = _run_ids(state_dir)
+        assert len(server_pids(state_dir)) == 3, "three JVMs outlive the SIGKILLed runner"
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert f"run {run_id}" in res.stdout
+        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and _run_ids(state_dir) == []
+    finally:
+        if _run_ids(state_dir):
+            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
+
+
+def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> None:
+    res = subprocess.run([*CHAOSKIT, "run", "cassandra-node-kill", "--backend", "local"],
+                         env={**cli_env(state_dir), "PATH": "/nonexistent"}, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    (line,) = res.stderr.strip().splitlines()
+    assert "`java` not found" in line and "openjdk-17" in line
+    assert _run_ids(state_dir) == []
+
+
+def test_cassandra_one_reads_are_stale_where_quorum_reads_are_not(tmp_path: Path, no_leftovers: None) -> None:
+    """One replica cut off from its peers (clients still reach it): ONE/ONE reads miss acknowledged writes,
+    QUORUM/QUORUM reads never do."""
+    one = _run("cassandra-one-stale-reads", tmp_path)
+    assert one.verdict is Verdict.PASS, _explain(one.journal)
+    assert one.journal["metrics"]["stale_reads"] > 0 and one.journal["metrics"]["lost_writes"] == 0
+    quorum = _run("cassandra-quorum-no-stale", tmp_path)
+    m = quorum.journal["metrics"]
+    assert quorum.verdict is Verdict.PASS, _explain(quorum.journal)
+    assert m["stale_reads"] == 0 and m["reads_checked"] > 100 and m["lost_writes"] == 0
+    for result in (one, quorum):
+        assert recount_lost(result.out_dir) == (0, result.journal["metrics"]["acked_writes"])
