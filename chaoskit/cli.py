@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chaoskit.clients.user import load_factory
 
     exps = _select(args)  # every file validated before anything starts
-    jobs = _jobs(args.jobs)
+    jobs = _jobs(args.jobs, exps)
     client = load_factory(args.client, args.path) if args.client else None
     for exp in exps:  # and every user client's factory imported
         if exp.client.factory and client is None:
@@ -125,11 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _run_suite(exps, args, client, jobs)
 
 
-def _jobs(value: str) -> int:
+def _jobs(value: str, exps: list[Experiment]) -> int:
     from chaoskit.suite import default_jobs
+    from chaoskit.systems import get_system
 
     if value == "auto":
-        return default_jobs()
+        return default_jobs(weight=max(get_system(e.system).run_weight for e in exps))
     if not value.isdigit() or int(value) < 1:
         raise UsageError(f"-j {value!r}: expected a number >= 1 or auto")
     return int(value)

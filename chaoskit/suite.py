@@ -62,12 +62,14 @@ class Suite:
         return self.root / exp.name
 
 
-def default_jobs(cores: int | None = None, mem_gib: float | None = None) -> int:
+def default_jobs(cores: int | None = None, mem_gib: float | None = None, weight: float = 1.0) -> int:
     """Side by side by default as far as the machine allows: most of a run is waiting (for a failover, an
-    election, a timeout), so two runs per core, capped by memory (``MEMORY_PER_RUN_GIB`` each) and at 4."""
+    election, a timeout), so two runs per core, capped by memory (``MEMORY_PER_RUN_GIB`` each) and at 4 --
+    divided by the heaviest system's ``run_weight`` (a Cassandra ring counts as two Redis runs)."""
     cores = cores or os.cpu_count() or 1
     mem_gib = mem_gib if mem_gib is not None else _available_gib()
-    return max(1, min(4, 2 * cores, int(mem_gib // MEMORY_PER_RUN_GIB)))
+    slots = min(4, 2 * cores, int(mem_gib // MEMORY_PER_RUN_GIB))
+    return max(1, int(slots // max(weight, 1.0)))
 
 
 def _available_gib() -> float:

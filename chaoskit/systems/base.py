@@ -151,6 +151,11 @@ class System(Protocol):
         """The ``topology:`` knobs (also ``chaoskit.cluster(**settings)``)."""
         ...
 
+    @property
+    def run_weight(self) -> float:
+        """How heavy one run is (CPU and memory) against a Redis run, 1.0: ``-j auto`` divides by it."""
+        ...
+
     def validate(self, exp: Experiment) -> None:
         """Raise ValueError (one line, naming the field) if the experiment does not fit this system."""
         ...

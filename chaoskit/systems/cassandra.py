@@ -316,6 +316,7 @@ class CassandraTopology(NodeBook):
 
 class CassandraSystem:
     name = "cassandra"
+    run_weight = 2.0  # three JVMs of ~600 MB that start in 12-40 s
     local_image: LocalImage | None = None  # no image yet
     client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
     native_faults: tuple[str, ...] = ()

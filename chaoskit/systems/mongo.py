@@ -365,6 +365,7 @@ def _self(status: dict[str, Any]) -> dict[str, Any]:
 
 class MongoSystem(ImageOf):
     name, image = "mongo", SYSTEM_IMAGE
+    run_weight = 1.0
     local_image = LocalImage("chaoskit/mongo:6", "mongo", stage=stage_image)  # this host's mongod, mongosh (npm)
     client_patterns, roles, settings_model = PATTERNS, ROLES, MongoSettings
     native_faults = (kind_of(StepDown), kind_of(ReplicationPause))

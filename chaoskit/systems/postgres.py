@@ -322,6 +322,7 @@ class PostgresTopology(NodeBook):
 
 class PostgresSystem(ImageOf):
     name, image = "postgres", SYSTEM_IMAGE
+    run_weight = 1.0
     local_image = LocalImage("chaoskit/postgres-patroni:15", "postgres")  # Debian: PostgreSQL 15, Patroni, etcd
     client_patterns, roles, settings_model = PATTERNS, ROLES, PostgresSettings
     native_faults = (kind_of(Switchover),)

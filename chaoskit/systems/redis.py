@@ -340,6 +340,7 @@ class RedisTopology(NodeBook):
 
 class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
+    run_weight = 1.0
     local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
     client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
     native_faults = (kind_of(SentinelFailover), kind_of(ClientPause))

@@ -25,6 +25,8 @@ def test_default_jobs_follows_cores_and_memory() -> None:
     assert default_jobs(cores=1, mem_gib=24) == 2
     assert default_jobs(cores=16, mem_gib=2.5) == 2
     assert default_jobs(cores=8, mem_gib=0.3) == 1
+    assert default_jobs(cores=2, mem_gib=24, weight=2.0) == 2  # a Cassandra ring counts as two runs
+    assert default_jobs(cores=1, mem_gib=24, weight=4.0) == 1
 
 
 def test_pairs_are_weaker_first_once_and_only_when_both_ran(tmp_path: Path) -> None:
