@@ -51,10 +51,11 @@ chaos-postgres: postgres-image
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
 # built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables; TEST_JOBS pytest-xdist
-# workers side by side (each test's runs have their own subnets; leftover checks look at their own runs).
+# workers side by side (each test's runs have their own subnets; leftover checks look at their own runs;
+# tests marked xdist_group("cassandra") share one worker: one ring at a time).
 test: setup images
 	env $$($(BIN)/chaoskit images --env) CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
-	  $(BIN)/pytest -n $(TEST_JOBS) --durations=15
+	  $(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
 
 test-unit: setup
 	$(BIN)/pytest tests/unit

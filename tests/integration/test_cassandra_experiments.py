@@ -21,7 +21,8 @@ from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_li
 from tests.integration.test_redis_experiments import _run, recount_lost
 from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
 
-pytestmark = [pytest.mark.integration,
+# one ring at a time under pytest-xdist (--dist loadgroup): three JVMs per test, next to the other workers
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("cassandra"),
               pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
                                  reason="needs java 17 (and mvn until the jars are fetched): make setup")]
 
