@@ -41,6 +41,7 @@ from chaoskit.systems.base import (
     validate_experiment,
     wait_until,
 )
+from chaoskit.toxics import TOXIC_KINDS
 
 SYSTEM_IMAGE = ("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
 
@@ -242,13 +243,21 @@ class RedisTopology(NodeBook):
                 return False
         return True
 
+    def client_nodes(self) -> list[str]:
+        return list(self.redis_names)
+
     # -- roles ---------------------------------------------------------------------------------
     def node_for_address(self, host: str, port: int) -> str | None:
-        """The redis node announced as, or reached at, ``host:port``."""
+        """The redis node announced as, or reached at (directly or through its proxy), ``host:port``."""
+        if self.client_path is not None and (name := self.client_path.node_at(host, port)) is not None:
+            return name
         return node_at(self.nodes, self.redis_names, host, port)
 
     def client_addr_of(self, addr: tuple[str, int]) -> tuple[str, int]:
-        """Translate an address Sentinel announces (in-network) to where this host reaches it."""
+        """Translate an address Sentinel announces (in-network) to where the workload client reaches it:
+        the node's proxy when toxic faults put one on the client path, else its client address."""
+        if self.client_path is not None and (routed := self.client_path.route(addr)) is not None:
+            return routed
         name = self.node_for_address(*addr)
         return self.nodes[name].client_addr if name else addr
 
@@ -289,13 +298,13 @@ class RedisTopology(NodeBook):
         sentinels = [self.nodes[n].client_addr for n in self.sentinel_names]
         return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
                            translate=self.client_addr_of,
-                           timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
+                           timeout_s=spec.timeout_s, socket_timeout=bool(spec.options.get("socket_timeout", True)), policy=RetryPolicy.from_spec(spec),
                            name_of=self.node_for_address)
 
     def connection(self) -> RedisConnection:
-        nodes = {n: self.nodes[n].client_addr for n in self.redis_names}
-        announced = {(n.address, n.port): n.client_addr for n in self.nodes.values()
-                     if (n.address, n.port) != n.client_addr}
+        nodes = {n: self.client_addr_of((self.nodes[n].address, self.nodes[n].port)) for n in self.redis_names}
+        announced = {(n.address, n.port): self.client_addr_of((n.address, n.port)) for n in self.nodes.values()
+                     if (n.address, n.port) != self.client_addr_of((n.address, n.port))}
         return RedisConnection([self.nodes[n].client_addr for n in self.sentinel_names], MASTER_NAME, nodes,
                                announced)
 
@@ -341,13 +350,16 @@ class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
     local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
     client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
-    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause))
+    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause), *TOXIC_KINDS)  # toxics: the client path
 
     def validate(self, exp: Experiment) -> None:
         def names(s: RedisSettings) -> set[str]:
             return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
 
-        validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names)
+        validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names,
+                            client_options=("socket_timeout",))
+        if not isinstance(exp.client.options.get("socket_timeout", True), bool):
+            raise ValueError("client.options.socket_timeout: true (timeout_s bounds every read) or false (none)")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
         return RedisTopology(exp, backend, workdir)
