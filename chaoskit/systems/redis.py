@@ -297,9 +297,9 @@ class RedisTopology(NodeBook):
     def client(self, spec: ClientSpec, f: str) -> RedisClient:
         sentinels = [self.nodes[n].client_addr for n in self.sentinel_names]
         return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
-                           translate=self.client_addr_of,
-                           timeout_s=spec.timeout_s, socket_timeout=bool(spec.options.get("socket_timeout", True)), policy=RetryPolicy.from_spec(spec),
-                           name_of=self.node_for_address)
+                           translate=self.client_addr_of, timeout_s=spec.timeout_s,
+                           socket_timeout=bool(spec.options.get("socket_timeout", True)),
+                           policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address)
 
     def connection(self) -> RedisConnection:
         nodes = {n: self.client_addr_of((self.nodes[n].address, self.nodes[n].port)) for n in self.redis_names}
