@@ -26,6 +26,7 @@ from chaoskit.checkers import Verdict
 from chaoskit.clients.redis import RedisClient, no_retry
 from chaoskit.history import OpType
 from chaoskit.runner import run
+from chaoskit.systems.postgres import PostgresTopology
 from chaoskit.systems.redis import RedisTopology
 from chaoskit.toxics import Latency, Timeout
 from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
@@ -225,3 +226,67 @@ def test_cleanup_after_sigkill_mid_toxic_ends_the_proxy(tmp_path: Path, state_di
         proc.wait(10)
         if _run_ids(state_dir):
             subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
+
+
+# ---- Postgres: libpq multi-host conninfo through the proxies --------------------------------------
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresTopology]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        exp = parse({"name": "toxics-pg", "system": "postgres", "purpose": "-", "hypothesis": "-",
+                     "client": {"pattern": "multihost-backoff", "timeout_s": 2.0},
+                     "expect": [{"metric": "lost_writes"}]}, "test")
+        run_id = secrets.token_hex(3)
+        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+        backend = LocalBackend(run_id, str(workdir))
+        server = toxiproxy.LocalToxiproxy(backend, toxiproxy.server_binary())
+        try:
+            topology = PostgresTopology(exp, backend, workdir)
+            topology.up(print)
+            topology.wait_ready(90)
+            topology.route_clients(server.start())
+            yield topology
+        finally:
+            server.stop()
+            backend.teardown()
+
+
+def test_postgres_multihost_client_goes_through_the_proxy_and_feels_a_toxic(pg: PostgresTopology) -> None:
+    path = pg.client_path
+    assert path is not None
+    client = pg.client(pg.exp.client, "write")
+    try:
+        before = []
+        for i in range(20):
+            t = time.perf_counter()
+            assert client.invoke("write", 7_000_000 + i).type is OpType.OK
+            before.append((time.perf_counter() - t) * 1000)
+        conn = client._conn
+        assert conn is not None
+        peer = conn.execute("SELECT host(client_addr) FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
+        assert peer is not None and peer[0] == path.host, "the client's connection must come from the proxy"
+        assert client._server == pg.resolve("primary")[0].name, "the node behind the proxy is named"
+        applied = Latency(latency_ms=100).apply(pg, pg.backend)
+        try:
+            slowed = []
+            for i in range(5):
+                t = time.perf_counter()
+                assert client.invoke("write", 7_100_000 + i).type is OpType.OK
+                slowed.append((time.perf_counter() - t) * 1000)
+            assert client._conn is conn, "the open connection carried the slowed writes"
+        finally:
+            applied.heal()
+        print(f"\npostgres INSERT through the proxy: p50 {statistics.median(before):.2f} ms, with a 100 ms "
+              f"latency toxic {min(slowed):.1f}-{max(slowed):.1f} ms")
+        assert min(slowed) >= 100 and statistics.median(before) < 50
+        for name in path.api.proxies():
+            path.api.set_enabled(name, False)
+        try:
+            fresh = pg.client(pg.exp.client.model_copy(update={"op_deadline_s": 1.0, "timeout_s": 1.0}), "write")
+            assert fresh.invoke("write", 7_200_000).type is not OpType.OK, "a client reached Postgres without its proxy"
+            fresh.close()
+        finally:
+            path.reset()
+    finally:
+        client.close()
