@@ -62,7 +62,8 @@ def main() -> None:
         direct = redis.Redis(*primary.client_addr)
         proxied = redis.Redis(*topo.client_addr_of((primary.address, primary.port)))
         for trial in range(1, args.trials + 1):
-            print(f"trial {trial}: direct {_fmt(_ms(direct, args.ops))}; through the proxy {_fmt(_ms(proxied, args.ops))}")
+            print(f"trial {trial}: direct {_fmt(_ms(direct, args.ops))}; "
+                  f"through the proxy {_fmt(_ms(proxied, args.ops))}")
         applied = Latency(latency_ms=100).apply(topo, backend)
         slowed = _ms(proxied, 20)
         applied.heal()
