@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +32,7 @@ MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
 BINARY = "toxiproxy-server"
 API_PORT = 8474
 FIRST_PROXY_PORT = 20000
+GO_MIN = (1, 23)  # toxiproxy 2.12.0's go.mod: go 1.23.0 (the toolchain is not switched: GOTOOLCHAIN=local)
 Stream = Literal["upstream", "downstream"]
 
 
@@ -53,8 +55,12 @@ def server_binary(progress: Any = print) -> Path:
         return binary
     go = shutil.which("go")
     if go is None:
-        raise MissingDependencyError(f"`go` not found: toxic faults build Toxiproxy {VERSION} from source "
-                                     "(apt-get install -y golang-go, or https://go.dev/dl)")
+        raise MissingDependencyError(f"`go` not found: toxic faults build Toxiproxy {VERSION} from source with "
+                                     f"Go {GO_MIN[0]}.{GO_MIN[1]} or newer (Debian 12's golang-go, 1.19, is too old)")
+    found = go_version(go)
+    if found is not None and found < GO_MIN:
+        raise MissingDependencyError(f"go {found[0]}.{found[1]} is too old: Toxiproxy {VERSION} needs Go "
+                                     f"{GO_MIN[0]}.{GO_MIN[1]} or newer")
     final.parent.mkdir(parents=True, exist_ok=True)
     with (final.parent / f"toxiproxy-{VERSION}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -73,6 +79,16 @@ def server_binary(progress: Any = print) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return binary
+
+
+def go_version(go: str) -> tuple[int, int] | None:
+    """(major, minor) of the Go toolchain at ``go`` ("go1.26.8" -> (1, 26)); None if it cannot tell."""
+    try:
+        out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.match(r"go(\d+)\.(\d+)", out.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 # ---- the HTTP API ----------------------------------------------------------------------------

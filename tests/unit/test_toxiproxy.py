@@ -229,3 +229,14 @@ def test_toxic_faults_refuse_the_docker_backend_in_one_line() -> None:
 def test_toxic_fault_base_is_abstract() -> None:
     with pytest.raises(NotImplementedError):
         ToxicFault().attributes()
+
+
+def test_a_go_too_old_for_toxiproxy_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAOSKIT_CACHE_DIR", str(tmp_path))
+    go = tmp_path / "go"
+    go.write_text("#!/bin/sh\necho go1.19.8\n")
+    go.chmod(0o755)
+    monkeypatch.setattr(toxiproxy.shutil, "which", lambda _name: str(go))
+    assert toxiproxy.go_version(str(go)) == (1, 19)
+    with pytest.raises(MissingDependencyError, match=r"^go 1\.19 is too old: Toxiproxy 2\.12\.0 needs Go 1\.23"):
+        toxiproxy.server_binary(lambda _msg: None)
