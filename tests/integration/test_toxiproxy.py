@@ -26,6 +26,7 @@ from chaoskit.checkers import Verdict
 from chaoskit.clients.redis import RedisClient, no_retry
 from chaoskit.history import OpType
 from chaoskit.runner import run
+from chaoskit.systems.mongo import MongoTopology, _admin
 from chaoskit.systems.postgres import PostgresTopology
 from chaoskit.systems.redis import RedisTopology
 from chaoskit.toxics import Latency, Timeout
@@ -290,3 +291,57 @@ def test_postgres_multihost_client_goes_through_the_proxy_and_feels_a_toxic(pg: 
             path.reset()
     finally:
         client.close()
+
+
+# ---- MongoDB: pymongo discovers the set from the members' own addresses --------------------------
+
+def test_mongo_driver_goes_through_the_proxy_and_feels_a_toxic(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        exp = parse({"name": "toxics-mongo", "system": "mongo", "purpose": "-", "hypothesis": "-",
+                     "client": {"pattern": "retry-writes-majority", "timeout_s": 2.0},
+                     "expect": [{"metric": "lost_writes"}]}, "test")
+        run_id = secrets.token_hex(3)
+        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+        backend = LocalBackend(run_id, str(workdir))
+        server = toxiproxy.LocalToxiproxy(backend, toxiproxy.server_binary())
+        try:
+            mongo = MongoTopology(exp, backend, workdir)
+            mongo.up(print)
+            mongo.wait_ready(90)
+            path = server.start()
+            mongo.route_clients(path)
+            _mongo_checks(mongo, path)
+        finally:
+            server.stop()
+            backend.teardown()
+
+
+def _mongo_checks(mongo: MongoTopology, path: toxiproxy.ClientPath) -> None:
+    primary = mongo.resolve("primary")[0]
+    client = mongo.client(mongo.exp.client, "write")
+    user = mongo.connection().client(serverSelectionTimeoutMS=3000)
+    try:
+        before = []
+        for i in range(20):
+            t = time.perf_counter()
+            out = client.invoke("write", 8_000_000 + i)
+            assert out.type is OpType.OK and out.node == primary.name, out
+            before.append((time.perf_counter() - t) * 1000)
+        user["chaoskit"]["user"].insert_one({"_id": 1})
+        ops = _admin(primary).admin.command("currentOp", {"$all": True})["inprog"]  # idle connections too
+        peers = [str(op["client"]).rsplit(":", 1)[0] for op in ops if op.get("appName") == mongo.appname]
+        assert len(peers) >= 2 and set(peers) == {path.host}, f"connections not from the proxy: {peers}"
+        applied = Latency(latency_ms=100).apply(mongo, mongo.backend)
+        try:
+            t = time.perf_counter()
+            assert client.invoke("write", 8_100_000).type is OpType.OK
+            slowed = (time.perf_counter() - t) * 1000
+        finally:
+            applied.heal()
+        print(f"\nmongo insert (w: majority) through the proxy: p50 {statistics.median(before):.2f} ms, "
+              f"with a 100 ms latency toxic {slowed:.1f} ms")
+        assert slowed >= 100 and statistics.median(before) < 50
+    finally:
+        client.close()
+        user.close()
