@@ -22,10 +22,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chaoskit.backends.base import Node
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
+
+if TYPE_CHECKING:
+    from chaoskit.backends.local import LocalBackend
 
 VERSION = "2.12.0"
 MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
@@ -208,7 +211,7 @@ class ClientPath:
 class LocalToxiproxy:
     """The server as a process of a local run: in the hub namespace, on the subnet's second address."""
 
-    def __init__(self, backend: Any, binary: Path) -> None:
+    def __init__(self, backend: LocalBackend, binary: Path) -> None:
         self.backend, self.binary = backend, binary
         self.host = str(list(backend.subnet.hosts())[1])
         self.proc: subprocess.Popen[bytes] | None = None

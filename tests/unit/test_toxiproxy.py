@@ -240,3 +240,10 @@ def test_a_go_too_old_for_toxiproxy_is_one_line(tmp_path: Path, monkeypatch: pyt
     assert toxiproxy.go_version(str(go)) == (1, 19)
     with pytest.raises(MissingDependencyError, match=r"^go 1\.19 is too old: Toxiproxy 2\.12\.0 needs Go 1\.23"):
         toxiproxy.server_binary(lambda _msg: None)
+
+
+def test_only_experiments_with_a_toxic_fault_put_the_proxy_on_the_path() -> None:
+    from chaoskit.catalog import list_experiments
+
+    toxic = sorted(e.name for e in list_experiments(user=False) if uses_toxics(list(e.faults)))
+    assert toxic == ["redis-blackhole-primary", "redis-primary-latency"]
