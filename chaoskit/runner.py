@@ -173,10 +173,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
     progress(f"ready in {time.monotonic() - t:.1f}s")
     if proxy_binary is not None:
-        from chaoskit.backends.local import LocalBackend
-
-        assert isinstance(backend, LocalBackend)  # toxiproxy.refuse() let only the local backend through
-        server = toxiproxy.LocalToxiproxy(backend, proxy_binary)
+        server = toxiproxy.server_for(backend, proxy_binary, get_system(exp.system).images()[0])
         stack.callback(server.stop)  # after every heal: POST /reset, then the server ends
         path = server.start()
         topology.route_clients(path)

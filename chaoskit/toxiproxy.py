@@ -3,7 +3,8 @@
 The server is built by chaoskit itself from the Go module proxy (pinned: ``@latest`` resolves to the
 old v2.5.0), once, into ``~/.cache/chaoskit/toxiproxy-2.12.0/``. On the local backend it runs as one
 more process of the run, inside the run's hub namespace (ledgered, so ``chaoskit cleanup`` ends it by
-PID), listening on its own address of the run's subnet. One proxy per data node stands between the
+PID), listening on its own address of the run's subnet; on the docker backend as one more container
+of the run (ledgered too). One proxy per data node stands between the
 workload client and that node; toxic faults (:mod:`chaoskit.toxics`) add toxics to those proxies.
 """
 
@@ -24,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from chaoskit.backends.base import Node
+from chaoskit.backends.base import Node, NodeSpec
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
+    from chaoskit.backends.base import Backend
+    from chaoskit.backends.docker import DockerBackend
     from chaoskit.backends.local import LocalBackend
 
 VERSION = "2.12.0"
@@ -73,10 +76,12 @@ def server_binary(progress: Any = print) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".toxiproxy-{VERSION}-", dir=final.parent))
         try:
             res = subprocess.run([go, "install", f"{MODULE}@v{VERSION}"], capture_output=True, text=True,
-                                 env={**os.environ, "GOBIN": str(tmp), "GOTOOLCHAIN": "local"}, timeout=900)
+                                 env={**os.environ, "GOBIN": str(tmp), "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"},
+                                 timeout=900)  # static: it runs in any container image too
             if res.returncode != 0 or not (tmp / "server").is_file():
                 raise InfrastructureError(f"`go install {MODULE}@v{VERSION}` failed", res.stderr[-2000:])
             (tmp / "server").rename(tmp / BINARY)
+            tmp.chmod(0o755)  # mkdtemp made it private
             shutil.rmtree(final, ignore_errors=True)  # a partial directory from an older chaoskit
             tmp.rename(final)
         finally:
@@ -253,8 +258,67 @@ class LocalToxiproxy:
             self.proc.wait(5)
 
 
+class DockerToxiproxy:
+    """The server as one more container of a docker run, on the run's network. It needs no image of
+    its own: the built binary is copied into the run's work directory, which every container mounts,
+    and runs in the system's image. Routed addressing only (this host reaches containers directly)."""
+
+    def __init__(self, backend: DockerBackend, binary: Path, image: str) -> None:
+        self.backend, self.binary, self.image = backend, binary, image
+        self.host = str(list(backend.subnet.hosts())[8])  # just below the nodes (from hosts[9])
+        self.api = ToxiproxyClient(f"http://{self.host}:{API_PORT}")
+        self.node: Node | None = None
+
+    def start(self, timeout: float = 20.0) -> ClientPath:
+        workdir = self.backend.workdir / "toxiproxy"
+        workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.binary, workdir / BINARY)
+        self.backend.addresses["toxiproxy"] = self.host
+        argv = (str(workdir / BINARY), "-host", "0.0.0.0", "-port", str(API_PORT))  # noqa: S104 -- its own netns
+        node = self.node = self.backend.start(NodeSpec("toxiproxy", argv, workdir, API_PORT, image=self.image))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.api.version()
+                return ClientPath(self.api, self.host)
+            except InfrastructureError:
+                if not self.backend.is_running(node) or time.monotonic() > deadline:
+                    raise InfrastructureError("toxiproxy-server did not answer on its API",
+                                              self.backend.log_tail(node)) from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Remove every toxic (``POST /reset``), then kill the container (teardown removes it). Never raises."""
+        if self.node is None:
+            return
+        with contextlib.suppress(InfrastructureError):
+            ToxiproxyClient(self.api.url, timeout=1.0).reset()
+        with contextlib.suppress(Exception):
+            self.backend.kill(self.node)
+
+
+def server_for(backend: Backend, binary: Path, image: str) -> LocalToxiproxy | DockerToxiproxy:
+    """The Toxiproxy server of a run on this backend (after :func:`refuse` let it through)."""
+    from chaoskit.backends.docker import DockerBackend
+    from chaoskit.backends.local import LocalBackend
+
+    if isinstance(backend, LocalBackend):
+        return LocalToxiproxy(backend, binary)
+    if isinstance(backend, DockerBackend):
+        return DockerToxiproxy(backend, binary, image)
+    raise UsageError(f"toxic faults are not supported on the {backend.name} backend")
+
+
 def refuse(backend_name: str) -> None:
-    """Toxic faults only run where chaoskit can put the proxy on the client path (this slice: local)."""
-    if backend_name != "local":
-        raise UsageError(f"toxic faults (latency, timeout, ...) need the local backend for now: the {backend_name} "
-                         "backend has no Toxiproxy image (ghcr.io/shopify/toxiproxy is unreachable here)")
+    """Toxic faults only run where chaoskit can put the proxy on the client path: the local backend, and
+    the docker backend with routed addressing (Linux). UsageError (exit 2) elsewhere."""
+    if backend_name == "local":
+        return
+    if backend_name == "docker":
+        from chaoskit.backends.docker import addressing
+
+        if addressing() == "routed":
+            return
+        raise UsageError("toxic faults on the docker backend need routed addressing (a Linux daemon): with "
+                         "published ports (Docker Desktop, Colima) the proxies are not reachable yet")
+    raise UsageError(f"toxic faults are not supported on the {backend_name} backend")

@@ -4,6 +4,7 @@ experiments' outcomes, and crash safety (a SIGKILLed runner's proxy is ended by 
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import statistics
@@ -208,6 +209,15 @@ def test_blackhole_holds_a_client_without_timeout_for_the_window(tmp_path: Path,
     retried = _metrics("redis-blackhole-primary", tmp_path, pattern="sentinel-backoff", options={})
     assert retried["ops_info"] == 0 and retried["ops_fail"] == 0 and retried["lost_writes"] == 0
     assert retried["max_op_ms"] >= 2000 and retried["failover_happened"] is False
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
+def test_primary_latency_on_docker(tmp_path: Path, state_dir: Path, docker_clean: None) -> None:
+    """Parity: the proxy is one more container of the run (the built binary, in the system's image)."""
+    result = run(load("redis-primary-latency"), "docker", tmp_path / "docker", progress=print)
+    m = result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, result.journal["checks"]
+    assert m["ops_info"] > 0 and m["lost_writes"] == 0 and m["failover_happened"] is False
 
 
 # ---- crash safety ------------------------------------------------------------------------------

@@ -219,11 +219,16 @@ def test_a_built_binary_is_used_without_go(tmp_path: Path, monkeypatch: pytest.M
     assert toxiproxy.server_binary(lambda _msg: None) == binary
 
 
-def test_toxic_faults_refuse_the_docker_backend_in_one_line() -> None:
+def test_toxic_faults_refuse_published_docker_addressing_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoskit.backends import docker
+
     toxiproxy.refuse("local")
+    monkeypatch.setattr(docker, "addressing", lambda: "routed")
+    toxiproxy.refuse("docker")
+    monkeypatch.setattr(docker, "addressing", lambda: "published")
     with pytest.raises(UsageError) as info:
         toxiproxy.refuse("docker")
-    assert info.value.exit_code == 2 and "\n" not in str(info.value) and "docker backend" in str(info.value)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value) and "routed addressing" in str(info.value)
 
 
 def test_toxic_fault_base_is_abstract() -> None:
