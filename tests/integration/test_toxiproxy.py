@@ -25,12 +25,13 @@ from chaoskit.backends.local import LocalBackend
 from chaoskit.catalog import load, parse
 from chaoskit.checkers import Verdict
 from chaoskit.clients.redis import RedisClient, no_retry
+from chaoskit.faults import parse_fault
 from chaoskit.history import OpType
 from chaoskit.runner import run
 from chaoskit.systems.mongo import MongoTopology, _admin
 from chaoskit.systems.postgres import PostgresTopology
 from chaoskit.systems.redis import RedisTopology
-from chaoskit.toxics import Latency, Timeout
+from chaoskit.toxics import TOXIC_KINDS, Latency, ResetPeer, Timeout, ToxicFault
 from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
 
@@ -106,6 +107,36 @@ def test_a_toxic_added_mid_run_slows_the_open_pooled_connection_and_heal_removes
     assert min(slowed) >= 100 and statistics.median(slowed) < 150
     assert statistics.median(before) < 20 and statistics.median(after) < 20
     assert topo.client_path is not None and all(not p.toxics for p in topo.client_path.api.proxies().values())
+
+
+def test_every_toxic_kind_is_taken_by_the_real_server_as_sent(topo: RedisTopology) -> None:
+    path = topo.client_path
+    assert path is not None
+    for kind in TOXIC_KINDS:
+        fault = parse_fault({"kind": kind, "target": "primary", "toxicity": 0.5, "direction": "upstream"})
+        assert isinstance(fault, ToxicFault)
+        applied = fault.apply(topo, topo.backend)
+        try:
+            (got,) = path.api.toxics(applied.node_names[0])
+            assert got == fault.toxic(), f"{kind}: the server took {got}, chaoskit sent {fault.toxic()}"
+        finally:
+            applied.heal()
+        assert path.api.toxics(applied.node_names[0]) == []
+
+
+def test_reset_peer_breaks_the_open_connection(topo: RedisTopology) -> None:
+    client = _client(topo, timeout_s=0.5)
+    try:
+        assert client.invoke("write", 9_000_000).type is OpType.OK
+        applied = ResetPeer().apply(topo, topo.backend)
+        try:
+            out = client.invoke("write", 9_000_001)
+        finally:
+            applied.heal()
+        assert out.type is not OpType.OK and out.error and "Connection" in out.error, out
+        assert client.invoke("write", 9_000_002).type is OpType.OK, "healed: a new connection works"
+    finally:
+        client.close()
 
 
 def _from_proxy(topo: RedisTopology, node: str) -> int:
