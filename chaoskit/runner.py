@@ -173,11 +173,9 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
     progress(f"ready in {time.monotonic() - t:.1f}s")
     if proxy_binary is not None:
-        server = toxiproxy.server_for(backend, proxy_binary, get_system(exp.system).images()[0])
+        server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
+                                              progress)
         stack.callback(server.stop)  # after every heal: POST /reset, then the server ends
-        path = server.start()
-        topology.route_clients(path)
-        progress(f"toxiproxy on the client path: {len(path.routes)} proxies at {server.host}")
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))
     make_client, read_all = _workers(exp, topology, factory, state.client_label)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chaoskit.backends.base import Backend
     from chaoskit.backends.docker import DockerBackend
     from chaoskit.backends.local import LocalBackend
+    from chaoskit.systems.base import Topology
 
 VERSION = "2.12.0"
 MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
@@ -307,6 +308,21 @@ def server_for(backend: Backend, binary: Path, image: str) -> LocalToxiproxy | D
     if isinstance(backend, DockerBackend):
         return DockerToxiproxy(backend, binary, image)
     raise UsageError(f"toxic faults are not supported on the {backend.name} backend")
+
+
+def put_on_client_path(topology: Topology, backend: Backend, binary: Path, image: str,
+                       progress: Any) -> LocalToxiproxy | DockerToxiproxy:
+    """Start the run's server and route the topology's clients through one proxy per data node;
+    returns the server (its ``stop()`` resets every toxic and ends it). Stops it again if routing fails."""
+    server = server_for(backend, binary, image)
+    try:
+        path = server.start()
+        topology.route_clients(path)
+    except BaseException:
+        server.stop()
+        raise
+    progress(f"toxiproxy on the client path: {len(path.routes)} proxies at {server.host}")
+    return server
 
 
 def refuse(backend_name: str) -> None:

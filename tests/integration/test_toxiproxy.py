@@ -391,3 +391,4 @@ def _mongo_checks(mongo: MongoTopology, path: toxiproxy.ClientPath) -> None:
     finally:
         client.close()
         user.close()
+
