@@ -104,6 +104,7 @@ class Cluster(Generic[ConnT, ClientT]):
         """A cluster on a re-attached lab (see :meth:`attach`)."""
         c = cls(lab.record.system, lab.record.backend, progress=progress, **lab.record.settings)
         c._backend, c._topology, c._lab, c._detached = lab.backend, lab.topology, lab, True
+        c.toxics = lab.record.client_path is not None
         c.run_id, c.workdir = lab.record.run_id, lab.record.workdir
         c._applied = list(lab.applied.values())
         return c
@@ -170,9 +171,6 @@ class Cluster(Generic[ConnT, ClientT]):
         The ledger then holds the lab's record, so a later process can re-attach (:meth:`attach`)."""
         from chaoskit.lab import Lab, new_record
 
-        if self.toxics:
-            raise UsageError("a cluster with toxics=True cannot be detached yet: its proxies' routes live in "
-                             "this process")
         backend = self._backend_or_raise()
         record = new_record(self.system_name, self.settings, self.run_id, self.workdir, backend, self.topology)
         self._lab = Lab(backend.ledger, record, backend, self.topology)

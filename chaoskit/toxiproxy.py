@@ -213,6 +213,20 @@ class ClientPath:
     def reset(self) -> None:
         self.api.reset()
 
+    def state(self) -> dict[str, Any]:
+        """What a later process needs to use these proxies again (a lab's record; see :meth:`restore`)."""
+        return {"api": self.api.url, "host": self.host,
+                "routes": [[*node, *self.routes[node], self.names[self.routes[node]]] for node in self.routes]}
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> ClientPath:
+        """The proxies a lab's record describes (they exist: nothing is created)."""
+        path = cls(ToxiproxyClient(state["api"]), state["host"])
+        for host, port, lhost, lport, name in state["routes"]:
+            path.routes[(host, int(port))] = (lhost, int(lport))
+            path.names[(lhost, int(lport))] = name
+        return path
+
 
 class LocalToxiproxy:
     """The server as a process of a local run: in the hub namespace, on the subnet's second address."""

@@ -114,6 +114,10 @@ class Topology(Protocol):
         system has no toxic faults)."""
         ...
 
+    def adopt_client_path(self, path: ClientPath) -> None:
+        """The same with proxies that exist already (a re-attached lab's): nothing is created."""
+        ...
+
     def client(self, spec: ClientSpec, f: str) -> Client:
         """A new workload client for op ``f`` using the pattern named in ``spec``."""
         ...
@@ -317,6 +321,10 @@ class NodeBook:
         control connections (roles, readiness, the final read) still go direct."""
         for name in self.client_nodes():
             path.add(self.nodes[name])
+        self.adopt_client_path(path)
+
+    def adopt_client_path(self, path: ClientPath) -> None:
+        """Use proxies that exist already (a re-attached lab's): clients go through ``path`` from now on."""
         self.client_path = path
 
     def _tail(self, names: list[str] | None = None) -> str:

@@ -234,10 +234,10 @@ class MongoTopology(NodeBook):
     def client_nodes(self) -> list[str]:
         return list(self.names)
 
-    def route_clients(self, path: ClientPath) -> None:
+    def adopt_client_path(self, path: ClientPath) -> None:
         """pymongo connects to the addresses the members announce: the workload's clients (and a user's,
         through ``connection().uri``) carry this run's appname, whose connections go to the proxies."""
-        super().route_clients(path)
+        super().adopt_client_path(path)
         self.appname = f"chaoskit-{self.backend.ledger.run_id}"
         route_app(self.appname, {(n.address, PORT): path.route((n.address, PORT)) or n.client_addr
                                  for n in self.nodes.values()})

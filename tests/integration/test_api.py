@@ -184,6 +184,4 @@ def test_toxic_faults_on_a_cluster_with_toxics(state_dir: Path, no_leftovers: No
         t = time.perf_counter()
         r.get("k")
         healed = (time.perf_counter() - t) * 1000
-        with pytest.raises(chaoskit.UsageError, match="cannot be detached"):
-            c.detach()
     assert slowed >= 100 and healed < 50, (slowed, healed)

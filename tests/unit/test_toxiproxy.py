@@ -107,6 +107,8 @@ def test_client_path_maps_announced_addresses_both_ways() -> None:
     created: list[tuple[str, str, str]] = []
 
     class API:
+        url = "http://10.213.1.2:8474"
+
         def create_proxy(self, name: str, listen: str, upstream: str) -> None:
             created.append((name, listen, upstream))
 
@@ -118,6 +120,9 @@ def test_client_path_maps_announced_addresses_both_ways() -> None:
     assert path.route(("10.213.1.11", 6379)) == ("10.213.1.2", 20001)
     assert path.route(("10.213.1.99", 6379)) is None
     assert path.node_at("10.213.1.2", 20000) == "redis-1" and path.node_at("10.213.1.10", 6379) is None
+    again = ClientPath.restore(json.loads(json.dumps(path.state())))  # a lab's record, read by another process
+    assert again.routes == path.routes and again.names == path.names and again.host == path.host
+    assert again.api.url == "http://10.213.1.2:8474"
 
 
 # ---- the HTTP client against a stand-in server ---------------------------------------------------
