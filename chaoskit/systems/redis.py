@@ -253,6 +253,11 @@ class RedisTopology(NodeBook):
             return name
         return node_at(self.nodes, self.redis_names, host, port)
 
+    def _reach(self, node: Node) -> tuple[str, int]:
+        """Where clients reach ``node``: its proxy, if it has one, else its client address."""
+        routed = self.client_path.route((node.address, node.port)) if self.client_path is not None else None
+        return routed or node.client_addr
+
     def client_addr_of(self, addr: tuple[str, int]) -> tuple[str, int]:
         """Translate an address Sentinel announces (in-network) to where the workload client reaches it:
         the node's proxy when toxic faults put one on the client path, else its client address."""
@@ -302,9 +307,10 @@ class RedisTopology(NodeBook):
                            policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address)
 
     def connection(self) -> RedisConnection:
-        nodes = {n: self.client_addr_of((self.nodes[n].address, self.nodes[n].port)) for n in self.redis_names}
-        announced = {(n.address, n.port): self.client_addr_of((n.address, n.port)) for n in self.nodes.values()
-                     if (n.address, n.port) != self.client_addr_of((n.address, n.port))}
+        reach = {name: self._reach(node) for name, node in self.nodes.items()}
+        nodes = {n: reach[n] for n in self.redis_names}
+        announced = {(n.address, n.port): reach[name] for name, n in self.nodes.items()
+                     if (n.address, n.port) != reach[name]}
         return RedisConnection([self.nodes[n].client_addr for n in self.sentinel_names], MASTER_NAME, nodes,
                                announced)
 
