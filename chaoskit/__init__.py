@@ -15,12 +15,13 @@ from chaoskit.faults import Applied, Fault, Kill, NativeFault, PacketLoss, Parti
 from chaoskit.systems.mongo import MongoConnection, ReplicationPause, StepDown
 from chaoskit.systems.postgres import PostgresConnection, Switchover
 from chaoskit.systems.redis import ClientPause, RedisConnection, SentinelFailover
+from chaoskit.toxics import Bandwidth, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Applied", "ChaoskitError", "ClientPause", "Cluster", "Fault", "InfrastructureError", "Kill",
-    "MissingDependencyError", "MongoConnection", "NativeFault", "PacketLoss", "Partition", "Pause",
-    "PostgresConnection", "RedisConnection", "ReplicationPause", "Restart", "SentinelFailover", "StepDown",
-    "Switchover", "UsageError", "cluster",
+    "Applied", "Bandwidth", "ChaoskitError", "ClientPause", "Cluster", "Fault", "InfrastructureError", "Kill",
+    "Latency", "LimitData", "MissingDependencyError", "MongoConnection", "NativeFault", "PacketLoss", "Partition",
+    "Pause", "PostgresConnection", "RedisConnection", "ReplicationPause", "ResetPeer", "Restart", "SentinelFailover",
+    "Slicer", "SlowClose", "StepDown", "Switchover", "Timeout", "UsageError", "cluster",
 ]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 from pydantic import ValidationError
 
+from chaoskit import toxiproxy
 from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
 from chaoskit.errors import InfrastructureError, UsageError
@@ -68,7 +69,7 @@ class Cluster(Generic[ConnT, ClientT]):
     """
 
     def __init__(self, system: str, backend: str = "auto", *, progress: Progress | None = None,
-                 ready_timeout: float = 60.0, **settings: Any) -> None:
+                 ready_timeout: float = 60.0, toxics: bool = False, **settings: Any) -> None:
         if system not in system_names():
             raise UsageError(f"unknown system {system!r} (known: {', '.join(system_names())})")
         self.system_name, self.requested_backend, self.ready_timeout = system, backend, ready_timeout
@@ -81,6 +82,8 @@ class Cluster(Generic[ConnT, ClientT]):
         self._detached = False
         self._lab: Lab | None = None  # a lab's record: faults applied here are kept in force across processes
         self._primary_before: str | None = None
+        self.toxics = toxics  # Toxiproxy between your clients and the data nodes, for toxic faults
+        self._toxiproxy: Any = None
         self.run_id = ""
         self.workdir = ""
 
@@ -101,6 +104,7 @@ class Cluster(Generic[ConnT, ClientT]):
         """A cluster on a re-attached lab (see :meth:`attach`)."""
         c = cls(lab.record.system, lab.record.backend, progress=progress, **lab.record.settings)
         c._backend, c._topology, c._lab, c._detached = lab.backend, lab.topology, lab, True
+        c.toxics = lab.record.client_path is not None
         c.run_id, c.workdir = lab.record.run_id, lab.record.workdir
         c._applied = list(lab.applied.values())
         return c
@@ -118,8 +122,12 @@ class Cluster(Generic[ConnT, ClientT]):
 
         if self._backend is not None:
             raise UsageError(f"this {self.system_name} cluster is already started")
-        chosen = resolve_backend_name(self.requested_backend, self._system.images())
+        chosen = "local" if self.toxics and self.requested_backend == "auto" else resolve_backend_name(
+            self.requested_backend, self._system.images())
         check_binaries(self.system_name, chosen)
+        if self.toxics:
+            toxiproxy.refuse(chosen)
+            proxy_binary = toxiproxy.server_binary(self._progress)
         self.run_id = secrets.token_hex(3)
         workdir = Path(tempfile.gettempdir()) / f"chaoskit-{self.run_id}"
         self.workdir = str(workdir)
@@ -132,6 +140,9 @@ class Cluster(Generic[ConnT, ClientT]):
             started = time.monotonic()
             topology.up(self._progress)
             topology.wait_ready(self.ready_timeout)
+            if self.toxics:
+                self._toxiproxy = toxiproxy.put_on_client_path(topology, backend, proxy_binary,
+                                                               self._system.images()[0], self._progress)
             self._progress(f"ready in {time.monotonic() - started:.1f}s")
         except BaseException:
             self.stop()
@@ -150,6 +161,8 @@ class Cluster(Generic[ConnT, ClientT]):
             except Exception as exc:  # noqa: BLE001 -- teardown removes what a heal could not undo
                 self._progress(f"heal failed before teardown: {exc}")
             finally:
+                if self._toxiproxy is not None:
+                    self._toxiproxy.stop()
                 backend.teardown()
                 self._topology = None
 
@@ -286,26 +299,31 @@ class Cluster(Generic[ConnT, ClientT]):
 
 @overload
 def cluster(system: Literal["redis"], backend: str = ..., *, progress: Progress | None = ...,
-            ready_timeout: float = ..., **settings: Any) -> Cluster[RedisConnection, redis.Redis]: ...
+            ready_timeout: float = ..., toxics: bool = ...,
+            **settings: Any) -> Cluster[RedisConnection, redis.Redis]: ...
 @overload
 def cluster(system: Literal["postgres"], backend: str = ..., *, progress: Progress | None = ...,
-            ready_timeout: float = ..., **settings: Any) -> Cluster[PostgresConnection, psycopg.Connection[Any]]: ...
+            ready_timeout: float = ..., toxics: bool = ...,
+            **settings: Any) -> Cluster[PostgresConnection, psycopg.Connection[Any]]: ...
 @overload
 def cluster(system: Literal["mongo"], backend: str = ..., *, progress: Progress | None = ...,
-            ready_timeout: float = ..., **settings: Any) -> Cluster[MongoConnection, MongoClient[dict[str, Any]]]: ...
+            ready_timeout: float = ..., toxics: bool = ...,
+            **settings: Any) -> Cluster[MongoConnection, MongoClient[dict[str, Any]]]: ...
 @overload
 def cluster(system: str, backend: str = ..., *, progress: Progress | None = ...,
-            ready_timeout: float = ..., **settings: Any) -> Cluster[Any, Any]: ...
+            ready_timeout: float = ..., toxics: bool = ..., **settings: Any) -> Cluster[Any, Any]: ...
 def cluster(system: str, backend: str = "auto", *, progress: Progress | None = None,
-            ready_timeout: float = 60.0, **settings: Any) -> Cluster[Any, Any]:
+            ready_timeout: float = 60.0, toxics: bool = False, **settings: Any) -> Cluster[Any, Any]:
     """A :class:`Cluster` of ``system`` (not started yet: use it in a ``with`` block).
 
     ``backend``: ``auto`` (docker when a daemon answers and the image is there, else local), ``local``
     or ``docker``. ``settings``: the system's topology knobs, as under ``topology:`` in an experiment
     file (e.g. ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError.
-    ``progress`` receives one line per step (``print`` to watch it start).
+    ``progress`` receives one line per step (``print`` to watch it start). ``toxics=True`` puts Toxiproxy
+    between your clients (``connection``, ``client()``) and the data nodes, for the toxic faults
+    (``chaoskit.toxics``: ``Latency``, ``Timeout``, ...); ``auto`` then means the local backend.
     """
-    return Cluster(system, backend, progress=progress, ready_timeout=ready_timeout, **settings)
+    return Cluster(system, backend, progress=progress, ready_timeout=ready_timeout, toxics=toxics, **settings)
 
 
 @contextlib.contextmanager

@@ -153,12 +153,15 @@ class Availability:
         latencies = sorted(p.complete.time - p.invoke.time for p in history.pairs()
                            if p.invoke.f == "write" and p.type is OpType.OK and p.complete
                            and p.complete.time < steady_end)
+        durations = [p.complete.time - p.invoke.time for p in history.pairs()
+                     if p.invoke.f in ("write", "read") and p.complete is not None]
         metrics: dict[str, Number] = {
             "ops_ok": counts[OpType.OK], "ops_fail": counts[OpType.FAIL], "ops_info": counts[OpType.INFO],
             "ops_errors": counts[OpType.FAIL] + counts[OpType.INFO],
             "unavailable_s": round(unavailable, 3), "longest_outage_s": round(longest, 3),
             "outages": len(gaps), "max_op_gap_ms": round(max_gap * 1000, 2),
             "write_p50_ms": _percentile_ms(latencies, 0.50), "write_p99_ms": _percentile_ms(latencies, 0.99),
+            "max_op_ms": round(max(durations, default=0.0) * 1000, 1),
         }
         detail = (f"{len(gaps)} outage window(s), {unavailable:.2f} s without a successful write "
                   f"(longest {longest:.2f} s); {counts[OpType.FAIL]} failed, {counts[OpType.INFO]} indeterminate ops")
@@ -302,7 +305,8 @@ CHECK_OF_METRIC = {
     "lost_writes": "lost-writes", "lost_fraction": "lost-writes", "acked_writes": "lost-writes",
     "info_writes": "lost-writes", "info_writes_applied": "lost-writes",
     "stale_reads": "stale-reads", "stale_fraction": "stale-reads", "unavailable_s": "availability",
-    "ops_fail": "availability", "ops_info": "availability", "ops_errors": "availability", "rto_s": "rto",
+    "ops_fail": "availability", "ops_info": "availability", "ops_errors": "availability", "max_op_ms": "availability",
+    "rto_s": "rto",
     "failover_happened": "rto", "client_recovered": "rto", "old_primary_demoted": "old-primary",
 }
 

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start a topology and leave it running for a lab")
     up.add_argument("system")
     up.add_argument("--backend", default="auto")
+    up.add_argument("--toxics", action="store_true",
+                    help="put Toxiproxy between clients and the data nodes, for toxic faults (latency, timeout, ...)")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a topology setting, as under `topology:` in an experiment file (repeatable)")
     lab_help = "the lab's run id (needed only when several labs are up)"
@@ -191,7 +193,8 @@ def _run_suite(exps: list[Experiment], args: argparse.Namespace, client: Any, jo
 def cmd_up(args: argparse.Namespace) -> int:
     from chaoskit.api import Cluster
 
-    c: Cluster[Any, Any] = Cluster(args.system, args.backend, progress=console.Progress(), **_settings(args.set))
+    c: Cluster[Any, Any] = Cluster(args.system, args.backend, progress=console.Progress(), toxics=args.toxics,
+                                   **_settings(args.set))
     c.start()
     c.detach()
     for name, node in c.topology.nodes.items():

@@ -108,6 +108,7 @@ class LabRecord(BaseModel):
     backend_state: dict[str, Any] = {}
     faults: list[FaultRecord] = []
     next_id: int = Field(1, ge=1)
+    client_path: dict[str, Any] | None = None  # Toxiproxy's proxies (``up --toxics``): ClientPath.state()
 
 
 def now() -> dt.datetime:
@@ -120,7 +121,8 @@ def new_record(system: str, settings: dict[str, Any], run_id: str, workdir: str,
     return LabRecord(system=system, backend=backend.name, run_id=run_id, workdir=workdir, settings=dict(settings),
                      created_at=now(), addresses=dict(topology.addresses),
                      nodes={n: NodeRecord.of(node) for n, node in topology.nodes.items()},
-                     backend_state=dict(backend.state()))
+                     backend_state=dict(backend.state()),
+                     client_path=topology.client_path.state() if topology.client_path is not None else None)
 
 
 def save_record(ledger: Ledger, record: LabRecord) -> None:
@@ -235,6 +237,10 @@ class Lab:
                                    Path(record.workdir))
         nodes = {name: rec.node() for name, rec in record.nodes.items()}
         topology.adopt(record.addresses, {name: node.spec for name, node in nodes.items()}, nodes)
+        if record.client_path is not None:
+            from chaoskit.toxiproxy import ClientPath
+
+            topology.adopt_client_path(ClientPath.restore(record.client_path))
         return cls(ledger, record, backend, topology)
 
     def save(self) -> None:

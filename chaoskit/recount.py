@@ -14,7 +14,7 @@ from typing import Any
 
 GAP_S = 0.25  # a write disruption without errors: no ok write for longer than this (README, "rto_s")
 KEYS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "info_writes", "lost_writes", "reads_checked",
-        "stale_reads", "rto_s")
+        "stale_reads", "rto_s", "max_op_ms")
 
 
 def _pairs(lines: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -52,6 +52,8 @@ def recount(run_dir: Path) -> dict[str, Any]:
         "acked_writes": len(acked), "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
         "lost_writes": None if final is None else len(set(acked) - final),
         "reads_checked": checked, "stale_reads": stale, "rto_s": _rto(journal, writes),
+        "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
+                                if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
     }
 
 

@@ -35,7 +35,7 @@ from chaoskit.report_plot import (
 __all__ = ["CSS", "render_report", "write_report"]
 
 _METRIC_ORDER = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "lost_writes", "stale_reads",
-                 "unavailable_s", "rto_s", "longest_outage_s", "max_op_gap_ms")
+                 "unavailable_s", "rto_s", "longest_outage_s", "max_op_gap_ms", "max_op_ms")
 _BAD, _WARN = frozenset({"lost_writes", "stale_reads"}), frozenset({"ops_fail", "ops_info"})
 
 CSS = """:root{--ok:#2f9e50;--fail:#d8433b;--info:#f0932b;--muted:#6b7280}

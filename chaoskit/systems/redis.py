@@ -42,6 +42,7 @@ from chaoskit.systems.base import (
     validate_experiment,
     wait_until,
 )
+from chaoskit.toxics import TOXIC_KINDS
 
 SYSTEM_IMAGE = ("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
 
@@ -243,13 +244,26 @@ class RedisTopology(NodeBook):
                 return False
         return True
 
+    def client_nodes(self) -> list[str]:
+        return list(self.redis_names)
+
     # -- roles ---------------------------------------------------------------------------------
     def node_for_address(self, host: str, port: int) -> str | None:
-        """The redis node announced as, or reached at, ``host:port``."""
+        """The redis node announced as, or reached at (directly or through its proxy), ``host:port``."""
+        if self.client_path is not None and (name := self.client_path.node_at(host, port)) is not None:
+            return name
         return node_at(self.nodes, self.redis_names, host, port)
 
+    def _reach(self, node: Node) -> tuple[str, int]:
+        """Where clients reach ``node``: its proxy, if it has one, else its client address."""
+        routed = self.client_path.route((node.address, node.port)) if self.client_path is not None else None
+        return routed or node.client_addr
+
     def client_addr_of(self, addr: tuple[str, int]) -> tuple[str, int]:
-        """Translate an address Sentinel announces (in-network) to where this host reaches it."""
+        """Translate an address Sentinel announces (in-network) to where the workload client reaches it:
+        the node's proxy when toxic faults put one on the client path, else its client address."""
+        if self.client_path is not None and (routed := self.client_path.route(addr)) is not None:
+            return routed
         name = self.node_for_address(*addr)
         return self.nodes[name].client_addr if name else addr
 
@@ -289,14 +303,15 @@ class RedisTopology(NodeBook):
     def client(self, spec: ClientSpec, f: str) -> RedisClient:
         sentinels = [self.nodes[n].client_addr for n in self.sentinel_names]
         return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
-                           translate=self.client_addr_of,
-                           timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
-                           name_of=self.node_for_address)
+                           translate=self.client_addr_of, timeout_s=spec.timeout_s,
+                           socket_timeout=bool(spec.options.get("socket_timeout", True)),
+                           policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address)
 
     def connection(self) -> RedisConnection:
-        nodes = {n: self.nodes[n].client_addr for n in self.redis_names}
-        announced = {(n.address, n.port): n.client_addr for n in self.nodes.values()
-                     if (n.address, n.port) != n.client_addr}
+        reach = {name: self._reach(node) for name, node in self.nodes.items()}
+        nodes = {n: reach[n] for n in self.redis_names}
+        announced = {(n.address, n.port): reach[name] for name, n in self.nodes.items()
+                     if (n.address, n.port) != reach[name]}
         return RedisConnection([self.nodes[n].client_addr for n in self.sentinel_names], MASTER_NAME, nodes,
                                announced)
 
@@ -343,13 +358,16 @@ class RedisSystem(ImageOf):
     run_weight = 1.0
     local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
     client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
-    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause))
+    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause), *TOXIC_KINDS)  # toxics: the client path
 
     def validate(self, exp: Experiment) -> None:
         def names(s: RedisSettings) -> set[str]:
             return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
 
-        validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names)
+        validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names,
+                            client_options=("socket_timeout",))
+        if not isinstance(exp.client.options.get("socket_timeout", True), bool):
+            raise ValueError("client.options.socket_timeout: true (timeout_s bounds every read) or false (none)")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
         return RedisTopology(exp, backend, workdir)

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,18 @@ def test_ctrl_c_in_the_users_process_heals_and_tears_down(state_dir: Path, no_le
     _, err = proc.communicate(timeout=60)
     assert "KeyboardInterrupt" in err
     assert not list((state_dir / "runs").glob("*.json")), "the ledger is gone: everything was torn down"
+
+
+def test_toxic_faults_on_a_cluster_with_toxics(state_dir: Path, no_leftovers: None) -> None:
+    """``toxics=True``: Toxiproxy between your client and the nodes; a latency fault slows your own redis-py."""
+    with chaoskit.cluster("redis", "local", toxics=True) as c:
+        r = c.client(socket_timeout=2.0)
+        r.set("k", "v")
+        with c.fault(chaoskit.Latency("primary", latency_ms=100)):
+            t = time.perf_counter()
+            assert r.get("k") == b"v"
+            slowed = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        r.get("k")
+        healed = (time.perf_counter() - t) * 1000
+    assert slowed >= 100 and healed < 50, (slowed, healed)

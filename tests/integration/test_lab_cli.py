@@ -197,3 +197,33 @@ def test_python_attach_applies_faults_that_outlive_the_process_and_down_removes_
     assert node_row(status, "redis-2")[2] == "paused" and "faults in force: 1" in status
     chaoskit.Cluster.attach(lab.run_id).down()  # heals, then removes everything
     assert not list((state_dir / "runs").glob("*.json"))
+
+
+def _get_ms(addr: tuple[str, int]) -> float:
+    import redis
+
+    r = redis.Redis(*addr, socket_timeout=5)
+    r.ping()
+    t = time.perf_counter()
+    r.get("k")
+    return (time.perf_counter() - t) * 1000
+
+
+def test_toxic_faults_on_a_lab_up_with_toxics(lab: Lab, no_leftovers: None, state_dir: Path) -> None:
+    res = lab("up", "redis", "--backend", "local", "--toxics")
+    lab.run_id = re.search(r"is up \(run (\w+)\)", res.stdout).group(1)  # type: ignore[union-attr]
+    path = lab.record()["client_path"]
+    assert path is not None and path["host"] in res.stdout, "the connection printed goes through the proxies"
+    proxy = {name: (lhost, lport) for _h, _p, lhost, lport, name in path["routes"]}
+    before = _get_ms(proxy["redis-1"])
+    assert "applied #1 latency primary (redis-1)" in lab("fault", "latency", "primary", "--opt",
+                                                          "latency_ms=200").stdout
+    slowed = _get_ms(proxy["redis-1"])  # a new process, its own connection: the toxic is the lab's
+    status = lab("status").stdout
+    assert "latency" in faults_section(status), status
+    assert "healed #1 latency primary (redis-1)" in lab("heal").stdout
+    healed = _get_ms(proxy["redis-1"])
+    print(f"\nlab: GET through the proxy {before:.2f} ms, with a 200 ms latency toxic {slowed:.1f} ms, "
+          f"healed {healed:.2f} ms")
+    assert before < 50 and slowed >= 200 and healed < 50
+    assert "1 run(s) cleaned up" in lab("down").stdout

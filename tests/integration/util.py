@@ -27,7 +27,8 @@ def netns_names(state_dir: Path | None = None) -> set[str]:
     return {n for n in names if n.count("-") >= 2 and n.split("-")[1] in runs and n.startswith("ck-")}
 
 
-SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod", "java")
+SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod", "java",
+           "toxiproxy-serve")  # comm is cut to 15 characters: toxiproxy-server
 
 
 def _started_under(pid: int, runs: set[str]) -> bool:

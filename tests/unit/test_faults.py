@@ -76,7 +76,8 @@ def test_native_options_are_typed() -> None:
 
 @pytest.mark.parametrize(("faults", "field", "words"), [
     ([{"kind": "stepdown"}], "faults.0.kind", "unknown fault 'stepdown' (known: kill, pause, restart, partition, "
-                                              "packet-loss, sentinel-failover, client-pause)"),
+                                              "packet-loss, sentinel-failover, client-pause, latency, timeout, "
+                                              "reset-peer, bandwidth, slow-close, slicer, limit-data)"),
     ([{"kind": "client-pause", "options": {"colour": "red"}}], "faults.0.colour", "Extra inputs"),
     ([{"kind": "client-pause", "options": {"mode": "sometimes"}}], "faults.0.mode", "Input should be"),
     ([{"kind": "partition", "groups": [["redis-1"]]}], "faults.0.groups", "at least 2"),

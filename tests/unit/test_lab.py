@@ -143,7 +143,8 @@ def test_fault_arguments_build_the_same_objects_as_yaml(args: list[str], expecte
 
 @pytest.mark.parametrize(("args", "words"), [
     (["fault", "explode", "primary"], "chaoskit: redis: unknown fault 'explode' (known: kill, pause, restart, "
-                                      "partition, packet-loss, sentinel-failover, client-pause)"),
+                                      "partition, packet-loss, sentinel-failover, client-pause, latency, "
+                                      "timeout, reset-peer, bandwidth, slow-close, slicer, limit-data)"),
     (["fault", "packet-loss", "replicas", "--opt", "probability=2"], "probability: Input should be less than"),
     (["fault", "kill", "primary", "--opt", "colour=red"], "colour: unknown option (known: restart_on_heal)"),
     (["fault", "kill", "primary", "--opt", "oops"], "--opt 'oops': expected KEY=VALUE"),

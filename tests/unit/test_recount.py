@@ -52,7 +52,8 @@ def _kill_run(tmp_path: Path) -> Path:
 def test_recount_figures_of_a_hand_made_run(tmp_path: Path) -> None:
     got = recount(_kill_run(tmp_path))
     assert got == {"ops_ok": 4, "ops_fail": 0, "ops_info": 0, "acked_writes": 3, "info_writes": 0,
-                   "lost_writes": 1, "reads_checked": 1, "stale_reads": 1, "rto_s": 2.5}
+                   "lost_writes": 1, "reads_checked": 1, "stale_reads": 1, "rto_s": 2.5,
+                   "max_op_ms": 2800.0}
     assert set(got) == set(KEYS)
 
 
