@@ -9,6 +9,9 @@ JOBS    ?= auto
 TEST_JOBS ?= 3
 # every system has scripts/setup.d/<system>.sh (its OS packages) and chaoskit/systems/<system>.py
 SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
+# how long each set-up step took (scripts/timed.sh appends to it; `make test` prints it at the end)
+export CHAOSKIT_TIMINGS ?= $(CURDIR)/.make-timings
+T = scripts/timed.sh
 
 .PHONY: setup system-deps docker images postgres-image test test-unit lint bench cleanup clean
 # (chaos-% and bench-% are pattern rules: make does not search pattern rules for .PHONY targets)
@@ -16,21 +19,21 @@ SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
 setup: system-deps $(VENV)/.installed
 
 system-deps:
-	@scripts/setup-system.sh $(SYSTEMS)
+	@$(T) "OS packages (apt, if missing)" scripts/setup-system.sh $(SYSTEMS)
 
 # Docker engine (installed and started when missing) and locally built images (cached).
 docker:
-	@scripts/ensure-docker.sh
+	@$(T) "docker engine" scripts/ensure-docker.sh
 
 # `chaoskit images` (chaoskit/images.py; FORCE=1 rebuilds all): cached, rebuilt when a Dockerfile changes.
 images: docker $(VENV)/.installed
-	@$(BIN)/chaoskit images $(if $(filter 1,$(FORCE)),--force)
+	@$(T) "local images (cached)" $(BIN)/chaoskit images $(if $(filter 1,$(FORCE)),--force)
 
 $(VENV)/.installed: pyproject.toml
 	@echo "creating virtualenv $(VENV) and installing chaoskit with test deps"
-	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@$(T) "virtualenv + Python deps" sh -c '$(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/pip install -q --disable-pip-version-check --upgrade pip && \
+	  $(BIN)/pip install -q --disable-pip-version-check -e ".[test]"'
 	@touch $@
 
 # `make chaos-<system>`: that system's experiments with the default backend, side by side (JOBS=auto: from
@@ -54,8 +57,10 @@ chaos-postgres: postgres-image
 # workers side by side (each test's runs have their own subnets; leftover checks look at their own runs;
 # tests marked xdist_group("cassandra") share one worker: one ring at a time).
 test: setup images
-	env $$($(BIN)/chaoskit images --env) CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
-	  $(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
+	@status=0; $(T) "tests (pytest -n $(TEST_JOBS))" env $$($(BIN)/chaoskit images --env) \
+	  CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
+	  $(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup --durations=15 || status=$$?; \
+	  echo "make test, step by step:"; cat $(CHAOSKIT_TIMINGS) 2>/dev/null; rm -f $(CHAOSKIT_TIMINGS); exit $$status
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
@@ -73,4 +78,4 @@ cleanup: setup
 	$(BIN)/chaoskit cleanup
 
 clean:
-	rm -rf $(VENV) runs *.egg-info build dist
+	rm -rf $(VENV) runs *.egg-info build dist .make-timings
