@@ -8,7 +8,9 @@ coordinator still counts it alive and waits out the request timeout (write 2 s, 
 needed, after that it refuses at once (``Unavailable``).
 
 Lab-sized: 128-512 MB heap, C1 only, ``num_tokens: 1``, ``auto_bootstrap: false`` for the initial
-ring, ring delay 1 s. The seed starts first; the others start together once it answers CQL.
+ring, ring delay 1 s. The first node starts first; the others start together once it answers CQL. Every
+node is a seed: a node restarted while the first is down too (two killed, both restarted) gossips with
+whichever peer is up -- with one seed it exited ("Unable to gossip with any peers").
 Local backend only in this slice (the jars come from Maven Central, see ``cassandra_dist``).
 """
 
@@ -129,7 +131,7 @@ class CassandraTopology(NodeBook):
 
     def _spec(self, i: int, name: str, lib: Path) -> NodeSpec:
         s, d = self.settings, self.workdir / name
-        text = dist.config_yaml(name=name, address=self.addresses[name], seeds=[self.addresses[self.names[0]]],
+        text = dist.config_yaml(name=name, address=self.addresses[name], seeds=[self.addresses[n] for n in self.names],
                                 token=dist.tokens(len(self.names))[i], directory=d, phi=s.phi_convict_threshold,
                                 read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
         conf = dist.write_conf(d, text)

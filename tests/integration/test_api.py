@@ -40,6 +40,9 @@ def test_redis_kill_primary_with_the_users_own_redis_py(backend: str) -> None:
         r = sentinel.master_for(conn.service_name, socket_timeout=1.0, retry=Retry(ExponentialBackoff(0.5, 0.05), 30),
                                 retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         r.sadd("mine", *range(100))
+        # replication is asynchronous: acknowledged is not replicated (a kill right after the reply lost
+        # these 100 once, under load). WAIT makes this acknowledgement synchronous
+        assert r.execute_command("WAIT", 2, 5000) == 2
         old = primary_of(c.roles())
         assert old == "redis-1"
         with c.fault(chaoskit.Kill("primary")) as killed:

@@ -113,7 +113,9 @@ def test_pinned_client_never_follows_the_failover(tmp_path: Path, no_leftovers: 
 
 
 def test_planned_failover_loses_writes_to_the_old_primary(tmp_path: Path, no_leftovers: None) -> None:
-    result = _run("redis-planned-failover", tmp_path)
+    # how long the old primary keeps acknowledging depends on when Sentinel reconfigures it: once under
+    # 3 pytest-xdist workers on 2 cores the client stalled past the promotion and wrote nothing there
+    result = _run("redis-planned-failover", tmp_path, attempts=2)
     _assert_journal(result.journal, result.out_dir)
     assert result.verdict is Verdict.PASS, _explain(result)
     assert result.journal["metrics"]["ops_fail"] == 0, "the client saw no error while its writes were lost"
