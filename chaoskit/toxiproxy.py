@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -250,16 +251,9 @@ class LocalToxiproxy:
                                           "-port", str(API_PORT)], cwd=workdir, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.backend.ledger.record("process", "toxiproxy", self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.api.version()
-                return ClientPath(self.api, self.host)
-            except InfrastructureError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    tail = (workdir / "toxiproxy.log").read_text(errors="replace")[-1500:]
-                    raise InfrastructureError("toxiproxy-server did not answer on its API", tail) from None
-                time.sleep(0.05)
+        proc = self.proc
+        return _answering(self.api, self.host, timeout, lambda: proc.poll() is None,
+                          lambda: (workdir / "toxiproxy.log").read_text(errors="replace")[-1500:])
 
     def stop(self) -> None:
         """Remove every toxic (``POST /reset``), then end the server. Never raises."""
@@ -271,6 +265,21 @@ class LocalToxiproxy:
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+
+
+def _answering(api: ToxiproxyClient, host: str, timeout: float, alive: Callable[[], bool],
+               tail: Callable[[], str]) -> ClientPath:
+    """The client path once the just-started server answers on its API; InfrastructureError with the
+    server's log tail if it exits or does not answer within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            api.version()
+            return ClientPath(api, host)
+        except InfrastructureError:
+            if not alive() or time.monotonic() > deadline:
+                raise InfrastructureError("toxiproxy-server did not answer on its API", tail()) from None
+            time.sleep(0.05)
 
 
 class DockerToxiproxy:
@@ -291,16 +300,8 @@ class DockerToxiproxy:
         self.backend.addresses["toxiproxy"] = self.host
         argv = (str(workdir / BINARY), "-host", "0.0.0.0", "-port", str(API_PORT))  # noqa: S104 -- its own netns
         node = self.node = self.backend.start(NodeSpec("toxiproxy", argv, workdir, API_PORT, image=self.image))
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.api.version()
-                return ClientPath(self.api, self.host)
-            except InfrastructureError:
-                if not self.backend.is_running(node) or time.monotonic() > deadline:
-                    raise InfrastructureError("toxiproxy-server did not answer on its API",
-                                              self.backend.log_tail(node)) from None
-                time.sleep(0.05)
+        return _answering(self.api, self.host, timeout, lambda: self.backend.is_running(node),
+                          lambda: self.backend.log_tail(node))
 
     def stop(self) -> None:
         """Remove every toxic (``POST /reset``), then kill the container (teardown removes it). Never raises."""
