@@ -157,7 +157,7 @@ class DockerBackend:
         self.network_name = f"ck-{run_id}"
         if ledger is None:
             ledger, self.subnet = claim_subnet(run_id, self.name, "CHAOSKIT_DOCKER_SUBNET_BASE", "10.214",
-                                               _in_use(self.client))
+                                               lambda: _in_use(self.client))
         else:
             self.subnet = ipaddress.IPv4Network(ledger.subnet or "")
         self.ledger = ledger

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -148,13 +149,49 @@ def free_subnet(env_var: str, default_base: str,
     raise InfrastructureError(f"no free /24 subnet under {base}.0.0/16 (set {env_var})")
 
 
+CLAIM_TTL_S = 120.0  # by then the claiming run has created its network (Docker) or route (local)
+
+
+def _claims_dir() -> Path:
+    """Machine-wide, not per state directory: runs with different state directories (each test has its
+    own) must not pick the same subnet either."""
+    path = Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or "/tmp/chaoskit-subnet-claims")  # noqa: S108
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _recent_claims(claims: Path, now: float) -> set[str]:
+    """Subnets claimed in the last CLAIM_TTL_S by a process that is still running (stale files go)."""
+    found = set()
+    for f in claims.glob("*.claim"):
+        try:
+            pid, start, at, subnet = f.read_text().split()
+            alive = process_running(int(pid), int(start) if start != "-" else None)
+            fresh = now - float(at) < CLAIM_TTL_S
+        except (OSError, ValueError):
+            continue
+        if alive and fresh:
+            found.add(subnet)
+        else:
+            f.unlink(missing_ok=True)
+    return found
+
+
 def claim_subnet(run_id: str, backend: str, env_var: str, default_base: str,
-                 also_taken: Callable[[ipaddress.IPv4Network], bool]) -> tuple[Ledger, ipaddress.IPv4Network]:
-    """A new run's ledger holding a free /24: chosen and recorded under one lock, so runs started at
-    the same moment (``chaoskit run -j N``, parallel test workers) never pick the same subnet."""
-    with (state_dir() / "subnet.lock").open("a") as lock:
+                 taken: Callable[[], Callable[[ipaddress.IPv4Network], bool]]) -> tuple[Ledger, ipaddress.IPv4Network]:
+    """A new run's ledger holding a free /24, chosen under one machine-wide lock: runs started at the same
+    moment (``chaoskit run -j N``, parallel test workers) never pick the same subnet. ``taken`` is asked
+    inside the lock (what Docker networks or routes exist now); a claim also counts for CLAIM_TTL_S, the
+    time between choosing a subnet and creating its network."""
+    claims = _claims_dir()
+    with (claims / ".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        subnet = free_subnet(env_var, default_base, also_taken)
+        now = time.time()
+        recent, in_use = _recent_claims(claims, now), taken()
+        subnet = free_subnet(env_var, default_base, lambda net: str(net) in recent or in_use(net))
+        pid = os.getpid()
+        start = process_start_time(pid)
+        (claims / f"{run_id}.claim").write_text(f"{pid} {start if start is not None else '-'} {now} {subnet}")
         return Ledger.create(run_id, backend, str(subnet)), subnet
 
 

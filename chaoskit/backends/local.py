@@ -77,7 +77,7 @@ class LocalBackend:
         self.hub = f"ck-{run_id}-hub"
         self.root_if = f"ck{run_id}"[:15]
         if ledger is None:
-            ledger, self.subnet = claim_subnet(run_id, self.name, "CHAOSKIT_SUBNET_BASE", "10.213", _routed())
+            ledger, self.subnet = claim_subnet(run_id, self.name, "CHAOSKIT_SUBNET_BASE", "10.213", _routed)
         else:
             self.subnet = ipaddress.IPv4Network(ledger.subnet or "")
         self.ledger = ledger

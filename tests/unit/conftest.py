@@ -10,4 +10,5 @@ import pytest
 @pytest.fixture(autouse=True)
 def tmp_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CHAOSKIT_SUBNET_CLAIMS", str(tmp_path / "claims"))
     return tmp_path / "state"

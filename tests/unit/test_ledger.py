@@ -203,8 +203,14 @@ def test_cleanup_removes_a_zombie_runners_run_and_names_live_ones(
 def _claim(i: int) -> str:
     from chaoskit.backends.ledger import claim_subnet
 
-    _, subnet = claim_subnet(f"claim{i}", "local", "CHAOSKIT_TEST_SUBNET_BASE", "10.250", lambda net: False)
+    _, subnet = claim_subnet(f"claim{i}", "local", "CHAOSKIT_TEST_SUBNET_BASE", "10.250", lambda: lambda net: False)
     return str(subnet)
+
+
+def _claim_in_own_state_dir(args: tuple[int, str]) -> str:
+    i, base = args
+    os.environ["CHAOSKIT_STATE_DIR"] = f"{base}/state-{i}"  # as each test has its own
+    return _claim(i)
 
 
 def test_runs_started_at_once_never_claim_the_same_subnet() -> None:
@@ -214,3 +220,23 @@ def test_runs_started_at_once_never_claim_the_same_subnet() -> None:
         subnets = pool.map(_claim, range(16))
     assert len(set(subnets)) == 16, subnets
     assert {ledger.subnet for ledger in all_ledgers()} == set(subnets)
+
+
+def test_runs_with_their_own_state_directories_never_claim_the_same_subnet(tmp_path: Path) -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        subnets = pool.map(_claim_in_own_state_dir, [(i, str(tmp_path)) for i in range(16)])
+    assert len(set(subnets)) == 16, subnets  # no ledger is shared: the machine-wide claims keep them apart
+
+
+def test_a_claim_of_a_process_that_is_gone_does_not_hold_its_subnet(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoskit.backends.ledger import _claims_dir
+
+    first = _claim(1)
+    claim = _claims_dir() / "claim1.claim"
+    pid, start, at, subnet = claim.read_text().split()
+    claim.write_text(f"{pid} {int(start) + 1} {at} {subnet}")  # another process with that pid: gone
+    monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(tmp_path / "other"))  # and no ledger of it here
+    assert _claim(2) == first
