@@ -4,6 +4,7 @@ experiments' outcomes, and crash safety (a SIGKILLed runner's proxy is ended by 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -38,28 +39,37 @@ from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
-    """One Redis topology on the local backend with a proxy in front of each redis node."""
+@contextlib.contextmanager
+def _proxied(factory: pytest.TempPathFactory, system_cls: Any, ready_s: float,
+             **exp: Any) -> Iterator[tuple[Any, toxiproxy.LocalToxiproxy, toxiproxy.ClientPath]]:
+    """A topology of ``system_cls`` on the local backend with a proxy in front of each data node;
+    afterwards every toxic is reset and the proxy is ended (asserted)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        exp = parse({"name": "toxics", "system": "redis", "purpose": "-", "hypothesis": "-",
-                     "topology": {"down_after_ms": 60000}, "client": {"pattern": "sentinel-no-retry"},
-                     "expect": [{"metric": "lost_writes"}]}, "test")
+        mp.setenv("CHAOSKIT_STATE_DIR", str(factory.mktemp("state")))
+        spec = parse({"purpose": "-", "hypothesis": "-", "expect": [{"metric": "lost_writes"}], **exp}, "test")
         run_id = secrets.token_hex(3)
         workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
         backend = LocalBackend(run_id, str(workdir))
         server = toxiproxy.LocalToxiproxy(backend, toxiproxy.server_binary())
         try:
-            topology = RedisTopology(exp, backend, workdir)
+            topology = system_cls(spec, backend, workdir)
             topology.up(print)
-            topology.wait_ready(60)
-            topology.route_clients(server.start())
-            yield topology
+            topology.wait_ready(ready_s)
+            path = server.start()
+            topology.route_clients(path)
+            yield topology, server, path
         finally:
             server.stop()
             backend.teardown()
         assert server.proc is not None and server.proc.poll() is not None, "the proxy must be ended"
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTopology]:
+    """One Redis topology on the local backend with a proxy in front of each redis node."""
+    with _proxied(tmp_path_factory, RedisTopology, 60, name="toxics", system="redis",
+                  topology={"down_after_ms": 60000}, client={"pattern": "sentinel-no-retry"}) as (topology, _, _):
+        yield topology
 
 
 def _client(topo: RedisTopology, timeout_s: float = 2.0) -> RedisClient:
@@ -279,24 +289,9 @@ def test_cleanup_after_sigkill_mid_toxic_ends_the_proxy(tmp_path: Path, state_di
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresTopology]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        exp = parse({"name": "toxics-pg", "system": "postgres", "purpose": "-", "hypothesis": "-",
-                     "client": {"pattern": "multihost-backoff", "timeout_s": 2.0},
-                     "expect": [{"metric": "lost_writes"}]}, "test")
-        run_id = secrets.token_hex(3)
-        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
-        backend = LocalBackend(run_id, str(workdir))
-        server = toxiproxy.LocalToxiproxy(backend, toxiproxy.server_binary())
-        try:
-            topology = PostgresTopology(exp, backend, workdir)
-            topology.up(print)
-            topology.wait_ready(90)
-            topology.route_clients(server.start())
-            yield topology
-        finally:
-            server.stop()
-            backend.teardown()
+    with _proxied(tmp_path_factory, PostgresTopology, 90, name="toxics-pg", system="postgres",
+                  client={"pattern": "multihost-backoff", "timeout_s": 2.0}) as (topology, _, _):
+        yield topology
 
 
 def test_postgres_multihost_client_goes_through_the_proxy_and_feels_a_toxic(pg: PostgresTopology) -> None:
@@ -342,25 +337,9 @@ def test_postgres_multihost_client_goes_through_the_proxy_and_feels_a_toxic(pg: 
 # ---- MongoDB: pymongo discovers the set from the members' own addresses --------------------------
 
 def test_mongo_driver_goes_through_the_proxy_and_feels_a_toxic(tmp_path_factory: pytest.TempPathFactory) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CHAOSKIT_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        exp = parse({"name": "toxics-mongo", "system": "mongo", "purpose": "-", "hypothesis": "-",
-                     "client": {"pattern": "retry-writes-majority", "timeout_s": 2.0},
-                     "expect": [{"metric": "lost_writes"}]}, "test")
-        run_id = secrets.token_hex(3)
-        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
-        backend = LocalBackend(run_id, str(workdir))
-        server = toxiproxy.LocalToxiproxy(backend, toxiproxy.server_binary())
-        try:
-            mongo = MongoTopology(exp, backend, workdir)
-            mongo.up(print)
-            mongo.wait_ready(90)
-            path = server.start()
-            mongo.route_clients(path)
-            _mongo_checks(mongo, path)
-        finally:
-            server.stop()
-            backend.teardown()
+    with _proxied(tmp_path_factory, MongoTopology, 90, name="toxics-mongo", system="mongo",
+                  client={"pattern": "retry-writes-majority", "timeout_s": 2.0}) as (mongo, _, path):
+        _mongo_checks(mongo, path)
 
 
 def _mongo_checks(mongo: MongoTopology, path: toxiproxy.ClientPath) -> None:
