@@ -124,3 +124,18 @@ def test_the_recount_agrees_on_a_cache_run(tmp_path: Path) -> None:
     journal["metrics"] = {**metrics, "unexpected_misses": 29}  # the second reading does catch a difference
     (tmp_path / "journal.json").write_text(json.dumps(journal))
     assert disagreements(tmp_path) == ["unexpected_misses: journal 29, recount 30"]
+
+
+def test_the_report_of_a_cache_run_plots_the_hit_ratio_over_time() -> None:
+    from chaoskit.report import render_report
+
+    ops = [op.to_dict() for op in _cache_run()]
+    journal = {"experiment": "x", "faults": [{"kind": "kill", "target": "memcached-1", "applied_at": 4.0,
+                                              "healed_at": 8.0}], "rto": {"cache": True}}
+    html = render_report(journal, ops)
+    assert "Hit ratio over time" in html
+    points = html.split("<polyline points=\"", 1)[1].split('"', 1)[0].split()
+    assert len(points) == 11  # one per second with gets: 1..11
+    heights = [float(p.split(",")[1]) for p in points]
+    assert heights[3] > heights[2] and heights[4] > heights[2]  # seconds 4 and 5 dip (a lower ratio is lower down)
+    assert "Hit ratio over time" not in render_report({**journal, "rto": {}}, ops)
