@@ -4,7 +4,7 @@
   never reaches the application -- a ``get`` of a key it held returns the default (a miss) and a ``set``
   returns False (not stored). After a failure the client retries that node at most ``retry_attempts``
   times, ``retry_timeout`` apart (between them its keys are misses without a network call), then marks it
-  dead and removes it from the rendezvous hash: its keys rehash to the live nodes. ``dead_timeout`` later
+  dead and removes it from the rendezvous hash: its keys rehash to the live nodes. One to two ``dead_timeout`` later
   it puts the node back into the hash (it comes back empty after a restart: its keys miss again).
 - ``hash-raise``: the same HashClient without ``ignore_exc``: each error of the dead node reaches the
   caller as an exception until the node is marked dead (and again whenever it is retried).

@@ -125,3 +125,18 @@ def test_memcached_node_kill_on_docker(tmp_path: Path, docker_clean: None) -> No
     late = [end for _, end in _done(result.out_dir) if end["type"] == "ok"
             and fault["applied_at"] + m["rehash_s"] + 0.5 < end["time"] < fault["healed_at"]]
     assert late and fault["target"] not in {e["node"] for e in late}
+
+
+def test_a_users_hash_client_sees_misses_not_errors_while_a_node_is_dead(state_dir: Path, no_leftovers: None) -> None:
+    """The Python API: ``cluster("memcached").client()`` is the recommended HashClient (ignore_exc)."""
+    import chaoskit
+
+    with chaoskit.cluster("memcached", backend="local") as c:
+        mc = c.client()
+        keys = [f"user{i}" for i in range(30)]
+        assert all(mc.set(k, b"v") for k in keys)
+        with c.fault(chaoskit.Kill("memcached-2")):
+            got = {k: mc.get(k) for k in keys}  # no exception: the dead node's keys are misses
+            assert 3 <= sum(v is None for v in got.values()) <= 20, got
+            assert set(got.values()) == {None, b"v"}
+        assert c.roles() == {"memcached-1": "up", "memcached-2": "up", "memcached-3": "up"}
