@@ -40,6 +40,7 @@ class RunFacts:
     old_primary: str | None = None
     roles_after: dict[str, str] = field(default_factory=dict)
     leaderless: bool = False  # no primary: failover and demotion do not apply; RTO = recovery after the last error
+    cache: bool = False  # a cache: lost/stale do not apply (no write is kept for sure); cache_checks counts hits
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class LostWrites:
         failed = {p.invoke.value for p in writes if p.type is OpType.FAIL}
         final = _final_read(history)
         base: dict[str, Number] = {"acked_writes": len(acked), "info_writes": len(maybe)}
+        if facts.cache:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: a cache may drop any value at any time",
+                               {**base, "lost_writes": None, "lost_fraction": None})
         if final is None:
             return CheckResult(self.name, Valid.UNKNOWN, "no successful final read: lost writes cannot be counted",
                                {**base, "lost_writes": None, "lost_fraction": None})
@@ -100,6 +104,9 @@ class StaleReads:
     name = "stale-reads"
 
     def check(self, history: History, facts: RunFacts) -> CheckResult:
+        if facts.cache:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: a cache miss is no stale read (see cache)",
+                               {"stale_reads": None, "reads_checked": None, "stale_fraction": None})
         pairs = history.pairs()
         acked_at = {p.invoke.value: p.complete.time for p in pairs
                     if p.invoke.f == "write" and p.type is OpType.OK and p.complete}
@@ -291,7 +298,13 @@ DEFAULT_CHECKERS: tuple[Checker, ...] = (LostWrites(), StaleReads(), Availabilit
 
 
 def run_checkers(history: History, facts: RunFacts,
-                 checkers: tuple[Checker, ...] = DEFAULT_CHECKERS) -> list[CheckResult]:
+                 checkers: tuple[Checker, ...] | None = None) -> list[CheckResult]:
+    if checkers is None:
+        checkers = DEFAULT_CHECKERS
+        if facts.cache:  # a cache's own figures: hit ratio, errors, misses (chaoskit.cache_checks)
+            from chaoskit.cache_checks import CacheHits
+
+            checkers = (*checkers, CacheHits())
     out = []
     for checker in checkers:
         try:
@@ -308,6 +321,9 @@ CHECK_OF_METRIC = {
     "ops_fail": "availability", "ops_info": "availability", "ops_errors": "availability", "max_op_ms": "availability",
     "rto_s": "rto",
     "failover_happened": "rto", "client_recovered": "rto", "old_primary_demoted": "old-primary",
+    **{m: "cache" for m in ("hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio",
+                            "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses",
+                            "miss_rate_before", "miss_rate_during", "rehash_s")},
 }
 
 

@@ -62,6 +62,9 @@ Metric = Literal[
     "lost_writes", "lost_fraction", "acked_writes", "stale_reads", "stale_fraction", "unavailable_s",
     "rto_s", "ops_fail", "ops_info", "ops_errors", "old_primary_demoted", "failover_happened", "client_recovered",
     "info_writes", "info_writes_applied", "max_op_ms",
+    # a cache's (chaoskit.cache_checks)
+    "hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio", "hit_ratio_end",
+    "cache_errors", "sets_not_stored", "unexpected_misses", "miss_rate_before", "miss_rate_during", "rehash_s",
 ]
 
 

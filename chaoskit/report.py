@@ -14,13 +14,18 @@ from chaoskit.report_plot import (
     _COLOR,
     _ERR_TOP,
     _EVENT_CAP,
+    _ML,
+    _MR,
     _PHASE_FILL,
     _RTO_MARKS,
+    _W,
     _bin,
     _collect,
     _dicts,
     _e,
+    _faults_svg,
     _fmt,
+    _Frame,
     _frame,
     _ft,
     _latency_svg,
@@ -30,6 +35,7 @@ from chaoskit.report_plot import (
     _state,
     _table,
     _timeline_svg,
+    _x_axis,
 )
 
 __all__ = ["CSS", "render_report", "write_report"]
@@ -157,6 +163,38 @@ def _errors_table(ops: _Ops) -> str:
     return _table(["count", "error", "first (s)", "last (s)"], rows, (0, 2, 3)) + more
 
 
+def _hit_ratio_svg(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]], fr: _Frame) -> str:
+    """A cache's hit ratio in 1 s windows of get invocations (chaoskit.cache_checks' definition: hits of
+    all completed gets), as a line over the run with the fault window shaded."""
+    pending: dict[Any, float] = {}
+    bins: dict[int, list[int]] = {}
+    for op in ops:
+        kind, proc = getattr(op.get("type"), "value", op.get("type")), op.get("process")
+        if op.get("f") != "read":
+            continue
+        if kind == "invoke":
+            pending[proc] = float(op.get("time") or 0.0)
+        elif proc in pending:
+            b = bins.setdefault(int(pending.pop(proc) // 1.0), [0, 0])
+            b[0] += 1
+            b[1] += kind == "ok" and bool(_mapping(op.get("value")).get("hit"))
+    if not bins:
+        return '<p class="muted">No gets recorded.</p>'
+    top, bottom = 10, 170
+
+    def y(r: float) -> float:
+        return bottom - r * (bottom - top)
+
+    parts = [f'<svg viewBox="0 0 {_W} {bottom + 36}" role="img" aria-label="hit ratio">', *_x_axis(fr, top, bottom)]
+    for r in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line class="grid" x1="{_ML}" y1="{y(r):.1f}" x2="{_W - _MR}" y2="{y(r):.1f}"/>'
+                     f'<text x="{_ML - 6}" y="{y(r) + 4:.1f}" text-anchor="end">{r:.0%}</text>')
+    parts += _faults_svg(journal, fr, top, bottom, None)
+    points = " ".join(f"{fr.x(i + 0.5):.1f},{y(h / n):.1f}" for i, (n, h) in sorted(bins.items()))
+    parts.append(f'<polyline points="{points}" fill="none" stroke="{_COLOR["ok"]}" stroke-width="2"/>')
+    return "".join(parts) + "</svg>"
+
+
 def render_report(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -> str:
     """Return one self-contained HTML document (inline CSS + inline SVG, no external resources, no JS)."""
     journal = _mapping(journal)
@@ -169,6 +207,8 @@ def render_report(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) 
     sections = [("Checks", _checks(journal)), ("Key metrics", _metrics(journal)),
                 ("Timeline", _timeline_svg(journal, s, fr) + _legend() + _rto_line(journal)),
                 ("Op latency — slowest op completing in each bin", _latency_svg(journal, s, fr)),
+                *([("Hit ratio over time — gets invoked in each 1 s window", _hit_ratio_svg(journal, ops or (), fr))]
+                  if _mapping(journal.get("rto")).get("cache") else []),
                 ("Faults", _faults_table(journal)), ("Topology events", _events_table(journal)),
                 ("Errors (top 10)", _errors_table(stats))]
     body = "".join(f"<section><h2>{title}</h2>{content}</section>" for title, content in sections)

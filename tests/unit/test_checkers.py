@@ -372,7 +372,9 @@ def test_default_checkers_do_not_crash_on_empty_history() -> None:
 
 
 def test_every_expectation_metric_maps_to_a_checker() -> None:
-    names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name}
+    from chaoskit.cache_checks import CacheHits
+
+    names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name, CacheHits.name}
     for metric in typing.get_args(Metric):
         assert CHECK_OF_METRIC[metric] in names, metric
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from chaoskit.checkers import RunFacts, run_checkers, summarize
 from chaoskit.cli import main
 from chaoskit.history import History, Op, OpType
-from chaoskit.recount import KEYS, disagreements, recount
+from chaoskit.recount import CACHE_KEYS, KEYS, disagreements, recount
 from chaoskit.systems.base import Event
 from tests.unit.histories import PROPS, Model, models
 
@@ -53,7 +53,7 @@ def test_recount_figures_of_a_hand_made_run(tmp_path: Path) -> None:
     got = recount(_kill_run(tmp_path))
     assert got == {"ops_ok": 4, "ops_fail": 0, "ops_info": 0, "acked_writes": 3, "info_writes": 0,
                    "lost_writes": 1, "reads_checked": 1, "stale_reads": 1, "rto_s": 2.5,
-                   "max_op_ms": 2800.0}
+                   "max_op_ms": 2800.0, **dict.fromkeys(CACHE_KEYS)}  # no cache: no cache figures
     assert set(got) == set(KEYS)
 
 
