@@ -58,6 +58,12 @@ class ScheduleSpec(_Strict):
     settle_timeout_s: float = Field(30.0, gt=0)
 
 
+class DnsSpec(_Strict):
+    """DNS endpoints for the run (``chaoskit.dns``): a DNS server whose records follow the failover."""
+
+    ttl_s: int = Field(5, ge=1, le=3600, description="the records' TTL (the lab's; RDS uses 5 s)")
+
+
 Metric = Literal[
     "lost_writes", "lost_fraction", "acked_writes", "stale_reads", "stale_fraction", "unavailable_s",
     "rto_s", "ops_fail", "ops_info", "ops_errors", "old_primary_demoted", "failover_happened", "client_recovered",
@@ -96,6 +102,7 @@ class Experiment(_Strict):
     workload: WorkloadSpec = WorkloadSpec()
     schedule: ScheduleSpec = ScheduleSpec()
     faults: list[FaultField] = Field(default_factory=list)
+    dns: DnsSpec | None = Field(None, description="serve writer/reader/primary names for this run (local backend)")
     expect: list[Expectation] = Field(min_length=1)
     # the weaker experiment this one is the stronger half of: the suite report shows the pair side by side
     compare_with: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")

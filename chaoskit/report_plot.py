@@ -16,7 +16,8 @@ _COLOR = {"ok": "#2f9e50", "fail": "#d8433b", "info": "#f0932b"}
 _BINS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _MAX_BINS, _MARKERS, _EVENT_CAP, _ERR_TOP, _ERR_LEN = 400, 6, 200, 10, 120
 _RTO_MARKS = (("fault_at", "fault", "#b02a2a"), ("detected_at", "detected", "#7a4fc0"),
-              ("promoted_at", "new primary", "#1f6fb2"), ("recovered_at", "client recovered", "#2f9e50"))
+              ("promoted_at", "new primary", "#1f6fb2"), ("dns_updated_at", "DNS updated", "#0f8b8d"),
+              ("recovered_at", "client recovered", "#2f9e50"))  # dns_updated_at: runs with DNS endpoints
 _PHASE_FILL = ("#dbe4f0", "#c3d2e8")
 
 _Comp = tuple[float, str, str, float | None]  # completion time, f, type, latency

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaoskit import toxiproxy
+from chaoskit import dns, toxiproxy
 from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
@@ -118,6 +118,8 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
         backend_name, get_system(exp.system).images())
     check_binaries(exp.system, chosen)
     proxy_binary = None
+    if exp.dns is not None:
+        dns.refuse(chosen)
     if toxic:
         toxiproxy.refuse(chosen)
         proxy_binary = toxiproxy.server_binary(progress)
@@ -133,7 +135,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
         backend = make_backend(chosen, run_id, str(workdir))
         stack.callback(backend.teardown)
         progress(f"backend: {backend.name} (run {run_id})")
-        _lifecycle(state, backend, workdir, stack, progress, client, proxy_binary)
+        _lifecycle(state, backend, workdir, stack, progress, client, proxy_binary, run_id)
     except KeyboardInterrupt:
         _shield_signals()
         stack.close()
@@ -165,12 +167,19 @@ def _workers(exp: Experiment, topology: Topology, factory: Factory | None,
 
 
 def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.ExitStack,
-               progress: Progress, factory: Factory | None = None, proxy_binary: Path | None = None) -> None:
+               progress: Progress, factory: Factory | None = None, proxy_binary: Path | None = None,
+               run_id: str = "") -> None:
     exp, sched = state.exp, state.exp.schedule
     topology = get_system(exp.system).topology(exp, backend, workdir)
+    if exp.dns is not None:  # before up(): the nodes' failover hooks write into the zone
+        topology.dns = dns.zone_for(backend, run_id, workdir, exp.dns.ttl_s)
     t = time.monotonic()
     topology.up(progress)
     stack.callback(_keep_logs, topology, backend, state)
+    if topology.dns is not None:
+        dns_server = dns.LocalDns(backend, topology.dns)
+        stack.callback(dns_server.stop)
+        dns_server.start()
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
     state.leaderless, state.cache = topology.facts.leaderless, topology.facts.cache
@@ -181,6 +190,12 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
         stack.callback(server.stop)  # after every heal: POST /reset, then the server ends
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))
+    if topology.dns is not None:
+        labels = topology.publish_dns()
+        progress(f"dns: {', '.join(topology.dns.name(label) for label in labels)} at "
+                 f"{topology.dns.server[0]}, TTL {topology.dns.ttl_s} s")
+        stack.callback(dns.watch(topology.dns, labels, state.events.append, state.history.now,
+                                 lambda addr: topology.node_for_address(addr, 0)))
     make_client, read_all = _workers(exp, topology, factory, state.client_label)
     workload = Workload(state.history, make_client,
                         worker_specs(exp.workload.writers, exp.workload.readers, exp.workload.rate_hz))
@@ -254,6 +269,9 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
         cache=state.cache,
     )
+    fault_at = facts.fault_at
+    dns_at = next((e.time for e in state.events if e.kind == "dns-update" and fault_at is not None
+                   and e.time >= fault_at and e.detail.split(" -> ")[0] in ("writer", "primary")), None)
     results = run_checkers(state.history, facts)
     checks = evaluate(list(exp.expect), results)
     v = verdict(checks)
@@ -263,7 +281,8 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
                             roles_after=state.roles_after, logs=state.logs, client=state.client_label,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
                                          "promoted_kinds": list(state.promoted_kinds),
-                                         "leaderless": state.leaderless, "cache": state.cache})
+                                         "leaderless": state.leaderless, "cache": state.cache,
+                                         **({"dns_updated_at": round(dns_at, 6)} if dns_at is not None else {})})
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
     return RunResult(journal, out_dir, v, checks)
 

@@ -16,6 +16,7 @@ from chaoskit.clients.base import Client
 from chaoskit.errors import InfrastructureError, UsageError
 
 if TYPE_CHECKING:
+    from chaoskit.dns import DnsZone
     from chaoskit.experiment import ClientSpec, Experiment
     from chaoskit.faults import Fault
     from chaoskit.toxiproxy import ClientPath
@@ -82,6 +83,7 @@ class Topology(Protocol):
     addresses: dict[str, str]
     facts: Facts
     client_path: ClientPath | None  # Toxiproxy on the client path, when the experiment has toxic faults
+    dns: DnsZone | None  # the run's DNS zone, when the experiment has ``dns:`` (set before ``up``)
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over nodes that are already running (a lab a later process re-attaches to); starts nothing."""
@@ -118,6 +120,11 @@ class Topology(Protocol):
 
     def adopt_client_path(self, path: ClientPath) -> None:
         """The same with proxies that exist already (a re-attached lab's): nothing is created."""
+        ...
+
+    def publish_dns(self) -> tuple[str, ...]:
+        """Write the initial records of ``dns`` from the roles now (the system's hooks keep them up to
+        date from then on); returns the labels served. UsageError if the system has no DNS endpoints."""
         ...
 
     def client(self, spec: ClientSpec, f: str) -> Client:
@@ -315,6 +322,7 @@ class NodeBook:
         self.addresses: dict[str, str] = {}
         self.specs: dict[str, NodeSpec] = {}
         self.client_path: ClientPath | None = None  # Toxiproxy between the workload client and the nodes
+        self.dns: DnsZone | None = None  # the run's DNS zone (chaoskit.dns), set before up()
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over running nodes (started by another process), then :meth:`adopted`; starts nothing."""
@@ -331,6 +339,9 @@ class NodeBook:
 
     def restart(self, node: Node) -> Node:
         return self._start(self.specs[node.name])
+
+    def publish_dns(self) -> tuple[str, ...]:
+        raise UsageError(f"dns: DNS endpoints are not supported on {type(self).__name__} yet")
 
     def client_nodes(self) -> list[str]:
         """The nodes a workload client connects to (each gets a proxy for toxic faults)."""

@@ -24,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass as fault_model
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.endpoint import DNS_PATTERNS, DnsPostgresClient, name_cache
 from chaoskit.clients.postgres import PATTERNS, TABLE, PostgresClient
 from chaoskit.clients.retry import RetryPolicy
+from chaoskit.dns import patroni_hook, validate_dns_client
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
 from chaoskit.faults import CONFIG, NativeFault, kind_of, register
@@ -192,6 +194,11 @@ class PostgresTopology(NodeBook):
             d = self.workdir / name
             d.mkdir(parents=True, exist_ok=True)
             conf = _patroni_conf(name, self.addresses[name], d / "data", etcd, self.settings)
+            if self.dns is not None:  # the records follow the roles through Patroni's own callbacks
+                hook = d / "dns-hook.sh"
+                hook.write_text(patroni_hook(self.dns, name, self.addresses[name]))
+                hook.chmod(0o755)
+                conf["postgresql"]["callbacks"] = {"on_start": str(hook), "on_role_change": str(hook)}
             (d / "patroni.yml").write_text(yaml.safe_dump(conf, sort_keys=False))
             self._start(NodeSpec(name, ("patroni", str(d / "patroni.yml")), d, 5432, user="postgres",
                                  image=os.environ.get(*SYSTEM_IMAGE), extra_ports=(REST_PORT,)))
@@ -280,8 +287,26 @@ class PostgresTopology(NodeBook):
         return resolve_role(role, self.nodes, self.pg_names, leader,
                             {"etcd": self.etcd_names, "proxy": self.proxy_names}, exclude)
 
+    def publish_dns(self) -> tuple[str, ...]:
+        """``writer`` -> the primary, ``reader`` -> every replica (round robin), from the roles now."""
+        assert self.dns is not None
+        for name, role in self.roles().items():
+            if role == "primary":
+                self.dns.write("writer", [(self.addresses[name], "writer")])
+            self.dns.write(f"reader-{name}", [(self.addresses[name], "reader")] if role == "replica" else [])
+        return ("writer", "reader")
+
     def client(self, spec: ClientSpec, f: str) -> PostgresClient:
         reading = f == "read" and self.exp.workload.read_from == "replica"
+        if spec.pattern in DNS_PATTERNS:
+            assert self.dns is not None
+            names = name_cache(spec.pattern, self.dns.server, self.dns.name("reader" if reading else "writer"),
+                               spec.options, spec.timeout_s)
+            timeout = spec.options.get("statement_timeout_s")
+            return DnsPostgresClient(names, 5432, pattern=spec.pattern, f=f, timeout_s=spec.timeout_s,
+                                     policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
+                                     session_attrs="prefer-standby" if reading else "any",
+                                     statement_timeout_s=None if timeout is None else float(timeout))
         if spec.pattern == "proxy-backoff":
             proxy = self.nodes["proxy"]
             hosts = [proxy.endpoint(READER_PORT if reading else WRITER_PORT)]
@@ -337,13 +362,14 @@ class PostgresSystem(ImageOf):
     name, image = "postgres", SYSTEM_IMAGE
     run_weight = 1.0
     local_image = LocalImage("chaoskit/postgres-patroni:15", "postgres")  # Debian: PostgreSQL 15, Patroni, etcd
-    client_patterns, roles, settings_model = PATTERNS, ROLES, PostgresSettings
+    client_patterns, roles, settings_model = (*PATTERNS, *DNS_PATTERNS), ROLES, PostgresSettings
     native_faults = (kind_of(Switchover), *TOXIC_KINDS)  # toxics: the client path (multi-host clients)
 
     def validate(self, exp: Experiment) -> None:
-        validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
+        validate_experiment(exp, PostgresSettings, self.client_patterns, self.native_faults, ROLES,
                             lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
-                            client_options=("statement_timeout_s",))
+                            client_options=("statement_timeout_s", "cache_s"))
+        validate_dns_client(exp)
         if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
             raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")
         if exp.client.pattern == "proxy-backoff" and uses_toxics(list(exp.faults)):

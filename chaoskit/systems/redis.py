@@ -20,8 +20,10 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.endpoint import DNS_PATTERNS, DnsRedisClient, name_cache
 from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, MappedSentinel, RedisClient, no_retry, sentinel_state
 from chaoskit.clients.retry import RetryPolicy
+from chaoskit.dns import sentinel_hook, validate_dns_client
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
 from chaoskit.faults import CONFIG, NativeFault, kind_of, register
@@ -93,13 +95,14 @@ def redis_conf(s: RedisSettings, datadir: str, primary: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sentinel_conf(s: RedisSettings, datadir: str, primary: str) -> str:
+def sentinel_conf(s: RedisSettings, datadir: str, primary: str, reconfig_script: str | None = None) -> str:
+    script = [f"sentinel client-reconfig-script {MASTER_NAME} {reconfig_script}"] if reconfig_script else []
     return "\n".join([
         "bind 0.0.0.0", "port 26379", "protected-mode no", f"dir {datadir}",
         f"sentinel monitor {MASTER_NAME} {primary} 6379 {s.quorum}",
         f"sentinel down-after-milliseconds {MASTER_NAME} {s.down_after_ms}",
         f"sentinel failover-timeout {MASTER_NAME} {s.failover_timeout_ms}",
-        f"sentinel parallel-syncs {MASTER_NAME} 1", ""])
+        f"sentinel parallel-syncs {MASTER_NAME} 1", *script, ""])
 
 
 # ---- native faults ---------------------------------------------------------------------------
@@ -201,8 +204,14 @@ class RedisTopology(NodeBook):
         # ready (1 start in 10). Sentinels start once every replica is linked, and see them all at once.
         wait_until(lambda: self._replicas_linked(self.redis_names[0]), 30, "every replica to link to the primary",
                    interval=0.02, log_tail=self._tail)
+        script = None
+        if self.dns is not None:  # Sentinel points the primary endpoint at the promoted replica after a failover
+            hook = self.workdir / "dns-reconfig.sh"
+            hook.write_text(sentinel_hook(self.dns))
+            hook.chmod(0o755)
+            script = str(hook)
         for name in self.sentinel_names:
-            conf = sentinel_conf(self.settings, str(self.workdir / name), primary)
+            conf = sentinel_conf(self.settings, str(self.workdir / name), primary, script)
             self._start_server(name, 26379, "redis-sentinel", conf)
         progress(f"started {len(self.redis_names)} redis + {len(self.sentinel_names)} sentinels")
 
@@ -299,8 +308,19 @@ class RedisTopology(NodeBook):
 
         return resolve_role(role, self.nodes, self.redis_names, primary, {"sentinels": self.sentinel_names}, exclude)
 
+    def publish_dns(self) -> tuple[str, ...]:
+        """``primary`` -> the primary Sentinel names now (ElastiCache's primary endpoint)."""
+        assert self.dns is not None
+        self.dns.write("primary", [(self.resolve("primary")[0].address, "primary")])
+        return ("primary",)
+
     # -- workload --------------------------------------------------------------------------------
-    def client(self, spec: ClientSpec, f: str) -> RedisClient:
+    def client(self, spec: ClientSpec, f: str) -> RedisClient | DnsRedisClient:
+        if spec.pattern in DNS_PATTERNS:
+            assert self.dns is not None
+            names = name_cache(spec.pattern, self.dns.server, self.dns.name("primary"), spec.options, spec.timeout_s)
+            return DnsRedisClient(names, 6379, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
+                                  name_of=self.node_for_address)
         sentinels = [self.nodes[n].client_addr for n in self.sentinel_names]
         return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
                            translate=self.client_addr_of, timeout_s=spec.timeout_s,
@@ -359,15 +379,18 @@ class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
     run_weight = 1.0
     local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
-    client_patterns, roles, settings_model = PATTERNS, ROLES, RedisSettings
+    client_patterns, roles, settings_model = (*PATTERNS, *DNS_PATTERNS), ROLES, RedisSettings
     native_faults = (kind_of(SentinelFailover), kind_of(ClientPause), *TOXIC_KINDS)  # toxics: the client path
 
     def validate(self, exp: Experiment) -> None:
         def names(s: RedisSettings) -> set[str]:
             return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
 
-        validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names,
-                            client_options=("socket_timeout", "wait_replicas", "wait_timeout_ms"))
+        validate_experiment(exp, RedisSettings, self.client_patterns, self.native_faults, ROLES, names,
+                            client_options=("socket_timeout", "wait_replicas", "wait_timeout_ms", "cache_s"))
+        validate_dns_client(exp)
+        if exp.client.pattern in DNS_PATTERNS and exp.workload.read_from != "primary":
+            raise ValueError("workload.read_from: the DNS patterns reach the primary endpoint only")
         if not isinstance(exp.client.options.get("socket_timeout", True), bool):
             raise ValueError("client.options.socket_timeout: true (timeout_s bounds every read) or false (none)")
 

@@ -2,3 +2,4 @@
 want redis-server redis-server
 want redis-sentinel redis-sentinel
 services+=(redis-server redis-sentinel)
+want dnsmasq dnsmasq-base  # DNS endpoints (writer/reader/primary names that follow failover)
