@@ -114,7 +114,8 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     if client is None and exp.client.factory:
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
     toxic = uses_toxics(list(exp.faults))  # only then is Toxiproxy on the client path (no cost otherwise)
-    chosen = "local" if toxic and backend_name == "auto" else resolve_backend_name(
+    local_only = toxic or exp.dns is not None  # Toxiproxy / dnsmasq: local first (docker: routed only / not yet)
+    chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(
         backend_name, get_system(exp.system).images())
     check_binaries(exp.system, chosen)
     proxy_binary = None

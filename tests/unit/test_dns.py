@@ -12,8 +12,8 @@ import yaml
 
 from chaoskit.catalog import EXPERIMENTS_DIR, parse
 from chaoskit.clients.endpoint import NameCache, NameNotResolved
-from chaoskit.dns import DnsZone, patroni_hook, sentinel_hook
-from chaoskit.errors import ExperimentError
+from chaoskit.dns import DnsZone, patroni_hook, refuse, sentinel_hook
+from chaoskit.errors import ExperimentError, UsageError
 
 ORIGIN = "experiments/test-origin.yaml"
 
@@ -132,3 +132,8 @@ def test_dns_mistakes_are_one_line(name: str, mutate: Any, field: str, words: st
     msg = str(info.value)
     assert "\n" not in msg and msg.startswith(f"{ORIGIN}: {field}:"), msg
     assert words in msg, msg
+
+
+def test_dns_endpoints_on_docker_are_refused_in_one_line() -> None:
+    with pytest.raises(UsageError, match=r"^dns: DNS endpoints run on the local backend only \(not yet on docker\)$"):
+        refuse("docker")
