@@ -10,8 +10,8 @@ renamed or deleted file is answered within ~1 ms, measured on 2.90). The system'
 atomically (temporary file + rename) -- no signal to dnsmasq, no chaoskit process in the loop.
 
 On the local backend dnsmasq runs in the hub namespace on the subnet's third address (Toxiproxy
-has the second), ledgered like a node: ``chaoskit cleanup`` ends it with the hub. The docker backend
-is refused for now (UsageError).
+has the second); on docker (routed addressing) it runs on this host's loopback. Either way it is
+ledgered like a node: ``chaoskit cleanup`` ends it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -135,31 +136,41 @@ def lookup(res: dns.resolver.Resolver, name: str) -> tuple[list[str], int]:
 
 
 def refuse(backend_name: str) -> None:
-    """DNS endpoints run on the local backend only so far: UsageError (exit 2) elsewhere."""
-    if backend_name != "local":
-        raise UsageError(f"dns: DNS endpoints run on the local backend only (not yet on {backend_name})")
+    """DNS endpoints run on the local backend, and on docker with routed addressing (the clients connect
+    to the in-network addresses the records hold). UsageError (exit 2) elsewhere; no dnsmasq: exit 3."""
+    if backend_name == "docker":
+        from chaoskit.backends.docker import addressing
+
+        if addressing() != "routed":
+            raise UsageError("dns: DNS endpoints on the docker backend need routed addressing (a Linux daemon)")
+    elif backend_name != "local":
+        raise UsageError(f"dns: DNS endpoints are not supported on the {backend_name} backend")
     if shutil.which("dnsmasq") is None:
         raise MissingDependencyError("`dnsmasq` not found: apt-get install -y dnsmasq-base (or run `make setup`)")
 
 
 def zone_for(backend: Backend, run_id: str, workdir: Path, ttl_s: int) -> DnsZone:
-    """The zone of a local run (its server address follows from the run's subnet)."""
+    """The zone of a run: local, served in the hub namespace on the subnet's third address; docker, on this
+    host's loopback (only the runner's clients resolve; the hooks in the containers write through the
+    work directory's bind mount, and inotify sees their writes)."""
+    from chaoskit.backends.docker import DockerBackend
     from chaoskit.backends.local import LocalBackend
 
-    if not isinstance(backend, LocalBackend):
-        raise UsageError(f"dns: not supported on the {backend.name} backend")
-    host = str(list(backend.subnet.hosts())[2])
     hosts_dir = workdir / "dns" / "hosts"
-    return DnsZone(f"{run_id}.{DOMAIN}", (host, PORT), hosts_dir, ttl_s)
+    if isinstance(backend, LocalBackend):
+        return DnsZone(f"{run_id}.{DOMAIN}", (str(list(backend.subnet.hosts())[2]), PORT), hosts_dir, ttl_s)
+    if isinstance(backend, DockerBackend):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        return DnsZone(f"{run_id}.{DOMAIN}", ("127.0.0.1", port), hosts_dir, ttl_s)
+    raise UsageError(f"dns: not supported on the {backend.name} backend")
 
 
-class LocalDns:
-    """dnsmasq as a process of a local run, in the hub namespace."""
+class DnsServer:
+    """dnsmasq as a process of the run: in the hub namespace (local), or on this host (docker)."""
 
     def __init__(self, backend: Backend, zone: DnsZone) -> None:
-        from chaoskit.backends.local import LocalBackend
-
-        assert isinstance(backend, LocalBackend)
         self.backend, self.zone = backend, zone
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -170,19 +181,28 @@ class LocalDns:
                 f"--local-ttl={z.ttl_s}", f"--hostsdir={z.hosts_dir}", f"--local=/{z.domain}/",
                 "--user=root", "--pid-file=", "--log-facility=-"]
 
-    def start(self, timeout: float = 10.0) -> None:
+    def _netns(self) -> list[str]:
+        """The argv prefix that runs dnsmasq in the hub namespace (local), after giving the hub its address."""
+        from chaoskit.backends.local import LocalBackend
+
+        if not isinstance(self.backend, LocalBackend):
+            return []
         hub, prefix = self.backend.hub, self.backend.subnet.prefixlen
         res = subprocess.run(["ip", "-n", hub, "addr", "replace", f"{self.zone.server[0]}/{prefix}", "dev", "br0"],
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise InfrastructureError(f"could not give the hub an address for dnsmasq: {res.stderr.strip()}")
+        return ["ip", "netns", "exec", hub]
+
+    def start(self, timeout: float = 10.0) -> None:
+        netns = self._netns()
         workdir = self.zone.hosts_dir.parent
         self.zone.hosts_dir.mkdir(parents=True, exist_ok=True)
         self.zone.hosts_dir.chmod(0o777)  # hooks run as the servers' users (postgres)
         self.zone.write("ns", [(self.zone.server[0], "ns")])
         log_path = workdir / "dnsmasq.log"
         with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(["ip", "netns", "exec", hub, *self.argv()], cwd=workdir, stdout=log,
+            self.proc = subprocess.Popen([*netns, *self.argv()], cwd=workdir, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.backend.ledger.record("process", "dnsmasq", self.proc.pid)
         res_ = resolver(self.zone.server, 0.2)

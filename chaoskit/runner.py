@@ -114,7 +114,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     if client is None and exp.client.factory:
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
     toxic = uses_toxics(list(exp.faults))  # only then is Toxiproxy on the client path (no cost otherwise)
-    local_only = toxic or exp.dns is not None  # Toxiproxy / dnsmasq: local first (docker: routed only / not yet)
+    local_only = toxic or exp.dns is not None  # Toxiproxy / dnsmasq on docker: routed addressing only
     chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(
         backend_name, get_system(exp.system).images())
     check_binaries(exp.system, chosen)
@@ -178,7 +178,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     topology.up(progress)
     stack.callback(_keep_logs, topology, backend, state)
     if topology.dns is not None:
-        dns_server = dns.LocalDns(backend, topology.dns)
+        dns_server = dns.DnsServer(backend, topology.dns)
         stack.callback(dns_server.stop)
         dns_server.start()
     topology.wait_ready(timeout=60)

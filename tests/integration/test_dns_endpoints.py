@@ -48,16 +48,17 @@ def _assert_followed(result: RunResult, label: str) -> None:
     assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
 
 
+@pytest.mark.docker_extra
 def test_postgres_writer_endpoint_follows_the_failover_and_a_cached_address_does_not(
-        tmp_path: Path, no_leftovers: None) -> None:
-    endpoint = _run("postgres-dns-endpoint-failover", tmp_path, attempts=2)
+        tmp_path: Path, backend: str) -> None:
+    endpoint = _run("postgres-dns-endpoint-failover", tmp_path, attempts=2, backend=backend)
     _assert_followed(endpoint, "writer")
     e_rto = endpoint.journal["rto"]
     ttl = 5.0
     # honouring the TTL costs at most one TTL after the record changed (the client's next lookup)
     assert e_rto["recovered_at"] - e_rto["dns_updated_at"] <= ttl + 1.0, e_rto
 
-    cached = _run("postgres-dns-cached-client", tmp_path, attempts=2)
+    cached = _run("postgres-dns-cached-client", tmp_path, attempts=2, backend=backend)
     _assert_followed(cached, "writer")
     c_rto = cached.journal["rto"]
     # each worker resolved the name at its first op and kept the address 30 s: recovery is at that expiry,
@@ -75,8 +76,9 @@ def test_postgres_writer_endpoint_follows_the_failover_and_a_cached_address_does
           f"{cached.journal['metrics']['rto_s']} (extra {extra:.2f} s; cache left at the kill {remaining:.2f} s)")
 
 
-def test_redis_primary_endpoint_follows_sentinel(tmp_path: Path, no_leftovers: None) -> None:
-    result = _run("redis-primary-endpoint-dns", tmp_path, attempts=2)
+def test_redis_primary_endpoint_follows_sentinel(tmp_path: Path, backend: str) -> None:
+    """On docker too: dnsmasq on this host's loopback, Sentinel's script writing through the bind mount."""
+    result = _run("redis-primary-endpoint-dns", tmp_path, attempts=2, backend=backend)
     _assert_followed(result, "primary")
     rto = result.journal["rto"]
     switches = [e["time"] for e in result.journal["events"] if e["kind"] == "+switch-master"]

@@ -134,6 +134,9 @@ def test_dns_mistakes_are_one_line(name: str, mutate: Any, field: str, words: st
     assert words in msg, msg
 
 
-def test_dns_endpoints_on_docker_are_refused_in_one_line() -> None:
-    with pytest.raises(UsageError, match=r"^dns: DNS endpoints run on the local backend only \(not yet on docker\)$"):
+def test_dns_endpoints_on_docker_need_routed_addressing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAOSKIT_DOCKER_ADDRESSING", "published")
+    with pytest.raises(UsageError, match=r"^dns: DNS endpoints on the docker backend need routed addressing"):
         refuse("docker")
+    with pytest.raises(UsageError, match=r"^dns: DNS endpoints are not supported on the k8s backend$"):
+        refuse("k8s")
