@@ -102,7 +102,7 @@ class Experiment(_Strict):
     workload: WorkloadSpec = WorkloadSpec()
     schedule: ScheduleSpec = ScheduleSpec()
     faults: list[FaultField] = Field(default_factory=list)
-    dns: DnsSpec | None = Field(None, description="serve writer/reader/primary names for this run (local backend)")
+    dns: DnsSpec | None = Field(None, description="serve writer/reader/primary names for this run (Postgres, Redis)")
     expect: list[Expectation] = Field(min_length=1)
     # the weaker experiment this one is the stronger half of: the suite report shows the pair side by side
     compare_with: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")

@@ -254,12 +254,14 @@ def validate_settings(settings_model: type[BaseModel], settings: dict[str, Any])
 
 def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patterns: tuple[str, ...],
                         native_faults: tuple[str, ...], roles: tuple[str, ...],
-                        node_names: Callable[[Any], set[str]], client_options: tuple[str, ...] = ()) -> None:
-    """The checks every system makes: topology settings, client pattern, fault kinds and targets.
-
-    Raises ValueError with one line naming the field.
+                        node_names: Callable[[Any], set[str]], client_options: tuple[str, ...] = (),
+                        dns: bool = False) -> None:
+    """The checks every system makes: topology settings, client pattern, fault kinds and targets, and
+    ``dns:`` only where the system keeps DNS records (``dns``). Raises ValueError with one line naming the field.
     """
     settings = validate_settings(settings_model, exp.topology)
+    if exp.dns is not None and not dns:
+        raise ValueError(f"dns: this system has no DNS endpoints yet ({exp.system})")
     if exp.client.factory is None and exp.client.pattern not in patterns:
         raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(patterns)})")
     for key in exp.client.options:

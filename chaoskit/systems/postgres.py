@@ -368,7 +368,7 @@ class PostgresSystem(ImageOf):
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, self.client_patterns, self.native_faults, ROLES,
                             lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
-                            client_options=("statement_timeout_s", "cache_s"))
+                            client_options=("statement_timeout_s", "cache_s"), dns=True)
         validate_dns_client(exp)
         if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
             raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")

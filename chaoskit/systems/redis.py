@@ -387,7 +387,7 @@ class RedisSystem(ImageOf):
             return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
 
         validate_experiment(exp, RedisSettings, self.client_patterns, self.native_faults, ROLES, names,
-                            client_options=("socket_timeout", "wait_replicas", "wait_timeout_ms", "cache_s"))
+                            client_options=("socket_timeout", "wait_replicas", "wait_timeout_ms", "cache_s"), dns=True)
         validate_dns_client(exp)
         if exp.client.pattern in DNS_PATTERNS and exp.workload.read_from != "primary":
             raise ValueError("workload.read_from: the DNS patterns reach the primary endpoint only")

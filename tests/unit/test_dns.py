@@ -123,6 +123,7 @@ def _doc(name: str) -> dict[str, Any]:
     ("redis-primary-endpoint-dns", lambda d: d.update(dns={"ttl": 5}), "dns.ttl", "Extra inputs"),
     ("redis-primary-endpoint-dns", lambda d: d.update(workload={"readers": 1, "read_from": "replica"}),
      "workload.read_from", "primary endpoint only"),
+    ("mongo-primary-kill", lambda d: d.update(dns={"ttl_s": 5}), "dns", "no DNS endpoints yet (mongo)"),
 ])
 def test_dns_mistakes_are_one_line(name: str, mutate: Any, field: str, words: str) -> None:
     doc = _doc(name)
