@@ -224,3 +224,17 @@ def test_write_report(tmp_path: Path) -> None:
     text = target.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "redis-primary-kill" in text
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_dns_update_is_marked_between_the_promotion_and_the_recovery() -> None:
+    """A run with DNS endpoints: the report shows when the record changed, so the wait for the client's
+    next lookup (or its cache) is the phase between "DNS updated" and "client recovered"."""
+    rto = {"fault_at": 2.0, "detected_at": 11.8, "promoted_at": 11.9, "dns_updated_at": 12.0, "recovered_at": 30.1,
+           "new_primary": "pg-1"}
+    doc = render_report(make_journal(rto=rto), make_ops())
+    assert ">DNS updated</text>" in doc
+    line = re.search(r'<p class="rto">(.*?)</p>', doc)
+    assert line is not None
+    text = re.sub(r"<[^>]+>", "", line.group(1))
+    assert "new primary (pg-1) @ 11.90 s +9.90 s → DNS updated @ 12.00 s +10.00 s → client recovered @ 30.10 s" in text
+    assert ">DNS updated</text>" not in render_report(make_journal(), make_ops())  # only when there is one
