@@ -53,6 +53,12 @@ def test_postgres_writer_endpoint_follows_the_failover_and_a_cached_address_does
         tmp_path: Path, backend: str) -> None:
     endpoint = _run("postgres-dns-endpoint-failover", tmp_path, attempts=2, backend=backend)
     _assert_followed(endpoint, "writer")
+    # the reader name follows too: the promoted node left it (its callback), the dead one was never in it
+    # (it was the primary), so it names the one remaining replica -- until the old primary rejoins
+    readers = _record_changes(endpoint, "reader")
+    old, new = endpoint.journal["faults"][0]["target"], endpoint.journal["rto"]["new_primary"]
+    assert readers and readers[0]["node"] not in (None, old, new), readers
+    assert len(readers[-1]["detail"].split(" -> ")[1].split(",")) == 2, readers  # two replicas again
     e_rto = endpoint.journal["rto"]
     ttl = 5.0
     # honouring the TTL costs at most one TTL after the record changed (the client's next lookup)
