@@ -227,7 +227,7 @@ class MongoClientPattern:
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         server = self._wire.server
         node = self.name_of(*server) if out.type is OpType.OK and server else None
-        return Outcome(out.type, value_out, node, out.error)
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
 
     def close(self) -> None:
         if self._client is not None:

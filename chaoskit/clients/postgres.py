@@ -108,7 +108,8 @@ class PostgresClient:
             raise ValueError(f"unknown op {f!r}")
         out = call_with_policy(fn, classify, self.policy, retry_on=(psycopg.Error,))
         value_out = out.value if f == "read" and out.type is OpType.OK else value
-        return Outcome(out.type, value_out, self._node() if out.type is OpType.OK else None, out.error)
+        return Outcome(out.type, value_out, self._node() if out.type is OpType.OK else None, out.error,
+                       out.attempts)
 
     def close(self) -> None:
         self._drop()
