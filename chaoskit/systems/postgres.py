@@ -291,7 +291,8 @@ class PostgresTopology(NodeBook):
         statement_timeout = spec.options.get("statement_timeout_s")
         return PostgresClient(spec.pattern, hosts, f=f, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
                               name_of=self.node_for_address, session_attrs=attrs,
-                              statement_timeout_s=None if statement_timeout is None else float(statement_timeout))
+                              statement_timeout_s=None if statement_timeout is None else float(statement_timeout),
+                              socket_timeout=bool(spec.options.get("socket_timeout", False)))
 
     def connection(self) -> PostgresConnection:
         hosts = [self._reach(n) for n in self.pg_names]
@@ -343,7 +344,7 @@ class PostgresSystem(ImageOf):
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
-                            client_options=("statement_timeout_s",))
+                            client_options=("statement_timeout_s", "socket_timeout"))
         if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
             raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")
         if exp.client.pattern == "proxy-backoff" and uses_toxics(list(exp.faults)):

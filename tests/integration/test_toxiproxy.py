@@ -399,3 +399,15 @@ def test_retry_storm_jittered_backoff_amplifies_less(tmp_path: Path, no_leftover
     assert storm["attempts_per_op_during"] >= 8, "without backoff each op is re-sent every ~0.2 s timeout"
     assert calm["attempts_per_op_during"] < storm["attempts_per_op_during"] - 2, \
         "jittered, capped backoff must send fewer attempts per op than the storm"
+
+
+def test_postgres_slow_primary_needs_a_client_side_deadline(tmp_path: Path, no_leftovers: None) -> None:
+    bounded = _run_recounted("postgres-slow-primary", tmp_path)
+    held = _run_recounted("postgres-slow-primary-no-timeout", tmp_path)
+    for m in (bounded, held):
+        assert m["verdict"] is Verdict.PASS, m["checks"]
+        assert m["lost_writes"] == 0 and m["ops_fail"] == 0 and m["failover_happened"] is False
+    # statement_timeout (0.5 s) alone: the op in flight is held for the whole 4 s window, and ends ok
+    assert held["max_op_ms"] >= 3500 and held["ops_info"] == 0
+    # the client's own deadline: cut attempts, given up after the 2 s op deadline -- indeterminate, not held
+    assert bounded["ops_info"] >= 1 and bounded["max_op_ms"] < 3500
