@@ -411,3 +411,13 @@ def test_postgres_slow_primary_needs_a_client_side_deadline(tmp_path: Path, no_l
     assert held["max_op_ms"] >= 3500 and held["ops_info"] == 0
     # the client's own deadline: cut attempts, given up after the 2 s op deadline -- indeterminate, not held
     assert bounded["ops_info"] >= 1 and bounded["max_op_ms"] < 3500
+
+
+def test_mongo_slow_primary_socket_timeout_bounds_the_op(tmp_path: Path, no_leftovers: None) -> None:
+    bounded = _run_recounted("mongo-slow-primary", tmp_path)
+    held = _run_recounted("mongo-slow-primary-no-timeout", tmp_path)
+    for m in (bounded, held):
+        assert m["verdict"] is Verdict.PASS, m["checks"]
+        assert m["lost_writes"] == 0 and m["failover_happened"] is False
+    assert held["max_op_ms"] >= 3500, "without socketTimeoutMS the op in flight is held for the whole window"
+    assert bounded["ops_info"] >= 1 and bounded["max_op_ms"] < 3500
