@@ -63,6 +63,8 @@ class PostgresSettings(BaseModel):
     synchronous: bool = False
     wal_sender_timeout: str = "5s"
     proxy: bool = Field(False, description="HAProxy writer (5000) / reader (5001) endpoints on Patroni health checks")
+    unique_key: bool = Field(True, description="the workload's table has a primary key, which makes its "
+                                                "INSERT ... ON CONFLICT DO NOTHING idempotent; false: it has none")
 
 
 def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
@@ -231,7 +233,8 @@ class PostgresTopology(NodeBook):
         wait_until(self._all_streaming, timeout, f"{len(self.pg_names) - 1} replicas streaming from the primary",
                    interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
+            key = " PRIMARY KEY" if self.settings.unique_key else ""
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint{key})")
         for name in self.proxy_names:  # each endpoint routes once its health checks passed
             for port_in, what in ((WRITER_PORT, "writer"), (READER_PORT, "reader")):
                 host, port = self.nodes[name].endpoint(port_in)

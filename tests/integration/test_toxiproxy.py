@@ -4,7 +4,9 @@ experiments' outcomes, and crash safety (a SIGKILLed runner's proxy is ended by 
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -421,3 +423,25 @@ def test_mongo_slow_primary_socket_timeout_bounds_the_op(tmp_path: Path, no_left
         assert m["lost_writes"] == 0 and m["failover_happened"] is False
     assert held["max_op_ms"] >= 3500, "without socketTimeoutMS the op in flight is held for the whole window"
     assert bounded["ops_info"] >= 1 and bounded["max_op_ms"] < 3500
+
+
+def _retried_and_repeated(run_dir: Path) -> tuple[set[int], set[int]]:
+    """From history.jsonl: the write values sent more than once, and the values the final read holds twice."""
+    lines = [json.loads(s) for s in (run_dir / "history.jsonl").read_text().splitlines() if s.strip()]
+    retried = {x["value"] for x in lines if x["f"] == "write" and x["type"] != "invoke" and x.get("attempts", 1) > 1}
+    (final,) = [x["value"] for x in lines if x["f"] == "final-read" and x["type"] == "ok"]
+    return retried, {v for v, n in collections.Counter(final).items() if n > 1}
+
+
+def test_postgres_connection_reset_retries_are_safe_only_when_idempotent(tmp_path: Path, no_leftovers: None) -> None:
+    keyed = _run_recounted("postgres-connection-reset", tmp_path)
+    unkeyed = _run_recounted("postgres-connection-reset-no-key", tmp_path)
+    for m in (keyed, unkeyed):
+        assert m["verdict"] is Verdict.PASS, m["checks"]
+        assert m["lost_writes"] == 0 and m["ops_fail"] == 0 and m["failover_happened"] is False
+        assert m["attempts_per_op_during"] >= 2, "the reset writes were retried"
+    retried, repeated = _retried_and_repeated(tmp_path / "postgres-connection-reset")
+    assert retried and not repeated and keyed["duplicates"] == 0
+    retried, repeated = _retried_and_repeated(tmp_path / "postgres-connection-reset-no-key")
+    assert unkeyed["duplicates"] == len(repeated) >= 1
+    assert repeated <= retried, "only a retried write can be in the table twice"
