@@ -445,3 +445,13 @@ def test_postgres_connection_reset_retries_are_safe_only_when_idempotent(tmp_pat
     retried, repeated = _retried_and_repeated(tmp_path / "postgres-connection-reset-no-key")
     assert unkeyed["duplicates"] == len(repeated) >= 1
     assert repeated <= retried, "only a retried write can be in the table twice"
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
+def test_postgres_connection_reset_on_docker(tmp_path: Path, state_dir: Path, docker_clean: None) -> None:
+    """Parity: the resets land after the commit on docker too -- the table without a key shows the duplicates."""
+    m = _run_recounted("postgres-connection-reset-no-key", tmp_path, "docker")
+    assert m["verdict"] is Verdict.PASS, m["checks"]
+    retried, repeated = _retried_and_repeated(tmp_path / "postgres-connection-reset-no-key")
+    assert m["duplicates"] == len(repeated) >= 1 and repeated <= retried
+    assert m["lost_writes"] == 0 and m["failover_happened"] is False
