@@ -398,8 +398,8 @@ def test_retry_storm_jittered_backoff_amplifies_less(tmp_path: Path, no_leftover
         assert m["lost_writes"] == 0 and m["ops_fail"] == 0 and m["failover_happened"] is False
         assert m["attempts_per_op_before"] == 1.0, "no retries before the spike"
         assert m["ops_ok"] > 100
-    assert storm["attempts_per_op_during"] >= 8, "without backoff each op is re-sent every ~0.2 s timeout"
-    assert calm["attempts_per_op_during"] < storm["attempts_per_op_during"] - 2, \
+    assert storm["attempts_per_op_during"] >= 7, "without backoff each op is re-sent every ~0.2 s timeout"
+    assert calm["attempts_per_op_during"] < storm["attempts_per_op_during"] - 1.5, \
         "jittered, capped backoff must send fewer attempts per op than the storm"
 
 
