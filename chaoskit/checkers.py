@@ -301,13 +301,11 @@ class Load:
     name = "load"
 
     def check(self, history: History, facts: RunFacts) -> CheckResult:
-        m = load_metrics(((p.invoke.time, p.complete.time, p.complete.attempts) for p in history.pairs()
-                          if p.invoke.f in ("write", "read") and p.complete is not None),
-                         facts.fault_at, facts.healed_at)
-        per = ", ".join(f"{ph} {m[f'attempts_per_op_{ph}']}" for ph in ("before", "during", "after")
-                        if m[f"attempts_per_op_{ph}"] is not None)
-        return CheckResult(self.name, Valid.TRUE, f"{m['attempts']} attempts, {m['attempts_per_op']} per op"
-                           + (f" ({per})" if per else ""), m)
+        ops = [(p.invoke.time, p.complete.time, p.complete.attempts) for p in history.pairs()
+               if p.invoke.f in ("write", "read") and p.complete is not None]
+        m = load_metrics(ops, facts.fault_at, facts.healed_at)
+        per = ", ".join(f"{ph} {v}" for ph in ("before", "during", "after") if (v := m[f"attempts_per_op_{ph}"]))
+        return CheckResult(self.name, Valid.TRUE, f"{m['attempts']} attempts, {m['attempts_per_op']} per op ({per})", m)
 
 
 DEFAULT_CHECKERS: tuple[Checker, ...] = (LostWrites(), StaleReads(), Availability(), RtoPhases(), OldPrimary(),
