@@ -55,7 +55,7 @@ def recount(run_dir: Path) -> dict[str, Any]:
             stale += not (end["value"] or {}).get("found")
     cache = bool(journal.get("rto", {}).get("cache"))
     if cache:  # README, "Cache figures": nothing is lost and a miss is no stale read
-        final, checked, stale = None, None, None  # type: ignore[assignment]
+        final, values, checked, stale = None, None, None, None  # type: ignore[assignment]
     return {
         **_cache(journal, pairs, cache),
         "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
