@@ -9,6 +9,7 @@ side; every integration test compares them on every run it makes. The definition
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ GAP_S = 0.25  # a write disruption without errors: no ok write for longer than t
 CACHE_KEYS = ("gets", "hits", "hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio",
               "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses", "miss_rate_before",
               "miss_rate_during", "rehash_s")
+PHASE_KEYS = tuple(f"{m}_{p}" for p in ("before", "during", "after")
+                   for m in ("attempts_per_op", "op_p50_ms", "op_p99_ms", "op_max_ms"))
 KEYS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "info_writes", "lost_writes", "reads_checked",
-        "stale_reads", "rto_s", "max_op_ms", *CACHE_KEYS)
+        "stale_reads", "rto_s", "max_op_ms", "duplicates", "attempts", "attempts_per_op", *PHASE_KEYS, *CACHE_KEYS)
 
 
 def _pairs(lines: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -42,7 +45,8 @@ def recount(run_dir: Path) -> dict[str, Any]:
     writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
     acked = {inv["value"]: end["time"] for inv, end in writes if end is not None and end["type"] == "ok"}
     finals = [line for line in lines if line["f"] == "final-read" and line["type"] == "ok"]
-    final = set(max(finals, key=lambda x: (x["time"], x["process"]))["value"]) if finals else None
+    values = list(max(finals, key=lambda x: (x["time"], x["process"]))["value"]) if finals else None
+    final = None if values is None else set(values)
     checked = stale = 0
     for inv, end in pairs:
         if inv["f"] == "read" and end is not None and end["type"] == "ok" \
@@ -51,7 +55,7 @@ def recount(run_dir: Path) -> dict[str, Any]:
             stale += not (end["value"] or {}).get("found")
     cache = bool(journal.get("rto", {}).get("cache"))
     if cache:  # README, "Cache figures": nothing is lost and a miss is no stale read
-        final, checked, stale = None, None, None  # type: ignore[assignment]
+        final, values, checked, stale = None, None, None, None  # type: ignore[assignment]
     return {
         **_cache(journal, pairs, cache),
         "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
@@ -61,6 +65,8 @@ def recount(run_dir: Path) -> dict[str, Any]:
         "reads_checked": checked, "stale_reads": stale, "rto_s": _rto(journal, writes),
         "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
                                 if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
+        "duplicates": None if values is None else sum(c - 1 for c in Counter(values).values()),
+        **_load(journal, pairs),
     }
 
 
@@ -127,6 +133,30 @@ def _rehash(done: list[tuple[dict[str, Any], dict[str, Any]]], t0: float | None)
         elif home.get(end["value"]["key"], end["node"]) != end["node"] and end["process"] not in moved:
             moved[end["process"]] = end["time"]
     return round(max(moved.values()) - t0, 3) if moved else None
+
+
+def _load(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> dict[str, Any]:
+    """Attempts per op and op latency by the phase its invocation falls in (README, "attempts_per_op")."""
+    fault = (journal.get("faults") or [{}])[0]
+    start, end = fault.get("applied_at"), fault.get("healed_at")
+    ops = {"before": [], "during": [], "after": []}  # type: dict[str, list[tuple[float, int]]]
+    for inv, done in pairs:
+        if inv["f"] not in ("write", "read") or done is None:
+            continue
+        t = inv["time"]
+        name = "before" if start is None or t < start else "during" if end is None or t < end else "after"
+        ops[name].append((done["time"] - t, done.get("attempts") or 1))
+    every = ops["before"] + ops["during"] + ops["after"]
+    out: dict[str, Any] = {"attempts": sum(a for _, a in every),
+                           "attempts_per_op": round(sum(a for _, a in every) / len(every), 3) if every else None}
+    for name, got in ops.items():
+        took = sorted(d for d, _ in got)
+        rank = {q: took[min(len(took) - 1, int(q * len(took)))] if took else None for q in (0.5, 0.99)}
+        out[f"attempts_per_op_{name}"] = round(sum(a for _, a in got) / len(got), 3) if got else None
+        out[f"op_p50_ms_{name}"] = None if rank[0.5] is None else round(rank[0.5] * 1000, 2)
+        out[f"op_p99_ms_{name}"] = None if rank[0.99] is None else round(rank[0.99] * 1000, 2)
+        out[f"op_max_ms_{name}"] = round(took[-1] * 1000, 1) if took else None
+    return out
 
 
 def _rto(journal: dict[str, Any], writes: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> float | None:

@@ -42,7 +42,9 @@ __all__ = ["CSS", "render_report", "write_report"]
 
 _METRIC_ORDER = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "lost_writes", "stale_reads",
                  "unavailable_s", "rto_s", "longest_outage_s", "max_op_gap_ms", "max_op_ms")
-_BAD, _WARN = frozenset({"lost_writes", "stale_reads"}), frozenset({"ops_fail", "ops_info"})
+_BAD, _WARN = frozenset({"lost_writes", "stale_reads", "duplicates"}), frozenset({"ops_fail", "ops_info"})
+_PHASES = (("before", "before the fault"), ("during", "during the fault"), ("after", "after heal"))
+_BY_PHASE = ("attempts_per_op", "op_p50_ms", "op_p99_ms", "op_max_ms")  # shown in the phase table, not as cards
 
 CSS = """:root{--ok:#2f9e50;--fail:#d8433b;--info:#f0932b;--muted:#6b7280}
 body{margin:0;background:#f3f5f8;color:#1f2937;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif}
@@ -103,7 +105,7 @@ def _metrics(journal: Mapping[str, Any]) -> str:
     cards = []
     for k in [k for k in _METRIC_ORDER if k in m] + sorted(str(k) for k in m if k not in _METRIC_ORDER):
         v, num = m[k], _num(m[k])
-        if isinstance(v, Mapping | list | tuple):
+        if isinstance(v, Mapping | list | tuple) or any(k == f"{b}_{p}" for b in _BY_PHASE for p, _ in _PHASES):
             continue
         unit = next((u for u in ("ms", "s") if k.endswith("_" + u)), "")
         label = (k[: -len(unit) - 1] if unit else k).replace("_", " ").replace("rto", "RTO")
@@ -112,6 +114,15 @@ def _metrics(journal: Mapping[str, Any]) -> str:
         cards.append(f'<div class="card {cls}"><div class="val">{val}</div><div class="lbl">{_e(label)}</div>'
                      "</div>")
     return f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="muted">No metrics.</p>'
+
+
+def _phase_table(journal: Mapping[str, Any]) -> str:
+    """Attempts per op and op latency by the phase an op was invoked in (the toxic window is "during")."""
+    m = _mapping(journal.get("metrics"))
+    rows = [[label, *(_fmt(m.get(f"{b}_{p}")) for b in _BY_PHASE)] for p, label in _PHASES
+            if any(m.get(f"{b}_{p}") is not None for b in _BY_PHASE)]
+    head = ["ops invoked", "attempts per op", "p50 (ms)", "p99 (ms)", "max (ms)"]
+    return _table(head, rows, (1, 2, 3, 4)) if rows else ""
 
 
 def _rto_line(journal: Mapping[str, Any]) -> str:
@@ -206,7 +217,8 @@ def render_report(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) 
     hist = hist if hist and ":" not in hist else "history.jsonl"  # only ever a relative link
     sections = [("Checks", _checks(journal)), ("Key metrics", _metrics(journal)),
                 ("Timeline", _timeline_svg(journal, s, fr) + _legend() + _rto_line(journal)),
-                ("Op latency — slowest op completing in each bin", _latency_svg(journal, s, fr)),
+                ("Op latency — slowest op completing in each bin",
+                 _latency_svg(journal, s, fr) + _phase_table(journal)),
                 *([("Hit ratio over time — gets invoked in each 1 s window", _hit_ratio_svg(journal, ops or (), fr))]
                   if _mapping(journal.get("rto")).get("cache") else []),
                 ("Faults", _faults_table(journal)), ("Topology events", _events_table(journal)),

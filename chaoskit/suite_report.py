@@ -27,7 +27,8 @@ _A, _B = "#f0932b", "#1f6fb2"  # the first and the second experiment of a pair
 # (label, how to read it from a journal's metrics); lost writes as a fraction of the acknowledged ones
 _PAIR_METRICS: tuple[tuple[str, str], ...] = (
     ("lost writes (% of acked)", "lost_pct"), ("stale reads", "stale_reads"),
-    ("unavailable (s)", "unavailable_s"), ("RTO (s)", "rto_s"))
+    ("unavailable (s)", "unavailable_s"), ("RTO (s)", "rto_s"), ("longest op (ms)", "max_op_ms"),
+    ("attempts per op in the fault", "attempts_per_op_during"), ("duplicates", "duplicates"))
 _CACHE_PAIR_METRICS: tuple[tuple[str, str], ...] = (  # a cache's pair (both journals' rto.cache): no lost/stale
     ("errors raised", "cache_errors"), ("lowest hit ratio (1 s)", "min_hit_ratio"),
     ("misses on cached keys", "unexpected_misses"), ("rehash (s)", "rehash_s"))

@@ -133,7 +133,7 @@ class DnsRedisClient:
         out = call_with_policy(fn, classify, self.policy, retry_on=(redis.RedisError,), before_retry=self._drop)
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         node = self.name_of(*self._addr) if out.type is OpType.OK and self._addr else None
-        return Outcome(out.type, value_out, node, out.error)
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
 
     def close(self) -> None:
         self._drop()

@@ -200,7 +200,7 @@ class RedisClient:
                                before_retry=self._reresolve)
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         node = self._node() if f == "write" else None
-        return Outcome(out.type, value_out, node, out.error)
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
 
     def close(self) -> None:
         self._closed.set()
