@@ -74,6 +74,7 @@ class _Run:
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
     leaderless: bool = False
+    one_primary: bool = True
     logs: dict[str, str] = field(default_factory=dict)
     client_label: str = ""
 
@@ -172,7 +173,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     stack.callback(_keep_logs, topology, backend, state)
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
-    state.leaderless = topology.facts.leaderless
+    state.leaderless, state.one_primary = topology.facts.leaderless, topology.facts.one_primary
     progress(f"ready in {time.monotonic() - t:.1f}s")
     if proxy_binary is not None:
         server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
@@ -251,6 +252,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         healed_at=state.faults[0].healed_at if state.faults else None,
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
         detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
+        one_primary=state.one_primary,
     )
     results = run_checkers(state.history, facts)
     checks = evaluate(list(exp.expect), results)

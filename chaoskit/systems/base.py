@@ -73,6 +73,7 @@ class Facts:
     detected_kinds: tuple[str, ...]  # event kinds meaning "failure detected", e.g. ("+odown",)
     promoted_kinds: tuple[str, ...]  # event kinds meaning "new primary", e.g. ("+switch-master",)
     leaderless: bool = False  # no primary (e.g. a Cassandra ring): no failover, RTO = recovery after the last error
+    one_primary: bool = True  # False: a primary per shard on several nodes (OpenSearch): no one old primary to demote
 
 
 class Topology(Protocol):
