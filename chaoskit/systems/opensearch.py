@@ -210,6 +210,7 @@ class OpenSearchTopology(NodeBook):
         self.settings, self.exp = OpenSearchSettings.model_validate(exp.topology), exp
         self.names = [f"opensearch-{i + 1}" for i in range(self.settings.nodes)]
         self._pool = ThreadPoolExecutor(max_workers=len(self.names), thread_name_prefix="opensearch-view")
+        self.refused: set[str] = set()  # nodes whose last poll was refused (down), not merely slow
 
     # -- start -----------------------------------------------------------------------------------
     def _extra(self) -> dict[str, str]:
@@ -301,13 +302,17 @@ class OpenSearchTopology(NodeBook):
 
     # -- views -----------------------------------------------------------------------------------
     def _view(self, name: str, timeout: float = 0.5) -> View | None:
-        """A node's local cluster state (None: it does not answer -- down, frozen, starting)."""
+        """A node's local cluster state (None: it does not answer -- down, frozen, starting, or slow: a node
+        that refused the connection is in ``self.refused`` until it answers again)."""
         path = (f"/_cluster/state/cluster_manager_node,nodes,routing_table,blocks/{INDEX}?local=true"
                 "&filter_path=cluster_manager_node,nodes.*.name,routing_table,blocks")
         try:
             st = _get(self.addresses[name], path, timeout)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+                self.refused.add(name)
             return None
+        self.refused.discard(name)
         names = {nid: n.get("name") for nid, n in (st.get("nodes") or {}).items()}
         manager = names.get(st.get("cluster_manager_node") or "")
         primaries: dict[int, str | None] = {}
@@ -391,21 +396,24 @@ class OpenSearchTopology(NodeBook):
         return out
 
     def _holders(self, primary: bool) -> list[str]:
-        """Nodes by how many started primaries (or replicas) of the index they hold, most first (node order
-        breaks ties)."""
+        """Nodes by how many started primaries (or replicas) of the index they hold, most first; among equals
+        one that is not the elected manager first (a fault on the manager is the cluster-manager role's),
+        then node order."""
         view = self._current()
         counts = dict.fromkeys(view.members, 0)
         for shard, holder in view.primaries.items():
             for node in view.copies.get(shard, ()):
                 if (node == holder) == primary and node in counts:
                     counts[node] += 1
-        ranked = sorted(counts, key=lambda n: (-counts[n], self.names.index(n) if n in self.names else 99))
+        ranked = sorted(counts, key=lambda n: (-counts[n], n == view.manager,
+                                               self.names.index(n) if n in self.names else 99))
         return [n for n in ranked if counts[n] > 0]
 
     def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
         """A node name; ``cluster-manager`` (elected now); ``primary-holder`` (the node holding the most
-        primaries of the index now); ``replica-holder`` (the node holding the most replicas, other than the
-        primary-holder); ``all`` / ``others`` (every node but ``exclude``)."""
+        primaries of the index now; among equals, not the elected manager); ``replica-holder`` (the node
+        holding the most replicas, other than the primary-holder); ``all`` / ``others`` (every node but
+        ``exclude``)."""
         skip = exclude or set()
         if role in self.nodes:
             names = [role]
@@ -455,8 +463,8 @@ class OpenSearchTopology(NodeBook):
         ``health-red`` / ``health-green`` (computed as the health API does: red when a primary is not
         started, yellow when a replica is not), ``primary-promoted`` (a shard's primary is now on a node
         that held its replica), ``index-blocked`` / ``index-unblocked``. From every view:
-        ``cluster-manager-lost`` (the manager no node answering agrees on is gone: it stopped answering, or
-        the others know no manager) and ``cluster-manager-elected`` (a new one, agreed by a majority)."""
+        ``cluster-manager-lost`` (it refuses connections, or a majority no longer names it: a manager that
+        is only slow to answer is not lost) and ``cluster-manager-elected`` (a new one, agreed by a majority)."""
         last: View | None = None
         manager: str | None = None
         lost = False
@@ -470,9 +478,12 @@ class OpenSearchTopology(NodeBook):
             agreed = _majority(views, len(self.names))
             if manager is None and agreed is not None:
                 manager = agreed
-            elif manager is not None and not lost and (agreed != manager or manager not in views):
-                why = "it does not answer" if manager not in views else (
-                    f"{agreed} is elected" if agreed else "no majority of the nodes answering knows a manager")
+            # lost: it refuses connections (killed: its peers' connections closed too), or a majority of the
+            # nodes no longer names it; a manager that is merely slow to answer (a loaded machine) is not
+            if manager is not None and not lost and (manager in self.refused or agreed not in (None, manager) or (
+                    agreed is None and len(views) > len(self.names) // 2)):
+                why = ("it refuses connections" if manager in self.refused else
+                       f"{agreed} is elected" if agreed else "no majority of the nodes names a manager")
                 sink(Event(now, "opensearch", "cluster-manager-lost", f"{manager}: {why}", manager))
                 lost = True
             if agreed is not None and agreed != manager:
