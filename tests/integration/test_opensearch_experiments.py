@@ -20,8 +20,12 @@ import pytest
 from opensearchpy.exceptions import TransportError
 
 import chaoskit
+from chaoskit.catalog import load
 from chaoskit.checkers import Verdict
 from chaoskit.clients.opensearch import attempt_outcome
+from chaoskit.errors import InfrastructureError
+from chaoskit.runner import run
+from chaoskit.systems import opensearch_dist
 from chaoskit.systems.opensearch import SYSTEM, CloseIndex, ExcludeNode
 from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _run, recount_lost
@@ -204,3 +208,22 @@ def test_native_faults_exclude_node_and_close_index(no_leftovers: None) -> None:
         client.create(index="chaoskit", id="3", body={"v": 3}, params={"refresh": "wait_for"})
         ids = {h["_id"] for h in client.search(index="chaoskit", body={"size": 10})["hits"]["hits"]}
         assert ids == {"1", "3"}, "the write refused while closed was not applied"
+
+
+def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> None:
+    res = subprocess.run([*CHAOSKIT, "run", "opensearch-primary-holder-kill", "--backend", "local"],
+                         env={**cli_env(state_dir), "PATH": "/nonexistent"}, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    (line,) = res.stderr.strip().splitlines()
+    assert "`java` not found" in line and "openjdk-17" in line
+    assert _run_ids(state_dir) == []
+
+
+def test_a_node_that_cannot_start_is_exit_3_with_its_log_tail(tmp_path: Path, no_leftovers: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    real = opensearch_dist.node_yml
+    monkeypatch.setattr(opensearch_dist, "node_yml", lambda **kw: real(**kw) + "chaoskit.no_such_setting: 1\n")
+    with pytest.raises(InfrastructureError) as err:
+        run(load("opensearch-primary-holder-kill"), "local", tmp_path / "out", progress=print)
+    assert err.value.exit_code == 3 and "exited during start-up" in str(err.value)
+    assert "unknown setting [chaoskit.no_such_setting]" in err.value.log_tail, err.value.log_tail
