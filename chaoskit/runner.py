@@ -75,6 +75,7 @@ class _Run:
     promoted_kinds: tuple[str, ...] = ()
     leaderless: bool = False
     one_primary: bool = True
+    cache: bool = False
     logs: dict[str, str] = field(default_factory=dict)
     client_label: str = ""
 
@@ -173,7 +174,8 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     stack.callback(_keep_logs, topology, backend, state)
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
-    state.leaderless, state.one_primary = topology.facts.leaderless, topology.facts.one_primary
+    state.leaderless, state.one_primary, state.cache = (topology.facts.leaderless, topology.facts.one_primary,
+                                                         topology.facts.cache)
     progress(f"ready in {time.monotonic() - t:.1f}s")
     if proxy_binary is not None:
         server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
@@ -253,6 +255,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
         detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
         one_primary=state.one_primary,
+        cache=state.cache,
     )
     results = run_checkers(state.history, facts)
     checks = evaluate(list(exp.expect), results)
@@ -263,7 +266,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
                             roles_after=state.roles_after, logs=state.logs, client=state.client_label,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
                                          "promoted_kinds": list(state.promoted_kinds),
-                                         "leaderless": state.leaderless})
+                                         "leaderless": state.leaderless, "cache": state.cache})
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
     return RunResult(journal, out_dir, v, checks)
 

@@ -149,7 +149,7 @@ class CassandraClientPattern:
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         host = self._last.coordinator_host if self._last is not None and out.type is OpType.OK else None
         node = self.name_of(*_split(host)) if host else None
-        return Outcome(out.type, value_out, node, out.error)
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
 
     def close(self) -> None:
         if self._cluster is not None:

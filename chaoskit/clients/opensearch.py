@@ -204,7 +204,8 @@ class OpenSearchClientPattern:
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         host = self._wire.host
         node = self.name_of(host, PORT) if out.type is OpType.OK and host else None
-        return Outcome(out.type, value_out, node, out.error)
+        # attempts: every request on the wire, the driver's own retries on other nodes included
+        return Outcome(out.type, value_out, node, out.error, len(self._wire.attempts) or out.attempts)
 
     def close(self) -> None:
         if self._client is not None:

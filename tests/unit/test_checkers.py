@@ -12,6 +12,7 @@ from chaoskit.checkers import (
     Availability,
     Check,
     CheckResult,
+    Load,
     LostWrites,
     OldPrimary,
     RtoPhases,
@@ -367,12 +368,15 @@ def test_run_checkers_turns_a_crash_into_unknown_and_keeps_going() -> None:
 
 def test_default_checkers_do_not_crash_on_empty_history() -> None:
     results = run_checkers(History(), NO_FACTS)
-    assert len(results) == 5
+    assert len(results) == 6
     assert not [r for r in results if "crashed" in r.detail]
 
 
 def test_every_expectation_metric_maps_to_a_checker() -> None:
-    names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name}
+    from chaoskit.cache_checks import CacheHits
+
+    names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name, Load.name,
+             CacheHits.name}
     for metric in typing.get_args(Metric):
         assert CHECK_OF_METRIC[metric] in names, metric
 
