@@ -28,33 +28,39 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from opensearchpy import OpenSearch
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.dataclasses import dataclass as fault_model
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.opensearch import INDEX, OPTIONS, PATTERNS, PORT, OpenSearchClientPattern, make_client
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, kind_of, register
+from chaoskit.faults import kind_of
 from chaoskit.systems import opensearch_dist as dist
 from chaoskit.systems.base import (
     ComposeNode,
-    Event,
     EventSink,
     Facts,
     LocalImage,
     NodeBook,
     Progress,
     System,
-    Topology,
     node_at,
-    own_topology,
     validate_experiment,
     wait_until,
+)
+from chaoskit.systems.opensearch_faults import CloseIndex, DiskWatermark, ExcludeNode
+from chaoskit.systems.opensearch_state import (
+    VIEW_PATH,
+    View,
+    get,
+    http,
+    majority,
+    parse_view,
+    watch_views,
 )
 
 ROLES = ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
@@ -83,34 +89,6 @@ class OpenSearchSettings(BaseModel):
                                            "at least 10)")
 
 
-# -- chaoskit's own HTTP (not the workload's client): urllib, one node at a time ------------------------------
-
-def _http(address: str, method: str, path: str, body: Any = None, timeout: float = 2.0) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://{address}:{PORT}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as res:  # noqa: S310 -- our own nodes
-        text = res.read().decode()
-    return json.loads(text) if text.strip() else None
-
-
-def _get(address: str, path: str, timeout: float = 2.0) -> Any:
-    return _http(address, "GET", path, timeout=timeout)
-
-
-@dataclass(frozen=True)
-class View:
-    """One node's local view of the cluster (``?local=true``: what its own cluster state says)."""
-
-    node: str
-    manager: str | None  # the elected cluster manager it knows of (a name), None while it knows none
-    members: tuple[str, ...]  # the nodes in its cluster state
-    primaries: dict[int, str | None]  # shard -> node holding its started primary (None: none active)
-    copies: dict[int, tuple[str, ...]]  # shard -> nodes holding a started copy
-    blocked: bool  # the index has a write block (read_only_allow_delete: flood stage; or closed)
-    closed: bool
-
-
 @dataclass(frozen=True)
 class OpenSearchConnection:
     """How your own opensearch-py reaches the cluster: every node's address (port 9200, plain HTTP, no
@@ -124,80 +102,6 @@ class OpenSearchConnection:
     def client(self, **kwargs: Any) -> OpenSearch:
         """opensearch-py's own ``OpenSearch`` over every node; ``kwargs`` override its options."""
         return OpenSearch(hosts=[{"host": h, "port": self.port} for h in self.hosts], **kwargs)
-
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class ExcludeNode(NativeFault):
-    """``cluster.routing.allocation.exclude._name``: the cluster moves every shard copy off the target (a
-    node drained for maintenance); heal lets them back."""
-
-    target: str = "primary-holder"
-    kind: Literal["exclude-node"] = field(default="exclude-node", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        os_ = own_topology(topology, OpenSearchTopology, self.kind)
-        hit = os_.resolve(self.target)
-        os_.cluster_settings({"cluster.routing.allocation.exclude._name": ",".join(n.name for n in hit)})
-        return hit
-
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        own_topology(topology, OpenSearchTopology, self.kind).cluster_settings(
-            {"cluster.routing.allocation.exclude._name": None})
-
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class CloseIndex(NativeFault):
-    """Close the experiment's index (``POST /chaoskit/_close``): every read and write is refused until
-    heal opens it again. The target is only recorded (every node is hit)."""
-
-    target: str = "all"
-    kind: Literal["close-index"] = field(default="close-index", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        os_ = own_topology(topology, OpenSearchTopology, self.kind)
-        os_.on_any("POST", f"/{INDEX}/_close?wait_for_active_shards=0", timeout=30)
-        return os_.resolve(self.target)
-
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        own_topology(topology, OpenSearchTopology, self.kind).on_any("POST", f"/{INDEX}/_open", timeout=30)
-
-    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
-        return own_topology(topology, OpenSearchTopology, self.kind).index_closed()
-
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class DiskWatermark(NativeFault):
-    """Disk flood stage: the disk watermarks set below what the disk already holds, so every node (the lab's
-    nodes share one disk) is over flood stage; within ``cluster_info_interval_s`` the cluster puts a
-    read-only-allow-delete block on every index with a shard there, and writes are refused (429). Heal
-    resets the watermarks and lifts the block (OpenSearch would lift it by itself once below the high
-    watermark; heal does not wait for that)."""
-
-    target: str = "all"
-    kind: Literal["disk-watermark"] = field(default="disk-watermark", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        os_ = own_topology(topology, OpenSearchTopology, self.kind)
-        used = os_.disk_used_percent()
-        if used < 4:
-            raise InfrastructureError(f"the disk is only {used:.1f}% used: no watermark below it to set")
-        low, high, flood = (max(1, int(used) - d) for d in (3, 2, 1))
-        os_.cluster_settings({"cluster.routing.allocation.disk.watermark.low": f"{low}%",
-                              "cluster.routing.allocation.disk.watermark.high": f"{high}%",
-                              "cluster.routing.allocation.disk.watermark.flood_stage": f"{flood}%"})
-        return os_.resolve(self.target)
-
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        os_ = own_topology(topology, OpenSearchTopology, self.kind)
-        os_.cluster_settings({f"cluster.routing.allocation.disk.watermark.{w}": None
-                              for w in ("low", "high", "flood_stage")})
-        os_.on_any("PUT", f"/{INDEX}/_settings", {"index.blocks.read_only_allow_delete": None})
-
-    def in_force(self, topology: Topology, backend: Backend, nodes: list[Node]) -> bool:
-        return own_topology(topology, OpenSearchTopology, self.kind).watermark_lowered()
 
 
 class OpenSearchTopology(NodeBook):
@@ -251,7 +155,7 @@ class OpenSearchTopology(NodeBook):
         (its shards and replicas) and the cluster is green."""
         deadline = time.monotonic() + max(timeout, 120)  # three JVMs on a loaded machine: generous
         for name in self.names:
-            self._wait_http(name, deadline)
+            self._waithttp(name, deadline)
         wait_until(self._formed, deadline - time.monotonic(), "every node to join one cluster", interval=0.3,
                    log_tail=self._tail)
         wait_until(self._create_index, deadline - time.monotonic(), f"the index {INDEX} to be created",
@@ -259,12 +163,12 @@ class OpenSearchTopology(NodeBook):
         wait_until(self._green, deadline - time.monotonic(), "the cluster to be green", interval=0.3,
                    log_tail=self._tail)
 
-    def _wait_http(self, name: str, deadline: float) -> None:
+    def _waithttp(self, name: str, deadline: float) -> None:
         while time.monotonic() < deadline:
             if not self.backend.is_running(self.nodes[name]):
                 raise InfrastructureError(f"{name} exited during start-up", self._tail([name]))
             with contextlib.suppress(OSError, ValueError):
-                if _get(self.addresses[name], "/", 1.0):
+                if get(self.addresses[name], "/", 1.0):
                     return
             time.sleep(0.3)
         raise InfrastructureError(f"timed out waiting for {name} to answer HTTP", self._tail([name]))
@@ -281,7 +185,7 @@ class OpenSearchTopology(NodeBook):
 
     def _formed(self) -> bool:
         self._check_running()
-        h = _get(self.addresses[self.names[0]], "/_cluster/health", 2.0)
+        h = get(self.addresses[self.names[0]], "/_cluster/health", 2.0)
         return bool(h["number_of_nodes"] == len(self.names))
 
     def _create_index(self) -> bool:
@@ -290,42 +194,28 @@ class OpenSearchTopology(NodeBook):
                                        "refresh_interval": s.refresh_interval}},
                 "mappings": {"dynamic": "strict", "properties": {"v": {"type": "long"}}}}
         try:
-            _http(self.addresses[self.names[0]], "PUT", f"/{INDEX}?wait_for_active_shards=all&timeout=30s", body, 40)
+            http(self.addresses[self.names[0]], "PUT", f"/{INDEX}?wait_for_active_shards=all&timeout=30s", body, 40)
         except urllib.error.HTTPError as exc:
             if b"resource_already_exists_exception" not in exc.read():  # an earlier attempt's reply was lost
                 raise
         return True
 
     def _green(self) -> bool:
-        h = _get(self.addresses[self.names[0]], "/_cluster/health?wait_for_status=green&timeout=1s", 3.0)
+        h = get(self.addresses[self.names[0]], "/_cluster/health?wait_for_status=green&timeout=1s", 3.0)
         return bool(h["status"] == "green" and h["number_of_nodes"] == len(self.names))
 
     # -- views -----------------------------------------------------------------------------------
     def _view(self, name: str, timeout: float = 0.5) -> View | None:
         """A node's local cluster state (None: it does not answer -- down, frozen, starting, or slow: a node
         that refused the connection is in ``self.refused`` until it answers again)."""
-        path = (f"/_cluster/state/cluster_manager_node,nodes,routing_table,blocks/{INDEX}?local=true"
-                "&filter_path=cluster_manager_node,nodes.*.name,routing_table,blocks")
         try:
-            st = _get(self.addresses[name], path, timeout)
+            st = get(self.addresses[name], VIEW_PATH, timeout)
         except (OSError, ValueError) as exc:
             if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
                 self.refused.add(name)
             return None
         self.refused.discard(name)
-        names = {nid: n.get("name") for nid, n in (st.get("nodes") or {}).items()}
-        manager = names.get(st.get("cluster_manager_node") or "")
-        primaries: dict[int, str | None] = {}
-        copies: dict[int, tuple[str, ...]] = {}
-        shards = ((st.get("routing_table") or {}).get("indices") or {}).get(INDEX, {}).get("shards", {})
-        for shard, routings in shards.items():
-            started = [r for r in routings if r.get("state") == "STARTED"]
-            primaries[int(shard)] = next((names.get(r["node"]) for r in started if r.get("primary")), None)
-            copies[int(shard)] = tuple(sorted(str(names.get(r["node"])) for r in started))
-        index_blocks = ((st.get("blocks") or {}).get("indices") or {}).get(INDEX, {})
-        closed = any("close" in str(b.get("description", "")) for b in index_blocks.values())
-        blocked = any("write" in b.get("levels", []) for b in index_blocks.values())
-        return View(name, manager, tuple(sorted(v for v in names.values() if v)), primaries, copies, blocked, closed)
+        return parse_view(name, st)
 
     def _views(self, timeout: float = 0.5) -> dict[str, View]:
         futures = {n: self._pool.submit(self._view, n, timeout) for n in self.names}
@@ -353,7 +243,7 @@ class OpenSearchTopology(NodeBook):
         errors = []
         for name in [*order, *(n for n in self.names if n not in order)]:
             try:
-                return _http(self.addresses[name], method, path, body, timeout)
+                return http(self.addresses[name], method, path, body, timeout)
             except urllib.error.HTTPError as exc:
                 raise InfrastructureError(f"{method} {path} on {name}: HTTP {exc.code}: "
                                           f"{exc.read().decode(errors='replace')[:300]}") from None
@@ -458,70 +348,18 @@ class OpenSearchTopology(NodeBook):
         return stop.set
 
     def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
-        """Poll every node's local cluster state every 0.1 s (a node that does not answer within 0.5 s has
-        no say). From the elected manager's own view: ``node-left`` / ``node-joined``, ``health-yellow`` /
-        ``health-red`` / ``health-green`` (computed as the health API does: red when a primary is not
-        started, yellow when a replica is not), ``primary-promoted`` (a shard's primary is now on a node
-        that held its replica), ``index-blocked`` / ``index-unblocked``. From every view:
-        ``cluster-manager-lost`` (it refuses connections, or a majority no longer names it: a manager that
-        is only slow to answer is not lost) and ``cluster-manager-elected`` (a new one, agreed by a majority)."""
-        last: View | None = None
-        manager: str | None = None
-        lost = False
-        health = "green"
-        while not stop.wait(0.1):
-            try:
-                views = self._views(0.5)
-            except RuntimeError:  # the pool is shut down: the run is over
-                return
-            now = clock()
-            agreed = _majority(views, len(self.names))
-            if manager is None and agreed is not None:
-                manager = agreed
-            # lost: it refuses connections (killed: its peers' connections closed too), or a majority of the
-            # nodes no longer names it; a manager that is merely slow to answer (a loaded machine) is not
-            if manager is not None and not lost and (manager in self.refused or agreed not in (None, manager) or (
-                    agreed is None and len(views) > len(self.names) // 2)):
-                why = ("it refuses connections" if manager in self.refused else
-                       f"{agreed} is elected" if agreed else "no majority of the nodes names a manager")
-                sink(Event(now, "opensearch", "cluster-manager-lost", f"{manager}: {why}", manager))
-                lost = True
-            if agreed is not None and agreed != manager:
-                sink(Event(now, "opensearch", "cluster-manager-elected", f"{agreed} elected (was {manager})"))
-                manager, lost = agreed, False
-            elif lost and agreed == manager and manager in views:
-                lost = False  # it answers again, and is still the manager (a pause shorter than the checks)
-            view = views.get(manager) if manager else None
-            if view is None or view.manager != view.node:
-                continue
-            if last is not None:
-                for n in sorted(set(last.members) - set(view.members)):
-                    sink(Event(now, "opensearch", "node-left", f"{n} removed from the cluster", n))
-                for n in sorted(set(view.members) - set(last.members)):
-                    sink(Event(now, "opensearch", "node-joined", f"{n} joined the cluster", n))
-                for shard, holder in sorted(view.primaries.items()):
-                    before = last.primaries.get(shard)
-                    if holder is not None and before is not None and holder != before:
-                        sink(Event(now, "opensearch", "primary-promoted",
-                                   f"shard {shard}: the replica on {holder} is primary (was on {before})"))
-                if view.blocked != last.blocked and not view.closed and not last.closed:
-                    sink(Event(now, "opensearch", "index-blocked" if view.blocked else "index-unblocked",
-                               f"{INDEX}: write block {'on' if view.blocked else 'lifted'}"))
-            status = _health(view, self.settings.replicas)
-            if status != health:
-                sink(Event(now, "opensearch", f"health-{status}", _describe(view, self.settings.replicas)))
-                health = status
-            last = view
+        watch_views(lambda: self._views(0.5), self.refused, len(self.names), self.settings.replicas, sink, clock,
+                    stop)
 
     def wait_settled(self, timeout: float) -> bool:
         """Green with every node, no shard moving, every node agreeing on the manager, no write block."""
         def settled() -> bool:
             views = self._views(2.0)
-            if len(views) != len(self.names) or _majority(views, len(self.names)) is None:
+            if len(views) != len(self.names) or majority(views, len(self.names)) is None:
                 return False
             if len({v.manager for v in views.values()}) != 1:
                 return False
-            h = _get(self.addresses[self.names[0]], "/_cluster/health?wait_for_status=green"
+            h = get(self.addresses[self.names[0]], "/_cluster/health?wait_for_status=green"
                      "&wait_for_no_relocating_shards=true&wait_for_no_initializing_shards=true&timeout=1s", 3.0)
             view = self._managers_view(views)
             return bool(h["status"] == "green" and not h.get("timed_out") and view is not None and not view.blocked)
@@ -559,35 +397,6 @@ def _group() -> int:
     import pwd
 
     return pwd.getpwnam(dist.USER).pw_gid
-
-
-def _majority(views: dict[str, View], total: int) -> str | None:
-    """The manager a majority of all the nodes names (None: no such agreement)."""
-    counts: dict[str, int] = {}
-    for v in views.values():
-        if v.manager is not None:
-            counts[v.manager] = counts.get(v.manager, 0) + 1
-    best = max(counts.items(), key=lambda kv: kv[1], default=None)
-    return best[0] if best is not None and best[1] > total // 2 else None
-
-
-def _health(view: View, replicas: int) -> str:
-    if any(holder is None for holder in view.primaries.values()) or not view.primaries:
-        return "red"
-    if any(len(copies) < 1 + replicas for copies in view.copies.values()):
-        return "yellow"
-    return "green"
-
-
-def _describe(view: View, replicas: int) -> str:
-    no_primary = [s for s, h in sorted(view.primaries.items()) if h is None]
-    short = [s for s, c in sorted(view.copies.items()) if len(c) < 1 + replicas]
-    parts = [f"{len(view.members)} nodes"]
-    if no_primary:
-        parts.append(f"no active primary for shard(s) {', '.join(map(str, no_primary))}")
-    if short:
-        parts.append(f"shard(s) {', '.join(map(str, short))} missing a replica")
-    return "; ".join(parts)
 
 
 class OpenSearchSystem:

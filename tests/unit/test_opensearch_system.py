@@ -11,7 +11,7 @@ from chaoskit.checkers import OldPrimary, RunFacts, Valid
 from chaoskit.errors import ExperimentError
 from chaoskit.history import History
 from chaoskit.systems import get_system, system_names
-from chaoskit.systems.opensearch import View, _health, _majority
+from chaoskit.systems.opensearch_state import View, health, majority
 
 EXPERIMENTS = ("opensearch-primary-holder-kill", "opensearch-cluster-manager-kill", "opensearch-search-before-refresh",
                "opensearch-search-after-refresh-wait-for", "opensearch-realtime-get", "opensearch-single-host-client",
@@ -71,8 +71,8 @@ def test_health_and_majority_from_views() -> None:
     green = _view("opensearch-1", "opensearch-1", {0: ("opensearch-1", "opensearch-2")}, {0: "opensearch-1"})
     yellow = _view("opensearch-1", "opensearch-1", {0: ("opensearch-2",)}, {0: "opensearch-2"})
     red = _view("opensearch-1", "opensearch-1", {0: ()}, {0: None})
-    assert [_health(v, 1) for v in (green, yellow, red)] == ["green", "yellow", "red"]
+    assert [health(v, 1) for v in (green, yellow, red)] == ["green", "yellow", "red"]
     views = {"opensearch-1": green, "opensearch-2": _view("opensearch-2", "opensearch-1", {}, {}),
              "opensearch-3": _view("opensearch-3", None, {}, {})}
-    assert _majority(views, 3) == "opensearch-1"
-    assert _majority({"opensearch-3": views["opensearch-3"]}, 3) is None
+    assert majority(views, 3) == "opensearch-1"
+    assert majority({"opensearch-3": views["opensearch-3"]}, 3) is None
