@@ -41,6 +41,7 @@ class RunFacts:
     old_primary: str | None = None
     roles_after: dict[str, str] = field(default_factory=dict)
     leaderless: bool = False  # no primary: failover and demotion do not apply; RTO = recovery after the last error
+    one_primary: bool = True  # False: a primary per shard (OpenSearch): demotion of one old primary does not apply
     cache: bool = False  # a cache: lost/stale do not apply (no write is kept for sure); cache_checks counts hits
 
 
@@ -292,6 +293,9 @@ class OldPrimary:
     def check(self, history: History, facts: RunFacts) -> CheckResult:
         if facts.leaderless:
             return CheckResult(self.name, Valid.TRUE, "not applicable: a leaderless system has no primary",
+                               {"old_primary_demoted": None})
+        if not facts.one_primary:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: a primary per shard, spread over the nodes",
                                {"old_primary_demoted": None})
         if not facts.old_primary:
             return CheckResult(self.name, Valid.UNKNOWN, "no primary was targeted", {"old_primary_demoted": None})

@@ -74,6 +74,7 @@ class _Run:
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
     leaderless: bool = False
+    one_primary: bool = True
     cache: bool = False
     logs: dict[str, str] = field(default_factory=dict)
     client_label: str = ""
@@ -183,7 +184,8 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
         dns_server.start()
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
-    state.leaderless, state.cache = topology.facts.leaderless, topology.facts.cache
+    state.leaderless, state.one_primary, state.cache = (topology.facts.leaderless, topology.facts.one_primary,
+                                                         topology.facts.cache)
     progress(f"ready in {time.monotonic() - t:.1f}s")
     if proxy_binary is not None:
         server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
@@ -268,6 +270,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         healed_at=state.faults[0].healed_at if state.faults else None,
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
         detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
+        one_primary=state.one_primary,
         cache=state.cache,
     )
     fault_at = facts.fault_at

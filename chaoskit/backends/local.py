@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import os
 import platform
+import pwd
 import shutil
 import signal
 import subprocess
@@ -131,7 +132,7 @@ class LocalBackend:
         log_path = spec.workdir / f"{spec.name}.log"
         argv = ["ip", "netns", "exec", self.netns(spec.name)]
         if spec.user:
-            shutil.chown(spec.workdir, spec.user, spec.user)
+            shutil.chown(spec.workdir, spec.user, pwd.getpwnam(spec.user).pw_gid)  # its own group (nobody: nogroup)
             argv += ["runuser", "-u", spec.user, "--"]
         env = {**os.environ, **dict(spec.env)}
         with log_path.open("ab") as log:

@@ -17,7 +17,8 @@ exception is **info** (maybe applied): never counted as acknowledged, never as l
 (``chaoskit_run(..., client=make_client)``); it is called with the connection (``connection.sentinels``,
 ``connection.service_name`` for Redis; ``connection.conninfo``, ``writer_dsn``, ``reader_dsn`` for
 Postgres; ``connection.uri`` for MongoDB; ``connection.hosts``, ``keyspace`` and ``cluster()`` for
-Cassandra), once per worker and once more for the final read.
+Cassandra; ``connection.hosts``, ``index`` and ``client()`` for OpenSearch), once per worker and once more
+for the final read.
 """
 
 from __future__ import annotations

@@ -1,0 +1,214 @@
+"""OpenSearch workload client: opensearch-py, in two patterns, with the write and read settings side by side.
+
+- ``all-hosts-retry``: every node's address (a static host list; ``sniff: true`` asks the cluster for
+  its nodes instead), ``retry_on_timeout``, ``max_retries`` (the driver moves to the next node after a
+  connection error, a timeout or a 502/503/504), and tenacity backoff with jitter around what the driver
+  gives up on, connection errors and 429/503 included. The recommended OpenSearch Service pattern.
+- ``single-host``: one node's address (``host``, default the first node), no retry at all: every error
+  reaches the caller, and while that node is down so is the client.
+
+Options (``client.options``): ``wait_for_active_shards`` (``1`` -- OpenSearch's default -- or ``all``: a
+write first waits, up to ``shard_timeout_s``, for every copy of its shard to be active), ``refresh``
+(``false`` or ``wait_for``: the write returns once a refresh has made it visible to search), ``read``
+(``search``: a search -- what the index's last refresh made visible; ``get``: a realtime GET by id, which
+sees every acknowledged write), ``sniff``, ``max_retries`` (the driver's, default 3), ``host``.
+
+Every write creates document ``<value>`` (``PUT /chaoskit/_create/<value>``): unique ids make it
+idempotent, and a retried create that meets a version conflict found the document an earlier attempt
+wrote -- it counts once, as acknowledged.
+
+How an op ended (fail = certainly not applied, info = maybe applied) is decided from every attempt on the
+wire (the driver's retries included), recorded by the connection class: an attempt is *refused* when the
+connection was refused (nothing sent) or the server answered 429 (rejected, or an index block such as
+flood stage's read-only), 503 (no active primary / not enough active shard copies / no cluster manager:
+the operation was not performed), or another 4xx; it is *maybe* when it timed out, the connection dropped
+mid-request, or the server answered 5xx otherwise. fail iff every attempt was refused. Reads change
+nothing: a failed read is always fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from opensearchpy import OpenSearch, Urllib3HttpConnection
+from opensearchpy.exceptions import (
+    ConflictError,
+    ConnectionError,
+    ConnectionTimeout,
+    NotFoundError,
+    OpenSearchException,
+    TransportError,
+)
+
+from chaoskit.clients.base import Outcome
+from chaoskit.clients.retry import RetryPolicy, call_with_policy
+from chaoskit.history import OpType
+
+PATTERNS = ("all-hosts-retry", "single-host")
+OPTIONS = ("wait_for_active_shards", "refresh", "read", "sniff", "max_retries", "host", "shard_timeout_s")
+INDEX, PORT = "chaoskit", 9200
+ATTEMPTS = "_chaoskit_attempts"  # set on a raised error: how each attempt on the wire ended
+REFUSED_STATUS = frozenset({400, 403, 404, 405, 429, 503})
+
+
+def attempt_outcome(exc: BaseException | None) -> str:
+    """One attempt's fate: "ok", "refused" (certainly not applied) or "maybe"."""
+    if exc is None or isinstance(exc, ConflictError):
+        return "ok"  # a conflict: the document is there (an earlier attempt of this op wrote it)
+    if isinstance(exc, ConnectionTimeout):
+        return "maybe"
+    if isinstance(exc, ConnectionError):
+        return "refused" if _refused(exc) else "maybe"
+    if isinstance(exc, TransportError) and isinstance(exc.status_code, int):
+        return "refused" if exc.status_code in REFUSED_STATUS else "maybe"
+    return "maybe"
+
+
+def _refused(exc: BaseException) -> bool:
+    """The connection was refused (or the address unreachable) before anything was sent."""
+    text = f"{exc} {getattr(exc, 'info', '')}".lower()
+    return "refused" in text or "no route to host" in text or "newconnectionerror" in text
+
+
+def classify(exc: BaseException) -> OpType:
+    """fail iff every attempt was refused (with the wire's evidence); else info."""
+    attempts = getattr(exc, ATTEMPTS, None)
+    if attempts:
+        return OpType.FAIL if all(a == "refused" for a in attempts) else OpType.INFO
+    return OpType.FAIL if attempt_outcome(exc) == "refused" else OpType.INFO
+
+
+def classify_read(exc: BaseException) -> OpType:
+    return OpType.FAIL
+
+
+class _Wire(threading.local):
+    """The attempts of the current op on this thread, and the host that answered the last one."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+        self.host: str | None = None
+
+
+def recording_connection(wire: _Wire) -> type[Urllib3HttpConnection]:
+    """A connection class that records every request it sends (one per attempt, the driver's retries too)."""
+
+    class Recording(Urllib3HttpConnection):  # type: ignore[misc]
+        def perform_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "HEAD" or "/_nodes" in url:  # the sniffer's requests are not the op's
+                return super().perform_request(method, url, *args, **kwargs)
+            try:
+                out = super().perform_request(method, url, *args, **kwargs)
+            except Exception as exc:
+                wire.attempts.append(attempt_outcome(exc))
+                if isinstance(exc, ConflictError):
+                    wire.host = self.hostname
+                raise
+            wire.attempts.append("ok")
+            wire.host = self.hostname
+            return out
+
+    return Recording
+
+
+def make_client(hosts: list[str], *, timeout_s: float, retry: bool, max_retries: int = 3, sniff: bool = False,
+                connection_class: type[Urllib3HttpConnection] = Urllib3HttpConnection) -> OpenSearch:
+    """opensearch-py over ``hosts`` (addresses, port 9200, plain HTTP)."""
+    return OpenSearch(
+        hosts=[{"host": h, "port": PORT} for h in hosts], timeout=timeout_s,
+        retry_on_timeout=retry, max_retries=max_retries if retry else 0,
+        sniff_on_start=sniff, sniff_on_connection_fail=sniff, sniffer_timeout=5 if sniff else None,
+        sniff_timeout=timeout_s, connection_class=connection_class, http_compress=False)
+
+
+class OpenSearchClientPattern:
+    """One worker's client. ``write`` creates document ``value``; ``read`` looks for it."""
+
+    def __init__(self, pattern: str, hosts: list[str], *, timeout_s: float, policy: RetryPolicy,
+                 options: dict[str, Any], name_of: Callable[[str, int], str | None]) -> None:
+        self.pattern, self.timeout_s, self.name_of = pattern, timeout_s, name_of
+        self.options = options
+        self.retry = pattern == "all-hosts-retry"
+        self.policy = policy if self.retry else RetryPolicy.none()
+        self.hosts = hosts if self.retry else [options.get("host_address") or hosts[0]]
+        self.wait_for = str(options.get("wait_for_active_shards", "1"))
+        self.refresh = str(options.get("refresh", "false")).lower()
+        self.read_mode = str(options.get("read", "get"))
+        self.shard_timeout = f"{float(options.get('shard_timeout_s', 2.0)):g}s"
+        self._wire = _Wire()
+        self._client: OpenSearch | None = None
+
+    def open(self) -> None:
+        self._client = make_client(self.hosts, timeout_s=self.timeout_s, retry=self.retry,
+                                   max_retries=int(self.options.get("max_retries", 3)),
+                                   sniff=bool(self.options.get("sniff", False)) and self.retry,
+                                   connection_class=recording_connection(self._wire))
+
+    def _os(self) -> OpenSearch:
+        if self._client is None:
+            self.open()
+        assert self._client is not None
+        return self._client
+
+    def _attempt(self, fn: Callable[[], Any]) -> Any:
+        mark = len(self._wire.attempts)
+        try:
+            return fn()
+        except OpenSearchException as exc:
+            setattr(exc, ATTEMPTS, tuple(self._wire.attempts[mark:]))
+            raise
+
+    def _write(self, value: int) -> None:
+        # request_timeout first: opensearch-py would take a bare "timeout" as its own HTTP timeout
+        params: dict[str, Any] = {"request_timeout": self.timeout_s, "timeout": self.shard_timeout,
+                                  "wait_for_active_shards": self.wait_for}
+        if self.refresh != "false":
+            params["refresh"] = self.refresh
+        try:
+            self._os().create(index=INDEX, id=str(value), body={"v": value}, params=params)
+        except ConflictError:
+            return  # an earlier attempt of this op (the driver's or ours) created it: once, acknowledged
+
+    def _read(self, want: int) -> dict[str, Any]:
+        if self.read_mode == "get":
+            try:
+                self._os().get(index=INDEX, id=str(want), params={"realtime": "true"})
+                return {"want": want, "found": True, "seen": None}
+            except NotFoundError as exc:
+                if isinstance(exc.info, dict) and exc.info.get("found") is False:
+                    return {"want": want, "found": False, "seen": None}
+                raise  # index_not_found and the like: not an answer about the document
+        body = {"size": 0, "track_total_hits": False,
+                "aggs": {"want": {"filter": {"term": {"v": want}}}, "newest": {"max": {"field": "v"}}}}
+        res = self._os().search(index=INDEX, body=body)
+        shards = res.get("_shards", {})
+        if shards.get("failed") or shards.get("successful") != shards.get("total"):
+            raise TransportError(503, "partial search", shards)  # some shard did not answer: no answer
+        newest = res["aggregations"]["newest"].get("value")
+        return {"want": want, "found": res["aggregations"]["want"]["doc_count"] > 0,
+                "seen": int(newest) if newest is not None else None}
+
+    def invoke(self, f: str, value: Any) -> Outcome:
+        self._wire.attempts, self._wire.host = [], None
+        if f == "write":
+            out = call_with_policy(lambda: self._attempt(lambda: self._write(value)), classify, self.policy,
+                                   retry_on=(OpenSearchException,))
+        elif f == "read":
+            out = call_with_policy(lambda: self._attempt(lambda: self._read(value)), classify_read, self.policy,
+                                   retry_on=(OpenSearchException,))
+        else:
+            raise ValueError(f"unknown op {f!r}")
+        value_out = out.value if f == "read" and out.type is OpType.OK else value
+        host = self._wire.host
+        node = self.name_of(host, PORT) if out.type is OpType.OK and host else None
+        # attempts: every request on the wire, the driver's own retries on other nodes included
+        return Outcome(out.type, value_out, node, out.error, len(self._wire.attempts) or out.attempts)
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # close never raises
+                self._client.close()
+            self._client = None

@@ -1,0 +1,445 @@
+"""OpenSearch 2.19 cluster of 3: the Amazon OpenSearch Service stand-in.
+
+Every node is cluster-manager eligible and holds data. The experiment's index ``chaoskit`` has 3 shards
+with 1 replica each, spread over the nodes: every node holds primaries of some shards and replicas of
+others. A write goes to the node holding its shard's primary, which forwards it to every in-sync replica
+before acknowledging. When that node fails, the elected cluster manager promotes a replica of each of its
+shards to primary (the cluster goes yellow: some replicas are missing) and writes carry on; when it comes
+back its copies are recovered and the cluster goes green. Search sees what the last refresh (every
+``refresh_interval``, 1 s) made visible: "typically eventual"; a GET by id is realtime.
+
+Fault detection: a node that closes its connections (killed) is noticed at once; a silent one (partitioned,
+frozen) after ``fault_detection_retries`` follower checks of ``fault_detection_timeout_s`` each (OpenSearch's
+defaults: 3 x 10 s). Lab-sized: 256 MB heaps, ``cluster.info.update.interval`` 10 s (default 30 s, at least
+10 s: how soon disk watermarks are noticed). Local backend only in this slice (the zip comes from Maven Central, see
+``opensearch_dist``); nodes run as ``nobody``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.clients.opensearch import INDEX, OPTIONS, PATTERNS, PORT, OpenSearchClientPattern, make_client
+from chaoskit.clients.retry import RetryPolicy
+from chaoskit.errors import InfrastructureError, UsageError
+from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.faults import kind_of
+from chaoskit.systems import opensearch_dist as dist
+from chaoskit.systems.base import (
+    ComposeNode,
+    EventSink,
+    Facts,
+    LocalImage,
+    NodeBook,
+    Progress,
+    System,
+    node_at,
+    validate_experiment,
+    wait_until,
+)
+from chaoskit.systems.opensearch_faults import CloseIndex, DiskWatermark, ExcludeNode
+from chaoskit.systems.opensearch_state import (
+    VIEW_PATH,
+    View,
+    get,
+    http,
+    majority,
+    parse_view,
+    watch_views,
+)
+
+ROLES = ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
+ONE_PRIMARY_ONLY = ("old_primary_demoted",)  # a primary per shard, on several nodes: no one old primary
+LOG4J2 = """status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+"""
+
+
+class OpenSearchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    nodes: int = Field(3, ge=3, le=5)
+    heap_mb: int = Field(256, ge=128, le=4096)
+    shards: int = Field(3, ge=1, le=12)
+    replicas: int = Field(1, ge=0, le=4)
+    refresh_interval: str = Field("1s", pattern=r"^(-1|\d+(ms|s|m))$", description="the index's refresh interval")
+    fault_detection_timeout_s: float = Field(10.0, gt=0, description="follower/leader check timeout (default 10)")
+    fault_detection_retries: int = Field(3, ge=1, le=10, description="failed checks before a node is removed "
+                                         "(default 3)")
+    cluster_info_interval_s: float = Field(10.0, ge=10, description="how often disk usage is sampled (default 30, "
+                                           "at least 10)")
+
+
+@dataclass(frozen=True)
+class OpenSearchConnection:
+    """How your own opensearch-py reaches the cluster: every node's address (port 9200, plain HTTP, no
+    security plugin) and the index (documents ``{"v": <int>}`` with id ``str(v)``)."""
+
+    hosts: tuple[str, ...]
+    port: int = PORT
+    index: str = INDEX
+    nodes: dict[str, str] = field(default_factory=dict)  # node name -> address
+
+    def client(self, **kwargs: Any) -> OpenSearch:
+        """opensearch-py's own ``OpenSearch`` over every node; ``kwargs`` override its options."""
+        return OpenSearch(hosts=[{"host": h, "port": self.port} for h in self.hosts], **kwargs)
+
+
+class OpenSearchTopology(NodeBook):
+    facts = Facts(detected_kinds=("node-left", "cluster-manager-lost", "health-yellow", "health-red",
+                                  "index-blocked"),
+                  promoted_kinds=("primary-promoted", "cluster-manager-elected"), one_primary=False)
+
+    def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
+        super().__init__(backend, workdir)
+        self.settings, self.exp = OpenSearchSettings.model_validate(exp.topology), exp
+        self.names = [f"opensearch-{i + 1}" for i in range(self.settings.nodes)]
+        self._pool = ThreadPoolExecutor(max_workers=len(self.names), thread_name_prefix="opensearch-view")
+        self.refused: set[str] = set()  # nodes whose last poll was refused (down), not merely slow
+
+    # -- start -----------------------------------------------------------------------------------
+    def _extra(self) -> dict[str, str]:
+        s = self.settings
+        return {"cluster.fault_detection.follower_check.timeout": f"{s.fault_detection_timeout_s:g}s",
+                "cluster.fault_detection.follower_check.retry_count": str(s.fault_detection_retries),
+                "cluster.fault_detection.leader_check.timeout": f"{s.fault_detection_timeout_s:g}s",
+                "cluster.fault_detection.leader_check.retry_count": str(s.fault_detection_retries),
+                "cluster.info.update.interval": f"{s.cluster_info_interval_s:g}s",
+                # lab disks are shared and may be fuller than a server's: block only when nearly out of space
+                "cluster.routing.allocation.disk.watermark.low": "1gb",
+                "cluster.routing.allocation.disk.watermark.high": "500mb",
+                "cluster.routing.allocation.disk.watermark.flood_stage": "200mb"}
+
+    def up(self, progress: Progress) -> None:
+        cached = dist.ensure_dist(progress)
+        self.addresses = self.backend.prepare(self.names)
+        home = dist.run_home(cached, self.workdir)
+        options: list[str] | None = None
+        for name in self.names:
+            d = self.workdir / name
+            yml = dist.node_yml(name=name, address=self.addresses[name], names=self.names,
+                                seeds=[self.addresses[n] for n in self.names], directory=d, extra=self._extra())
+            conf = dist.write_conf(home, d, yml)
+            (conf / "log4j2.properties").write_text(LOG4J2)
+            if options is None:
+                options = dist.jvm_options(home, conf, self.settings.heap_mb)
+            for sub in ("data", "logs", "tmp"):
+                (d / sub).mkdir(parents=True, exist_ok=True)
+            for path in (d, *d.rglob("*")):
+                shutil.chown(path, dist.USER, _group())
+            argv = dist.jvm_argv(dist=home, conf=conf, options=options, tmpdir=d / "tmp")
+            self._start(NodeSpec(name, argv, d, PORT, user=dist.USER, env=dist.ENV, extra_ports=(9300,)))
+        progress(f"started {len(self.names)} OpenSearch {dist.VERSION} nodes ({self.settings.heap_mb} MB heaps)")
+
+    def wait_ready(self, timeout: float) -> None:
+        """Every node answers HTTP and the cluster has every node with one manager; the index is created
+        (its shards and replicas) and the cluster is green."""
+        deadline = time.monotonic() + max(timeout, 120)  # three JVMs on a loaded machine: generous
+        for name in self.names:
+            self._waithttp(name, deadline)
+        wait_until(self._formed, deadline - time.monotonic(), "every node to join one cluster", interval=0.3,
+                   log_tail=self._tail)
+        wait_until(self._create_index, deadline - time.monotonic(), f"the index {INDEX} to be created",
+                   interval=0.5, log_tail=self._tail)
+        wait_until(self._green, deadline - time.monotonic(), "the cluster to be green", interval=0.3,
+                   log_tail=self._tail)
+
+    def _waithttp(self, name: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if not self.backend.is_running(self.nodes[name]):
+                raise InfrastructureError(f"{name} exited during start-up", self._tail([name]))
+            with contextlib.suppress(OSError, ValueError):
+                if get(self.addresses[name], "/", 1.0):
+                    return
+            time.sleep(0.3)
+        raise InfrastructureError(f"timed out waiting for {name} to answer HTTP", self._tail([name]))
+
+    def _tail(self, names: list[str] | None = None) -> str:
+        """Each node's last log lines that say something (a Java stack's frames do not)."""
+        out = []
+        for name in names or list(self.nodes):
+            lines = [line for line in self.backend.log_tail(self.nodes[name], 200).splitlines()
+                     if line.strip() and not line.lstrip().startswith(("at ", "..."))]
+            if lines:
+                out.append(f"[{name}]\n" + "\n".join(line[:300] for line in lines[-6:]))
+        return "\n".join(out)
+
+    def _formed(self) -> bool:
+        self._check_running()
+        h = get(self.addresses[self.names[0]], "/_cluster/health", 2.0)
+        return bool(h["number_of_nodes"] == len(self.names))
+
+    def _create_index(self) -> bool:
+        s = self.settings
+        body = {"settings": {"index": {"number_of_shards": s.shards, "number_of_replicas": s.replicas,
+                                       "refresh_interval": s.refresh_interval}},
+                "mappings": {"dynamic": "strict", "properties": {"v": {"type": "long"}}}}
+        try:
+            http(self.addresses[self.names[0]], "PUT", f"/{INDEX}?wait_for_active_shards=all&timeout=30s", body, 40)
+        except urllib.error.HTTPError as exc:
+            if b"resource_already_exists_exception" not in exc.read():  # an earlier attempt's reply was lost
+                raise
+        return True
+
+    def _green(self) -> bool:
+        h = get(self.addresses[self.names[0]], "/_cluster/health?wait_for_status=green&timeout=1s", 3.0)
+        return bool(h["status"] == "green" and h["number_of_nodes"] == len(self.names))
+
+    # -- views -----------------------------------------------------------------------------------
+    def _view(self, name: str, timeout: float = 0.5) -> View | None:
+        """A node's local cluster state (None: it does not answer -- down, frozen, starting, or slow: a node
+        that refused the connection is in ``self.refused`` until it answers again)."""
+        try:
+            st = get(self.addresses[name], VIEW_PATH, timeout)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+                self.refused.add(name)
+            return None
+        self.refused.discard(name)
+        return parse_view(name, st)
+
+    def _views(self, timeout: float = 0.5) -> dict[str, View]:
+        futures = {n: self._pool.submit(self._view, n, timeout) for n in self.names}
+        return {n: v for n, f in futures.items() if (v := f.result()) is not None}
+
+    @staticmethod
+    def _managers_view(views: dict[str, View]) -> View | None:
+        """The view of the node that is the elected manager by its own account (the freshest state), else
+        any node's that knows a manager."""
+        own = [v for v in views.values() if v.manager == v.node]
+        if own:
+            return max(own, key=lambda v: len(v.members))
+        return next((v for v in views.values() if v.manager is not None), None)
+
+    def _current(self) -> View:
+        view = self._managers_view(self._views(1.0))
+        if view is None:
+            raise InfrastructureError("no node knows an elected cluster manager")
+        return view
+
+    def on_any(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        """A request to the elected manager if it answers, else to each node in turn (the first answer)."""
+        view = self._managers_view(self._views(1.0))
+        order = [view.manager] if view is not None and view.manager else []
+        errors = []
+        for name in [*order, *(n for n in self.names if n not in order)]:
+            try:
+                return http(self.addresses[name], method, path, body, timeout)
+            except urllib.error.HTTPError as exc:
+                raise InfrastructureError(f"{method} {path} on {name}: HTTP {exc.code}: "
+                                          f"{exc.read().decode(errors='replace')[:300]}") from None
+            except OSError as exc:
+                errors.append(f"{name}: {exc}")
+        raise InfrastructureError(f"no node answered {method} {path}: " + "; ".join(errors)[:400])
+
+    def cluster_settings(self, transient: dict[str, Any]) -> None:
+        self.on_any("PUT", "/_cluster/settings", {"transient": transient})
+
+    def disk_used_percent(self) -> float:
+        stats = self.on_any("GET", "/_nodes/stats/fs?filter_path=nodes.*.fs.total")
+        used = [100.0 * (1 - t["fs"]["total"]["available_in_bytes"] / t["fs"]["total"]["total_in_bytes"])
+                for t in stats["nodes"].values()]
+        return min(used)
+
+    def watermark_lowered(self) -> bool:
+        st = self.on_any("GET", "/_cluster/settings?filter_path=transient")
+        return "disk" in json.dumps(st or {})
+
+    def index_closed(self) -> bool:
+        view = self._managers_view(self._views(1.0))
+        return view is not None and view.closed
+
+    # -- roles -----------------------------------------------------------------------------------
+    def node_for_address(self, host: str, port: int) -> str | None:
+        return node_at(self.nodes, self.names, host, port)
+
+    def roles(self) -> dict[str, str]:
+        views = self._views(1.0)
+        manager = self._managers_view(views)
+        out = {}
+        for name in self.names:
+            if name not in views:
+                out[name] = "down"
+            elif manager is None or name not in manager.members:
+                out[name] = "isolated"
+            else:
+                out[name] = "cluster-manager" if manager.manager == name else "data"
+        return out
+
+    def _holders(self, primary: bool) -> list[str]:
+        """Nodes by how many started primaries (or replicas) of the index they hold, most first; among equals
+        one that is not the elected manager first (a fault on the manager is the cluster-manager role's),
+        then node order."""
+        view = self._current()
+        counts = dict.fromkeys(view.members, 0)
+        for shard, holder in view.primaries.items():
+            for node in view.copies.get(shard, ()):
+                if (node == holder) == primary and node in counts:
+                    counts[node] += 1
+        ranked = sorted(counts, key=lambda n: (-counts[n], n == view.manager,
+                                               self.names.index(n) if n in self.names else 99))
+        return [n for n in ranked if counts[n] > 0]
+
+    def resolve(self, role: str, exclude: set[str] | None = None) -> list[Node]:
+        """A node name; ``cluster-manager`` (elected now); ``primary-holder`` (the node holding the most
+        primaries of the index now; among equals, not the elected manager); ``replica-holder`` (the node
+        holding the most replicas, other than the primary-holder); ``all`` / ``others`` (every node but
+        ``exclude``)."""
+        skip = exclude or set()
+        if role in self.nodes:
+            names = [role]
+        elif role == "cluster-manager":
+            manager = self._current().manager
+            names = [manager] if manager else []
+        elif role == "primary-holder":
+            names = self._holders(primary=True)[:1]
+        elif role == "replica-holder":
+            first = self._holders(primary=True)[:1]
+            names = [n for n in self._holders(primary=False) if n not in first][:1]
+        elif role in ("all", "others"):
+            names = list(self.names)
+        else:
+            raise InfrastructureError(f"unknown role {role!r}")
+        names = [n for n in names if n not in skip]
+        if not names and role not in ("all", "others"):
+            raise InfrastructureError(f"no node is {role} now")
+        return [self.nodes[n] for n in names]
+
+    def client(self, spec: ClientSpec, f: str) -> OpenSearchClientPattern:
+        options = dict(spec.options)
+        host = options.get("host")
+        if host is not None:
+            if host not in self.addresses:
+                raise UsageError(f"client.options.host: unknown node {host!r} (nodes: {', '.join(self.names)})")
+            options["host_address"] = self.addresses[str(host)]
+        return OpenSearchClientPattern(spec.pattern, self._hosts(), timeout_s=spec.timeout_s,
+                                       policy=RetryPolicy.from_spec(spec), options=options,
+                                       name_of=self.node_for_address)
+
+    def _hosts(self) -> list[str]:
+        return [self.addresses[n] for n in self.names]
+
+    def connection(self) -> OpenSearchConnection:
+        return OpenSearchConnection(tuple(self._hosts()), nodes=dict(self.addresses))
+
+    # -- events ----------------------------------------------------------------------------------
+    def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
+        stop = threading.Event()
+        threading.Thread(target=self._watch, args=(sink, clock, stop), daemon=True, name="watch-opensearch").start()
+        return stop.set
+
+    def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
+        watch_views(lambda: self._views(0.5), self.refused, len(self.names), self.settings.replicas, sink, clock,
+                    stop)
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Green with every node, no shard moving, every node agreeing on the manager, no write block."""
+        def settled() -> bool:
+            views = self._views(2.0)
+            if len(views) != len(self.names) or majority(views, len(self.names)) is None:
+                return False
+            if len({v.manager for v in views.values()}) != 1:
+                return False
+            h = get(self.addresses[self.names[0]], "/_cluster/health?wait_for_status=green"
+                     "&wait_for_no_relocating_shards=true&wait_for_no_initializing_shards=true&timeout=1s", 3.0)
+            view = self._managers_view(views)
+            return bool(h["status"] == "green" and not h.get("timed_out") and view is not None and not view.blocked)
+
+        return self._settles(settled, timeout, "the cluster to be green and settled", interval=0.5)
+
+    def final_read(self) -> list[Any]:
+        """Every document's value, by search after a refresh, page by page (search_after on ``v``); a
+        search that some shard did not answer is no answer."""
+        client = make_client(self._hosts(), timeout_s=30.0, retry=True)
+        try:
+            client.indices.refresh(index=INDEX)
+            values: list[int] = []
+            after: list[Any] | None = None
+            while True:
+                body: dict[str, Any] = {"size": 5000, "sort": [{"v": "asc"}], "_source": False,
+                                        "docvalue_fields": ["v"], "track_total_hits": True}
+                if after is not None:
+                    body["search_after"] = after
+                res = client.search(index=INDEX, body=body)
+                shards = res["_shards"]
+                if shards.get("failed") or shards["successful"] != shards["total"]:
+                    raise InfrastructureError(f"the final search reached {shards['successful']} of "
+                                              f"{shards['total']} shards")
+                hits = res["hits"]["hits"]
+                if not hits:
+                    return sorted(values)
+                values += [int(h["fields"]["v"][0]) for h in hits]
+                after = hits[-1]["sort"]
+        finally:
+            client.close()
+
+
+def _group() -> int:
+    import pwd
+
+    return pwd.getpwnam(dist.USER).pw_gid
+
+
+class OpenSearchSystem:
+    name = "opensearch"
+    run_weight = 2.0  # three JVMs of ~430 MB that are green in ~9-20 s
+    local_image: LocalImage | None = None  # the docker backend comes next
+    client_patterns, roles, settings_model = PATTERNS, ROLES, OpenSearchSettings
+    native_faults = (kind_of(ExcludeNode), kind_of(CloseIndex), kind_of(DiskWatermark))
+
+    def validate(self, exp: Experiment) -> None:
+        validate_experiment(exp, OpenSearchSettings, PATTERNS, self.native_faults, ROLES,
+                            lambda s: {f"opensearch-{i + 1}" for i in range(s.nodes)}, client_options=OPTIONS)
+        options = exp.client.options
+        for key, allowed in (("wait_for_active_shards", ("1", "all")), ("refresh", ("false", "wait_for")),
+                             ("read", ("get", "search"))):
+            if key in options and str(options[key]).lower() not in allowed:
+                raise ValueError(f"client.options.{key}: {options[key]!r} (known: {', '.join(allowed)})")
+        nodes = OpenSearchSettings.model_validate(exp.topology).nodes
+        if "host" in options and options["host"] not in {f"opensearch-{i + 1}" for i in range(nodes)}:
+            raise ValueError(f"client.options.host: unknown node {options['host']!r}")
+        for i, expectation in enumerate(exp.expect):
+            if expectation.metric in ONE_PRIMARY_ONLY:
+                raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to OpenSearch "
+                                 "(a primary per shard, spread over the nodes)")
+
+    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> OpenSearchTopology:
+        if backend.name != "local":
+            raise UsageError("opensearch runs on the local backend only so far: use --backend local")
+        return OpenSearchTopology(exp, backend, workdir)
+
+    def binaries(self) -> dict[str, str]:
+        """``java`` and ``runuser`` (nodes run as nobody), and ``mvn`` until the zip is fetched."""
+        need = ["java", "runuser"] + ([] if dist.fetched() else ["mvn"])
+        return {b: dist.INSTALL_HINT if b != "runuser" else "apt-get install -y util-linux" for b in need}
+
+    def images(self) -> list[str]:
+        return []  # no container image yet: ``--backend auto`` picks local
+
+    def image_variable(self) -> tuple[str, str]:
+        return ("CHAOSKIT_OPENSEARCH_IMAGE", "")
+
+    def compose_nodes(self, net: str) -> list[ComposeNode]:
+        raise ValueError("opensearch: no Compose lab yet")
+
+
+SYSTEM: System = OpenSearchSystem()  # typed: mypy checks it against the System protocol

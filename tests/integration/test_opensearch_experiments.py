@@ -1,0 +1,229 @@
+"""OpenSearch experiments against a real 3-node cluster (OpenSearch 2.19.6 from Maven Central, local backend).
+
+Each cluster takes ~10-40 s to be green on this 2-core machine (more under other tests' load): one run per
+experiment, every assertion about it in one test. The crash-safety test SIGKILLs a runner and checks
+``chaoskit cleanup`` ends its JVMs and removes their data directories.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opensearchpy.exceptions import TransportError
+
+import chaoskit
+from chaoskit.catalog import load
+from chaoskit.checkers import Verdict
+from chaoskit.clients.opensearch import attempt_outcome
+from chaoskit.errors import InfrastructureError
+from chaoskit.runner import run
+from chaoskit.systems import opensearch_dist
+from chaoskit.systems.opensearch import SYSTEM, CloseIndex, ExcludeNode
+from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
+from tests.integration.test_redis_experiments import _run, recount_lost
+from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+
+# one cluster at a time under pytest-xdist (--dist loadgroup), next to the Cassandra rings' worker
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("opensearch"),
+              pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
+                                 reason="needs java 17 (and mvn until the zip is fetched): make setup")]
+
+
+def _explain(journal: dict[str, Any]) -> str:
+    return json.dumps({"checks": journal["checks"], "rto": journal["rto"], "events": journal["events"][:30]}, indent=1)
+
+
+def _done(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(invoke, completion) of every workload op."""
+    pending: dict[int, dict[str, Any]] = {}
+    out = []
+    for op in (json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()):
+        if op["type"] == "invoke":
+            pending[op["process"]] = op
+        elif op["f"] in ("write", "read") and op["process"] in pending:
+            out.append((pending.pop(op["process"]), op))
+    return out
+
+
+def _events(journal: dict[str, Any], kind: str, after: float = 0.0) -> list[dict[str, Any]]:
+    return [e for e in journal["events"] if e["kind"] == kind and e["time"] >= after]
+
+
+def _no_loss(result: Any) -> None:
+    m = result.journal["metrics"]
+    assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
+
+
+def test_primary_holder_kill_promotes_replicas_and_loses_nothing(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("opensearch-primary-holder-kill", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    t0, dead = fault["applied_at"], fault["target"]
+    promoted = _events(journal, "primary-promoted", t0)
+    assert promoted and all(f"(was on {dead})" in e["detail"] for e in promoted), promoted
+    yellow, green = _events(journal, "health-yellow", t0), _events(journal, "health-green", fault["healed_at"])
+    assert yellow and yellow[0]["time"] - t0 < 5, "a killed node is noticed at once: yellow"
+    assert green, "green again once the restarted node's copies are recovered"
+    assert _events(journal, "node-left", t0)[0]["node"] == dead
+    assert m["acked_writes"] > 300 and m["ops_fail"] == 0
+    oks = [end for _, end in _done(result.out_dir)
+           if end["type"] == "ok" and t0 + 2 <= end["time"] <= fault["healed_at"]]
+    assert len(oks) > 100 and dead not in {e.get("node") for e in oks}, "writes go on through the other nodes"
+    _no_loss(result)
+
+
+def test_cluster_manager_kill_re_elects_and_writes_go_on(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("opensearch-cluster-manager-kill", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    t0 = fault["applied_at"]
+    assert fault["role"] == "cluster-manager"
+    lost, elected = _events(journal, "cluster-manager-lost", t0), _events(journal, "cluster-manager-elected", t0)
+    assert lost and lost[0]["node"] == fault["target"]
+    assert elected and elected[0]["time"] - t0 < 5, "re-elected within seconds"
+    assert fault["target"] not in elected[0]["detail"].split(" elected")[0]
+    assert m["ops_fail"] == 0 and m["unavailable_s"] <= 10
+    assert journal["roles_after"][fault["target"]] in ("data", "cluster-manager"), "it rejoined"
+    _no_loss(result)
+
+
+def test_search_before_refresh_is_stale_where_wait_for_and_realtime_get_are_not(tmp_path: Path,
+                                                                                no_leftovers: None) -> None:
+    """The material's "typically eventual": a search right after an acknowledged write misses it; with
+    refresh=wait_for, or reading by a realtime GET, it never does."""
+    before = _run("opensearch-search-before-refresh", tmp_path)
+    m = before.journal["metrics"]
+    assert before.verdict is Verdict.PASS, _explain(before.journal)
+    assert m["stale_reads"] > 0 and m["reads_checked"] > 30 and m["max_lag_ms"] < 5000
+    for name in ("opensearch-search-after-refresh-wait-for", "opensearch-realtime-get"):
+        fresh = _run(name, tmp_path)
+        assert fresh.verdict is Verdict.PASS, _explain(fresh.journal)
+        assert fresh.journal["metrics"]["stale_reads"] == 0 and fresh.journal["metrics"]["reads_checked"] > 30
+        _no_loss(fresh)
+    _no_loss(before)
+
+
+def test_single_host_client_is_down_for_the_whole_window(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("opensearch-single-host-client", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    window = [end for _, end in _done(result.out_dir) if fault["applied_at"] + 0.5 <= end["time"] <= fault["healed_at"]]
+    assert window and not [e for e in window if e["type"] == "ok"], "no write succeeds while its one node is down"
+    refused = [e for e in window if e["type"] == "fail"]
+    assert refused and all("refused" in e["error"].lower() for e in refused), refused[:3]
+    assert _events(journal, "health-yellow", fault["applied_at"]), "while the cluster itself carries on"
+    assert m["unavailable_s"] >= fault["healed_at"] - fault["applied_at"] - 1
+    _no_loss(result)
+
+
+def test_disk_flood_stage_refuses_writes_definitely(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("opensearch-disk-full", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    blocked = _events(journal, "index-blocked", fault["applied_at"])
+    assert blocked and blocked[0]["time"] <= fault["healed_at"], "the block comes within one disk sample"
+    fails = [end for _, end in _done(result.out_dir) if end["type"] == "fail"]
+    assert fails and all("429" in e["error"] or "TOO_MANY_REQUESTS" in e["error"] for e in fails), fails[:3]
+    assert min(e["time"] for e in fails) >= blocked[0]["time"] - 1.0, "refused only once blocked"
+    assert m["ops_info"] == 0
+    after = [end for _, end in _done(result.out_dir) if end["type"] == "ok" and end["time"] > fault["healed_at"]]
+    assert after, "writes resume once the block is lifted"
+    _no_loss(result)
+
+
+def test_partition_of_the_primary_holder(tmp_path: Path, no_leftovers: None) -> None:
+    """A silent failure: the cluster notices after its follower checks fail; 0 acknowledged writes lost."""
+    result = _run("opensearch-partition-primary-holder", tmp_path)
+    journal = result.journal
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    left = _events(journal, "node-left", fault["applied_at"])
+    assert left and left[0]["node"] == fault["target"]
+    noticed = left[0]["time"] - fault["applied_at"]
+    assert 3 < noticed < 14, f"noticed after {noticed:.1f} s: not at once (silent), within ~3 x (1 + 2) s"
+    assert journal["metrics"]["max_op_ms"] > 3000, "writes to the isolated node's shards wait"
+    _no_loss(result)
+
+
+def test_cleanup_after_sigkill_ends_the_opensearch_jvms(tmp_path: Path, state_dir: Path) -> None:
+    proc = _start_run(state_dir, tmp_path / "out", "opensearch-primary-holder-kill")
+    try:
+        _wait_for_line(proc, "steady state", timeout=300)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        (run_id,) = _run_ids(state_dir)
+        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+        assert len(server_pids(state_dir)) == 3, "three JVMs outlive the SIGKILLed runner"
+        assert (workdir / "opensearch-1" / "data").is_dir()
+        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert f"run {run_id}" in res.stdout
+        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and _run_ids(state_dir) == []
+        assert not workdir.exists(), "the nodes' data directories are gone"
+    finally:
+        if _run_ids(state_dir):
+            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
+
+
+def _copies_on(client: Any, node: str) -> int:
+    rows = client.cat.shards(index="chaoskit", format="json")
+    return sum(1 for r in rows if r.get("node") == node and r.get("state") == "STARTED")
+
+
+def _until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_native_faults_exclude_node_and_close_index(no_leftovers: None) -> None:
+    """exclude-node drains a node of every shard copy (and heal lets them back); close-index refuses every
+    write (400, certainly not applied) until heal opens the index again."""
+    with chaoskit.cluster("opensearch", backend="local", ready_timeout=180) as c:
+        client = c.client(timeout=30)
+        with c.fault(ExcludeNode("replica-holder")) as applied:
+            (drained,) = applied.node_names
+            _until(lambda: _copies_on(client, drained) == 0, 120, f"every copy to leave {drained}")
+            client.create(index="chaoskit", id="1", body={"v": 1}, params={"wait_for_active_shards": "all"})
+        _until(lambda: _copies_on(client, drained) > 0, 120, f"copies to come back to {drained}")
+        with c.fault(CloseIndex()):
+            with pytest.raises(TransportError) as refused:
+                client.create(index="chaoskit", id="2", body={"v": 2})
+            assert refused.value.status_code == 400 and attempt_outcome(refused.value) == "refused"
+        _until(lambda: client.cluster.health(index="chaoskit")["status"] == "green", 120, "green after open")
+        client.create(index="chaoskit", id="3", body={"v": 3}, params={"refresh": "wait_for"})
+        ids = {h["_id"] for h in client.search(index="chaoskit", body={"size": 10})["hits"]["hits"]}
+        assert ids == {"1", "3"}, "the write refused while closed was not applied"
+
+
+def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> None:
+    res = subprocess.run([*CHAOSKIT, "run", "opensearch-primary-holder-kill", "--backend", "local"],
+                         env={**cli_env(state_dir), "PATH": "/nonexistent"}, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    (line,) = res.stderr.strip().splitlines()
+    assert "`java` not found" in line and "openjdk-17" in line
+    assert _run_ids(state_dir) == []
+
+
+def test_a_node_that_cannot_start_is_exit_3_with_its_log_tail(tmp_path: Path, no_leftovers: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    real = opensearch_dist.node_yml
+    monkeypatch.setattr(opensearch_dist, "node_yml", lambda **kw: real(**kw) + "chaoskit.no_such_setting: 1\n")
+    with pytest.raises(InfrastructureError) as err:
+        run(load("opensearch-primary-holder-kill"), "local", tmp_path / "out", progress=print)
+    assert err.value.exit_code == 3 and "exited during start-up" in str(err.value)
+    assert "unknown setting [chaoskit.no_such_setting]" in err.value.log_tail, err.value.log_tail
