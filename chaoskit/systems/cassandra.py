@@ -44,6 +44,7 @@ from chaoskit.clients.cassandra import (
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.faults import kind_of
 from chaoskit.systems import cassandra_dist as dist
 from chaoskit.systems.base import (
     ComposeNode,
@@ -58,6 +59,7 @@ from chaoskit.systems.base import (
     validate_experiment,
     wait_until,
 )
+from chaoskit.systems.cassandra_faults import NODETOOL_FAULTS
 
 ROLES = ("any", "two", "all", "others")
 LEADER_ONLY = ("failover_happened", "old_primary_demoted")  # figures a ring without a primary never has
@@ -152,6 +154,16 @@ class CassandraTopology(NodeBook):
                 self._wait_cql(spec.name, 60)
         progress(f"started {len(self.names)} Cassandra {dist.VERSION} nodes "
                  f"({'others together' if self.settings.parallel_start else 'one after another'})")
+
+    def nodetool(self, node: Node, *args: str, timeout: float = 120.0) -> str:
+        """``nodetool ARGS`` beside ``node``; its output. InfrastructureError if it exits non-zero."""
+        i = self.names.index(node.name)
+        argv = dist.nodetool_argv(lib=dist.lib_dir(), directory=self.workdir / node.name, jmx_port=JMX_PORT + i,
+                                  args=args)
+        status, out = self.backend.exec(node, argv, timeout)
+        if status != 0:
+            raise InfrastructureError(f"`nodetool {' '.join(args)}` on {node.name} exited {status}", out[-1500:])
+        return out
 
     def _wait_cql(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -321,7 +333,7 @@ class CassandraSystem:
     run_weight = 2.0  # three JVMs of ~600 MB that start in 12-40 s
     local_image: LocalImage | None = None  # no image yet
     client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
-    native_faults: tuple[str, ...] = ()
+    native_faults: tuple[str, ...] = tuple(kind_of(f) for f in NODETOOL_FAULTS)
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, CassandraSettings, PATTERNS, self.native_faults, ROLES,

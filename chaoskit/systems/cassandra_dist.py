@@ -193,6 +193,14 @@ def jvm_argv(*, lib: Path, conf: Path, directory: Path, jmx_port: int, main: str
             "-cp", f"{conf}:{lib}/*", main)
 
 
+def nodetool_argv(*, lib: Path, directory: Path, jmx_port: int, args: tuple[str, ...]) -> list[str]:
+    """``nodetool ARGS`` for a node of this backend: run beside it (its JMX listens on localhost only);
+    quiet logging, its history file in the node's directory."""
+    return ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", *JVM17_OPTIONS, f"-Duser.home={directory}",
+            f"-Dlogback.configurationFile={directory / 'conf' / 'logback.xml'}", "-cp", f"{lib}/*", NODETOOL,
+            "-h", "127.0.0.1", "-p", str(jmx_port), *args]
+
+
 def write_conf(directory: Path, yaml_text: str) -> Path:
     conf = directory / "conf"
     conf.mkdir(parents=True, exist_ok=True)
