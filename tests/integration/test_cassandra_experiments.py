@@ -6,10 +6,13 @@ about it in one test. The crash-safety test SIGKILLs a runner and checks ``chaos
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +145,70 @@ def test_cassandra_one_reads_are_stale_where_quorum_reads_are_not(tmp_path: Path
     assert m["stale_reads"] == 0 and m["reads_checked"] > 100 and m["lost_writes"] == 0
     for result in (one, quorum):
         assert recount_lost(result.out_dir) == (0, result.journal["metrics"]["acked_writes"])
+
+
+def _quorum_writes(session: Any, first: int, n: int) -> int:
+    """``n`` QUORUM inserts from ``first`` through whichever coordinators the driver picks; how many succeeded."""
+    from cassandra import ConsistencyLevel
+    from cassandra.query import SimpleStatement
+
+    stmt = SimpleStatement("INSERT INTO chaoskit.writes (p, id) VALUES (0, %s)",
+                           consistency_level=ConsistencyLevel.QUORUM)
+    ok = 0
+    for value in range(first, first + n):
+        with contextlib.suppress(Exception):
+            session.execute(stmt, (value,), timeout=10)
+            ok += 1
+    return ok
+
+
+def _cql_refused(address: str) -> bool:
+    try:
+        socket.create_connection((address, 9042), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_nodetool_faults_on_one_ring(no_leftovers: None) -> None:
+    """disablebinary, drain and disablegossip through the Python API on one ring: what each does to the
+    node and to a QUORUM writer, and that heal undoes it (the same objects YAML experiments become)."""
+    import chaoskit
+
+    with chaoskit.cluster("cassandra", backend="local") as c:
+        conn, ring = c.connection, c.topology
+        address = conn.nodes
+        driver = conn.cluster(connect_timeout=2)
+        session = driver.connect()
+        try:
+            with c.fault(chaoskit.DisableBinary("cassandra-2")) as applied:
+                assert applied.node_names == ["cassandra-2"] and _cql_refused(address["cassandra-2"])
+                assert c.roles()["cassandra-2"] == "down" and applied.fault.in_force(ring, ring.backend, applied.nodes)
+                assert _quorum_writes(session, 0, 50) == 50, "the driver sends them to the other two coordinators"
+            assert not _cql_refused(address["cassandra-2"]), "enablebinary: it serves CQL again"
+
+            with c.fault(chaoskit.Drain("cassandra-3")) as applied:
+                assert _cql_refused(address["cassandra-3"]) and "DN  " + address["cassandra-3"] in \
+                    _status_soon(ring, "cassandra-1", address["cassandra-3"], "DN"), "drain announces it to the peers"
+                assert _quorum_writes(session, 100, 50) == 50, "QUORUM needs two of three"
+                pid = applied.nodes[0].pid
+            assert ring.nodes["cassandra-3"].pid != pid, "heal restarted the drained node"
+            c.wait_settled(90)
+            assert _quorum_writes(session, 200, 20) == 20
+
+            with c.fault(chaoskit.DisableGossip("cassandra-1")):
+                assert "not running" in ring.nodetool(ring.nodes["cassandra-1"], "statusgossip")
+                assert not _cql_refused(address["cassandra-1"]), "it still serves CQL with gossip off"
+            assert ring.nodetool(ring.nodes["cassandra-1"], "statusgossip").strip().splitlines()[-1] == "running"
+        finally:
+            driver.shutdown()
+
+
+def _status_soon(ring: Any, on: str, address: str, state: str, timeout: float = 15.0) -> str:
+    """``nodetool status`` on ``on`` once it shows ``address`` in ``state`` (or the last one seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = ring.nodetool(ring.nodes[on], "status")
+        if f"{state}  {address}" in out or time.monotonic() > deadline:
+            return out
+        time.sleep(0.5)
