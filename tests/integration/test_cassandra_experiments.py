@@ -212,3 +212,24 @@ def _status_soon(ring: Any, on: str, address: str, state: str, timeout: float = 
         if f"{state}  {address}" in out or time.monotonic() > deadline:
             return out
         time.sleep(0.5)
+
+
+def test_cassandra_downgrading_retry_acknowledges_what_no_quorum_holds(tmp_path: Path, no_leftovers: None) -> None:
+    """Every node cut off from the others under QUORUM with DowngradingConsistencyRetryPolicy: the client keeps
+    acknowledging, each acknowledgement one replica's, and reads miss acknowledged writes."""
+    result = _run("cassandra-downgrading-retry", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    t0, healed = fault["applied_at"], fault["healed_at"]
+    done = _done(result.out_dir)
+    # the rules go in node by node: in force everywhere ~0.3 s after applied_at (measured), 1 s to be safe
+    window = [(inv, end) for inv, end in done if inv["time"] >= t0 + 1.0 and end["time"] <= healed]
+    oks = [end for _, end in window if end["type"] == "ok"]
+    assert len([e for e in oks if e["f"] == "write"]) > 200, "the client keeps acknowledging writes"
+    assert all("downgraded" in (e.get("error") or "") for e in oks), \
+        [e for e in oks if "downgraded" not in (e.get("error") or "")][:3]  # no real QUORUM was possible
+    assert any("Unavailable" in e["error"] for e in oks) and any("WriteTimeout" in e["error"] for e in oks)
+    stale = [end for _, end in window if end["f"] == "read" and end["type"] == "ok" and not end["value"]["found"]]
+    assert stale and m["stale_reads"] >= len(stale) > 0
+    assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
