@@ -287,7 +287,31 @@ class OldPrimary:
                            f"old primary {facts.old_primary} is now {role}", {"old_primary_demoted": demoted})
 
 
-DEFAULT_CHECKERS: tuple[Checker, ...] = (LostWrites(), StaleReads(), Availability(), RtoPhases(), OldPrimary())
+class CatchUp:
+    """How long after heal a lagging replica had every row again, from a probe's ``replica-behind`` /
+    ``replica-caught-up`` events (Cassandra's ``probe_node``); not applicable without them."""
+
+    name = "catch-up"
+
+    def check(self, history: History, facts: RunFacts) -> CheckResult:
+        marks = sorted((e for e in facts.events if e.kind in ("replica-behind", "replica-caught-up")),
+                       key=lambda e: e.time)
+        if not marks or facts.healed_at is None:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: no replica probed",
+                               {"caught_up_s": None, "behind_at_end": None})
+        behind_at_end = marks[-1].kind == "replica-behind"
+        at_heal = [e for e in marks if e.time <= facts.healed_at]
+        behind_at_heal = bool(at_heal) and at_heal[-1].kind == "replica-behind"
+        caught = next((e.time for e in marks if e.time > facts.healed_at and e.kind == "replica-caught-up"), None)
+        took = None if behind_at_end else (caught - facts.healed_at if behind_at_heal and caught else 0.0)
+        detail = (f"{marks[-1].node} still lacked rows when the final read began" if behind_at_end else
+                  f"{marks[-1].node} had every row {took:.1f}s after heal")
+        return CheckResult(self.name, Valid.FALSE if behind_at_end else Valid.TRUE, detail,
+                           {"caught_up_s": None if took is None else round(took, 2), "behind_at_end": behind_at_end})
+
+
+DEFAULT_CHECKERS: tuple[Checker, ...] = (LostWrites(), StaleReads(), Availability(), RtoPhases(), OldPrimary(),
+                                         CatchUp())
 
 
 def run_checkers(history: History, facts: RunFacts,
@@ -308,6 +332,7 @@ CHECK_OF_METRIC = {
     "ops_fail": "availability", "ops_info": "availability", "ops_errors": "availability", "max_op_ms": "availability",
     "rto_s": "rto",
     "failover_happened": "rto", "client_recovered": "rto", "old_primary_demoted": "old-primary",
+    "caught_up_s": "catch-up", "behind_at_end": "catch-up",
 }
 
 

@@ -61,7 +61,7 @@ class ScheduleSpec(_Strict):
 Metric = Literal[
     "lost_writes", "lost_fraction", "acked_writes", "stale_reads", "stale_fraction", "unavailable_s",
     "rto_s", "ops_fail", "ops_info", "ops_errors", "old_primary_demoted", "failover_happened", "client_recovered",
-    "info_writes", "info_writes_applied", "max_op_ms",
+    "info_writes", "info_writes_applied", "max_op_ms", "caught_up_s", "behind_at_end",
 ]
 
 

@@ -46,6 +46,7 @@ from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Experiment
 from chaoskit.faults import kind_of
 from chaoskit.systems import cassandra_dist as dist
+from chaoskit.systems import cassandra_probe as probe
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
@@ -77,6 +78,11 @@ class CassandraSettings(BaseModel):
     speculative_retry: str = Field("99p", pattern=r"^(?i:none|always|\d+(\.\d+)?(p|percentile|ms))$",
                                    description="the table's speculative_retry ('99p', '50ms', 'NONE')")
     parallel_start: bool = Field(True, description="start the non-seed nodes together once the seed answers")
+    hinted_handoff: bool = Field(True, description="hinted_handoff_enabled: coordinators keep writes for an "
+                                 "unreachable replica and replay them when it is back")
+    dynamic_snitch: bool = Field(True, description="rank replicas by latency (false: ring order)")
+    probe_node: str = Field("", description="sample this node's own copy until the final read: events "
+                            "replica-behind / replica-caught-up (metrics caught_up_s, behind_at_end)")
 
 
 @dataclass(frozen=True)
@@ -130,12 +136,14 @@ class CassandraTopology(NodeBook):
         super().__init__(backend, workdir)
         self.settings, self.exp = CassandraSettings.model_validate(exp.topology), exp
         self.names = [f"cassandra-{i + 1}" for i in range(self.settings.nodes)]
+        self._probe: probe.CopyProbe | None = None
 
     def _spec(self, i: int, name: str, lib: Path) -> NodeSpec:
         s, d = self.settings, self.workdir / name
         text = dist.config_yaml(name=name, address=self.addresses[name], seeds=[self.addresses[n] for n in self.names],
                                 token=dist.tokens(len(self.names))[i], directory=d, phi=s.phi_convict_threshold,
-                                read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
+                                read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms,
+                                hinted_handoff=s.hinted_handoff, dynamic_snitch=s.dynamic_snitch)
         conf = dist.write_conf(d, text)
         argv = dist.jvm_argv(lib=lib, conf=conf, directory=d, jmx_port=JMX_PORT + i)
         return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,))
@@ -263,6 +271,14 @@ class CassandraTopology(NodeBook):
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
         stop = threading.Event()
         threading.Thread(target=self._watch, args=(sink, clock, stop), daemon=True, name="watch-cassandra").start()
+        if self.settings.probe_node:
+            self._probe = copy_probe = probe.CopyProbe(self, sink, clock)
+
+            def stop_both() -> None:
+                stop.set()
+                copy_probe.stop.set()
+
+            return stop_both
         return stop.set
 
     def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
@@ -314,6 +330,8 @@ class CassandraTopology(NodeBook):
     def final_read(self) -> list[Any]:
         """Every value, read at ALL (every replica answers; differences are repaired as it reads):
         through each node as coordinator in turn, else through whichever the driver picks."""
+        if self._probe is not None:
+            self._probe.stop.set()  # the read at ALL repairs what it reads: the probe would see that, not hints
         cql = f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0"
         errors = []
         with _session(self._hosts(), 30.0) as (cluster, session):
@@ -322,7 +340,10 @@ class CassandraTopology(NodeBook):
                     rows = (_by_host(cluster, session, address, cql, 30.0) if address else
                             session.execute(SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL,
                                                             fetch_size=5000), timeout=30.0))
-                    return sorted(int(row.id) for row in rows)
+                    values = sorted(int(row.id) for row in rows)
+                    if self._probe is not None:
+                        self._probe.conclude(values)
+                    return values
                 except (*RETRY_ON, InfrastructureError) as exc:
                     errors.append(f"{address or 'any'}: {type(exc).__name__}: {exc}")
         raise InfrastructureError("no coordinator answered the final read at ALL: " + "; ".join(errors)[:400])
@@ -338,6 +359,12 @@ class CassandraSystem:
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, CassandraSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"cassandra-{i + 1}" for i in range(s.nodes)})
+        settings = CassandraSettings.model_validate(exp.topology)
+        if settings.probe_node:
+            first = f"cassandra-{probe.first_replica(dist.tokens(settings.nodes)) + 1}"
+            if settings.probe_node != first or settings.dynamic_snitch:
+                raise ValueError(f"topology.probe_node: only the first replica of partition 0 ({first}) with "
+                                 "dynamic_snitch: false reads its own copy at ONE")
         for i, expectation in enumerate(exp.expect):
             if expectation.metric in LEADER_ONLY:
                 raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a leaderless system")

@@ -140,7 +140,8 @@ def tokens(n: int) -> list[int]:
 
 
 def config_yaml(*, name: str, address: str, seeds: list[str], token: int, directory: Path, phi: float,
-                read_timeout_ms: int, write_timeout_ms: int) -> str:
+                read_timeout_ms: int, write_timeout_ms: int, hinted_handoff: bool = True,
+                dynamic_snitch: bool = True) -> str:
     d = directory
     return f"""# chaoskit lab node {name}: small, fast, one token
 cluster_name: chaoskit
@@ -149,6 +150,7 @@ initial_token: {token}
 auto_bootstrap: false
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
+dynamic_snitch: {str(dynamic_snitch).lower()}
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
@@ -175,7 +177,7 @@ request_timeout: {2 * read_timeout_ms}ms
 concurrent_reads: 8
 concurrent_writes: 8
 concurrent_compactors: 1
-hinted_handoff_enabled: true
+hinted_handoff_enabled: {str(hinted_handoff).lower()}
 key_cache_size: 8MiB
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer

@@ -233,3 +233,25 @@ def test_cassandra_downgrading_retry_acknowledges_what_no_quorum_holds(tmp_path:
     stale = [end for _, end in window if end["f"] == "read" and end["type"] == "ok" and not end["value"]["found"]]
     assert stale and m["stale_reads"] >= len(stale) > 0
     assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
+
+
+def test_cassandra_hinted_handoff_brings_the_replica_back_and_without_it_stays_behind(
+        tmp_path: Path, no_leftovers: None) -> None:
+    """One replica cut off under QUORUM writes, then healed; its own copy sampled at ONE until the final read.
+    With hints it has every value some seconds after heal; with hinted handoff disabled it never does."""
+    weak = _run("cassandra-hinted-handoff-disabled", tmp_path)
+    assert weak.verdict is Verdict.PASS, _explain(weak.journal)
+    strong = _run("cassandra-hinted-handoff", tmp_path)
+    assert strong.verdict is Verdict.PASS, _explain(strong.journal)
+    for result in (weak, strong):
+        fault, m = result.journal["faults"][0], result.journal["metrics"]
+        marks = [e for e in result.journal["events"] if e["kind"] in ("replica-behind", "replica-caught-up")]
+        assert marks and marks[0]["kind"] == "replica-behind", marks
+        assert fault["applied_at"] < marks[0]["time"] < fault["healed_at"], "behind while cut off, not before"
+        assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
+    weak_marks = [e for e in weak.journal["events"] if e["kind"] in ("replica-behind", "replica-caught-up")]
+    assert all(e["kind"] == "replica-behind" for e in weak_marks), "no hints: it never catches up"
+    lacked = int(weak_marks[-1]["detail"].split("still lacked ")[1].split()[0])
+    assert lacked >= 1, "writes of the 10 s cut, still missing when the final read began"
+    m = strong.journal["metrics"]
+    assert m["behind_at_end"] is False and 0 < m["caught_up_s"] <= 20, m
