@@ -16,6 +16,7 @@ Local backend only in this slice (the jars come from Maven Central, see ``cassan
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -52,6 +53,7 @@ from chaoskit.systems.base import (
     Event,
     EventSink,
     Facts,
+    ImageOf,
     LocalImage,
     NodeBook,
     Progress,
@@ -63,6 +65,8 @@ from chaoskit.systems.base import (
 from chaoskit.systems.cassandra_faults import NODETOOL_FAULTS
 
 ROLES = ("any", "two", "all", "others")
+SYSTEM_IMAGE = ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
+IMAGE_LIB = Path("/opt/cassandra/lib")  # the official image's (and chaoskit/cassandra:5.0's) jars
 LEADER_ONLY = ("failover_happened", "old_primary_demoted")  # figures a ring without a primary never has
 JMX_PORT = 7199
 
@@ -140,16 +144,19 @@ class CassandraTopology(NodeBook):
 
     def _spec(self, i: int, name: str, lib: Path) -> NodeSpec:
         s, d = self.settings, self.workdir / name
+        docker = self.backend.name == "docker"
+        lib = IMAGE_LIB if docker else lib  # the image's jars (the work directory is mounted at the same path)
         text = dist.config_yaml(name=name, address=self.addresses[name], seeds=[self.addresses[n] for n in self.names],
                                 token=dist.tokens(len(self.names))[i], directory=d, phi=s.phi_convict_threshold,
                                 read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms,
                                 hinted_handoff=s.hinted_handoff, dynamic_snitch=s.dynamic_snitch)
         conf = dist.write_conf(d, text)
         argv = dist.jvm_argv(lib=lib, conf=conf, directory=d, jmx_port=JMX_PORT + i)
-        return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,))
+        return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,),
+                        image=os.environ.get(*SYSTEM_IMAGE) if docker else None)
 
     def up(self, progress: Progress) -> None:
-        lib = dist.ensure_jars(progress)
+        lib = IMAGE_LIB if self.backend.name == "docker" else dist.ensure_jars(progress)
         self.addresses = self.backend.prepare(self.names)
         specs = [self._spec(i, n, lib) for i, n in enumerate(self.names)]
         t = time.monotonic()
@@ -166,8 +173,9 @@ class CassandraTopology(NodeBook):
     def nodetool(self, node: Node, *args: str, timeout: float = 120.0) -> str:
         """``nodetool ARGS`` beside ``node``; its output. InfrastructureError if it exits non-zero."""
         i = self.names.index(node.name)
-        argv = dist.nodetool_argv(lib=dist.lib_dir(), directory=self.workdir / node.name, jmx_port=JMX_PORT + i,
-                                  args=args)
+        argv = (["nodetool", "-p", str(JMX_PORT + i), *args] if self.backend.name == "docker" else
+                dist.nodetool_argv(lib=dist.lib_dir(), directory=self.workdir / node.name, jmx_port=JMX_PORT + i,
+                                   args=args))
         status, out = self.backend.exec(node, argv, timeout)
         if status != 0:
             raise InfrastructureError(f"`nodetool {' '.join(args)}` on {node.name} exited {status}", out[-1500:])
@@ -349,10 +357,10 @@ class CassandraTopology(NodeBook):
         raise InfrastructureError("no coordinator answered the final read at ALL: " + "; ".join(errors)[:400])
 
 
-class CassandraSystem:
-    name = "cassandra"
+class CassandraSystem(ImageOf):
+    name, image = "cassandra", SYSTEM_IMAGE
     run_weight = 2.0  # three JVMs of ~600 MB that start in 12-40 s
-    local_image: LocalImage | None = None  # no image yet
+    local_image: LocalImage | None = LocalImage("chaoskit/cassandra:5.0", "cassandra", dist.stage_image)
     client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
     native_faults: tuple[str, ...] = tuple(kind_of(f) for f in NODETOOL_FAULTS)
 
@@ -370,8 +378,9 @@ class CassandraSystem:
                 raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a leaderless system")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> CassandraTopology:
-        if backend.name != "local":
-            raise UsageError("cassandra runs on the local backend only so far: use --backend local")
+        if getattr(backend, "addressing", "direct") == "published":
+            raise UsageError("cassandra on Docker Desktop (published ports) is not supported yet: the driver "
+                             "connects to the addresses the nodes announce; use a Linux Docker host or --backend local")
         return CassandraTopology(exp, backend, workdir)
 
     def binaries(self) -> dict[str, str]:
@@ -379,14 +388,21 @@ class CassandraSystem:
         need = ("java",) if dist.fetched() else ("java", "mvn")
         return {b: dist.INSTALL_HINT for b in need}
 
-    def images(self) -> list[str]:
-        return []  # no container image yet: ``--backend auto`` picks local
-
-    def image_variable(self) -> tuple[str, str]:
-        return ("CHAOSKIT_CASSANDRA_IMAGE", "")
-
     def compose_nodes(self, net: str) -> list[ComposeNode]:
-        raise ValueError("cassandra: no Compose lab yet")
+        """Three nodes started together (every one a seed, tokens given, no bootstrap), each with the
+        ``cassandra.yaml`` chaoskit writes; data in the container. No keyspace: create your own."""
+        s = CassandraSettings()
+        addresses = [f"{net}.{10 + i}" for i in range(s.nodes)]
+        conf, data = Path("/etc/chaoskit-cassandra"), Path("/var/lib/cassandra")
+        nodes = []
+        for i, address in enumerate(addresses):
+            text = dist.config_yaml(name=f"cassandra-{i + 1}", address=address, seeds=addresses,
+                                    token=dist.tokens(s.nodes)[i], directory=data, phi=s.phi_convict_threshold,
+                                    read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
+            argv = dist.jvm_argv(lib=IMAGE_LIB, conf=conf, directory=data, jmx_port=JMX_PORT)
+            files = ((str(conf / "cassandra.yaml"), text), (str(conf / "logback.xml"), dist.LOGBACK))
+            nodes.append(ComposeNode(f"cassandra-{i + 1}", address, argv, files=files))
+        return nodes
 
 
 SYSTEM: System = CassandraSystem()  # typed: mypy checks it against the System protocol

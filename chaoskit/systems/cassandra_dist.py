@@ -203,6 +203,25 @@ def nodetool_argv(*, lib: Path, directory: Path, jmx_port: int, args: tuple[str,
             "-h", "127.0.0.1", "-p", str(jmx_port), *args]
 
 
+NODETOOL_SCRIPT = """#!/bin/sh
+# nodetool for the chaoskit/cassandra image: Cassandra's NodeTool with its JDK 17 options, quiet logging
+exec java -Xmx128m -XX:TieredStopAtLevel=1 {options} -Dlogback.configurationFile=/opt/cassandra/logback.xml \\
+  -cp '/opt/cassandra/lib/*' {main} "$@"
+"""
+
+
+def stage_image(context: Path, say: Callable[[str], None]) -> None:
+    """The ``chaoskit/cassandra:5.0`` build context also needs the jars (fetched first if need be) and
+    a ``nodetool`` script."""
+    lib = ensure_jars(say)
+    say(f"copying {len(list(lib.glob('*.jar')))} Cassandra jars into the build context")
+    shutil.copytree(lib, context / "lib")
+    script = context / "nodetool"
+    script.write_text(NODETOOL_SCRIPT.format(options=" ".join(JVM17_OPTIONS), main=NODETOOL))
+    script.chmod(0o755)
+    (context / "logback.xml").write_text(LOGBACK)
+
+
 def write_conf(directory: Path, yaml_text: str) -> Path:
     conf = directory / "conf"
     conf.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 from chaoskit.checkers import Verdict
+from chaoskit.experiment import load
+from chaoskit.runner import run
 from chaoskit.systems.cassandra import SYSTEM
 from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _run, recount_lost
@@ -170,12 +173,13 @@ def _cql_refused(address: str) -> bool:
     return False
 
 
-def test_nodetool_faults_on_one_ring(no_leftovers: None) -> None:
+def test_nodetool_faults_on_one_ring(backend: str) -> None:
     """disablebinary, drain and disablegossip through the Python API on one ring: what each does to the
-    node and to a QUORUM writer, and that heal undoes it (the same objects YAML experiments become)."""
+    node and to a QUORUM writer, and that heal undoes it (the same objects YAML experiments become).
+    nodetool runs beside the node: in its network namespace, or ``docker exec`` in its container."""
     import chaoskit
 
-    with chaoskit.cluster("cassandra", backend="local") as c:
+    with chaoskit.cluster("cassandra", backend=backend) as c:
         conn, ring = c.connection, c.topology
         address = conn.nodes
         driver = conn.cluster(connect_timeout=2)
@@ -255,3 +259,14 @@ def test_cassandra_hinted_handoff_brings_the_replica_back_and_without_it_stays_b
     assert lacked >= 1, "writes of the 10 s cut, still missing when the final read began"
     m = strong.journal["metrics"]
     assert m["behind_at_end"] is False and 0 < m["caught_up_s"] <= 20, m
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
+def test_cassandra_node_kill_on_docker(tmp_path: Path, docker_clean: None) -> None:
+    """The same ring in containers (CHAOSKIT_CASSANDRA_IMAGE: chaoskit/cassandra:5.0 built from the same jars)."""
+    result = run(load("cassandra-node-kill"), "docker", tmp_path / "docker", progress=print)
+    journal, m = result.journal, result.journal["metrics"]
+    assert journal["backend"] == "docker" and result.verdict is Verdict.PASS, _explain(journal)
+    assert m["acked_writes"] > 500 and m["lost_writes"] == 0 and m["ops_fail"] == 0
+    assert recount_lost(result.out_dir) == (0, m["acked_writes"])
+    assert set(journal["roles_after"].values()) == {"up"}, "the killed container started again and serves"

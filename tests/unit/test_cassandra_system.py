@@ -25,9 +25,9 @@ def test_cassandra_is_registered_with_its_leaderless_roles() -> None:
     assert system.roles == ("any", "two", "all", "others")
     assert system.client_patterns == ("quorum", "one", "quorum-write-one-read", "downgrading")
     assert system.native_faults == ("disablegossip", "disablebinary", "drain")
-    assert system.images() == [], "no container image yet: --backend auto picks local"
-    with pytest.raises(ValueError, match="no Compose lab yet"):
-        system.compose_nodes("10.215.0")
+    assert system.image_variable() == ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
+    assert system.local_image is not None and system.local_image.tag == "chaoskit/cassandra:5.0"
+    assert [n.name for n in system.compose_nodes("10.215.0")] == ["cassandra-1", "cassandra-2", "cassandra-3"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
