@@ -258,7 +258,7 @@ def test_cassandra_hinted_handoff_brings_the_replica_back_and_without_it_stays_b
     lacked = int(weak_marks[-1]["detail"].split("still lacked ")[1].split()[0])
     assert lacked >= 1, "writes of the 10 s cut, still missing when the final read began"
     m = strong.journal["metrics"]
-    assert m["behind_at_end"] is False and 0 < m["caught_up_s"] <= 20, m
+    assert m["behind_at_end"] is False and 0 < m["caught_up_s"] <= 30, m
 
 
 @pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
