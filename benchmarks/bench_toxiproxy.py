@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_toxiproxy.py [--ops 2000] [--trials 3]
 
 A Redis topology on the local backend with a proxy in front of each redis node: per-op latency of a
-GET on one open connection, direct and through the proxy (p50/p99); the same with a 100 ms latency
-toxic; the proxy's start-up time (process start to its API answering) and memory (RSS).
+GET on one open connection, direct and through the proxy (p50/p99), and the ops/s of that loop; the
+latency a toxic adds against what it was configured to add (10, 50, 200 ms); the proxy's start-up time
+(process start to its API answering) and memory (RSS).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def _ms(client: redis.Redis, n: int) -> list[float]:
 
 
 def _fmt(values: list[float]) -> str:
-    return f"p50 {statistics.median(values):.3f} ms, p99 {values[int(0.99 * (len(values) - 1))]:.3f} ms"
+    ops_s = 1000 * len(values) / sum(values)
+    return (f"p50 {statistics.median(values):.3f} ms, p99 {values[int(0.99 * (len(values) - 1))]:.3f} ms, "
+            f"{ops_s:,.0f} ops/s")
 
 
 def main() -> None:
@@ -64,11 +67,15 @@ def main() -> None:
         for trial in range(1, args.trials + 1):
             print(f"trial {trial}: direct {_fmt(_ms(direct, args.ops))}; "
                   f"through the proxy {_fmt(_ms(proxied, args.ops))}")
-        applied = Latency(latency_ms=100).apply(topo, backend)
-        slowed = _ms(proxied, 20)
-        applied.heal()
-        print(f"100 ms latency toxic on the open connection: {min(slowed):.1f}-{max(slowed):.1f} ms per GET; "
-              f"healed: {_fmt(_ms(proxied, 200))}")
+        base = statistics.median(_ms(proxied, 200))
+        for configured in (10, 50, 100, 200):
+            applied = Latency(latency_ms=configured).apply(topo, backend)
+            slowed = _ms(proxied, 20)
+            applied.heal()
+            added = statistics.median(slowed) - base
+            print(f"{configured} ms latency toxic on the open connection: {min(slowed):.1f}-{max(slowed):.1f} ms "
+                  f"per GET, median added {added:.1f} ms ({added - configured:+.1f} ms off the configured)")
+        print(f"healed: {_fmt(_ms(proxied, 200))}")
         assert server.proc is not None
         rss = next(line for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines()
                    if line.startswith("VmRSS"))

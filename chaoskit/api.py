@@ -251,12 +251,18 @@ class Cluster(Generic[ConnT, ClientT]):
             raise InfrastructureError(f"{self.system_name} did not settle within {timeout:g}s (roles: {self.roles()})")
 
     def wait_failover(self, timeout: float = 30.0) -> str:
-        """Wait until a node other than the primary of the time the last fault was applied reports
-        primary; returns its name. Raises InfrastructureError with the roles seen on timeout."""
+        """Wait until the system's own authority (Sentinel's majority, Patroni's leader key, the replica
+        set) names a primary other than the one of the time the last fault was applied, and that node
+        reports primary itself; returns its name. A node that has only been told to promote is not
+        enough: a failover can still be aborted then. Raises InfrastructureError with the roles seen on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             roles = self.roles()
-            new = [n for n, role in roles.items() if role == "primary" and n != self._primary_before]
+            try:
+                named = [n.name for n in self.topology.resolve("primary")]
+            except InfrastructureError:  # no primary known right now
+                named = []
+            new = [n for n in named if n != self._primary_before and roles.get(n) == "primary"]
             if new:
                 return new[0]
             if time.monotonic() > deadline:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from chaoskit.experiment import Expectation
 from chaoskit.history import History, OpType, Pair
+from chaoskit.phases import LOAD_METRICS, load_metrics
 from chaoskit.systems.base import Event
 
 Number = int | float | bool | None
@@ -40,6 +41,7 @@ class RunFacts:
     old_primary: str | None = None
     roles_after: dict[str, str] = field(default_factory=dict)
     leaderless: bool = False  # no primary: failover and demotion do not apply; RTO = recovery after the last error
+    cache: bool = False  # a cache: lost/stale do not apply (no write is kept for sure); cache_checks counts hits
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,14 @@ class Checker(Protocol):
         ...
 
 
-def _final_read(history: History) -> set[Any] | None:
+def _final_read(history: History) -> list[Any] | None:
     reads = [op for op in history.snapshot() if op.f == "final-read" and op.type is OpType.OK]
-    return set(max(reads, key=lambda op: (op.time, op.process)).value) if reads else None
+    return list(max(reads, key=lambda op: (op.time, op.process)).value) if reads else None
 
 
 class LostWrites:
-    """Acknowledged (ok) writes missing from the final read. info writes are "maybe": never acked or lost."""
+    """Acknowledged (ok) writes missing from the final read. info writes are "maybe": never acked or lost.
+    A value the final read holds more than once is a duplicate (a retried write applied twice)."""
 
     name = "lost-writes"
 
@@ -73,20 +76,28 @@ class LostWrites:
         acked = {p.invoke.value for p in writes if p.type is OpType.OK}
         maybe = {p.invoke.value for p in writes if p.type is OpType.INFO}
         failed = {p.invoke.value for p in writes if p.type is OpType.FAIL}
-        final = _final_read(history)
+        values = _final_read(history)
         base: dict[str, Number] = {"acked_writes": len(acked), "info_writes": len(maybe)}
-        if final is None:
+        if facts.cache:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: a cache may drop any value at any time",
+                               {**base, "lost_writes": None, "lost_fraction": None, "duplicates": None})
+        if values is None:
             return CheckResult(self.name, Valid.UNKNOWN, "no successful final read: lost writes cannot be counted",
-                               {**base, "lost_writes": None, "lost_fraction": None})
+                               {**base, "lost_writes": None, "lost_fraction": None, "duplicates": None})
+        final = set(values)
+        duplicates = len(values) - len(final)
         lost = acked - final
         phantom = failed & final
         metrics = {**base, "lost_writes": len(lost), "lost_fraction": len(lost) / len(acked) if acked else 0.0,
-                   "info_writes_applied": len(maybe & final), "failed_writes_present": len(phantom)}
+                   "info_writes_applied": len(maybe & final), "failed_writes_present": len(phantom),
+                   "duplicates": duplicates}
         detail = (f"{len(lost)} of {len(acked)} acknowledged writes missing from the final read "
                   f"({len(maybe)} indeterminate, {len(maybe & final)} of them applied)")
         if phantom:
             detail += f"; {len(phantom)} writes reported failed were found (client misclassified errors)"
-        valid = Valid.TRUE if not lost and not phantom else Valid.FALSE
+        if duplicates:
+            detail += f"; {duplicates} extra copies of values in the final read (writes applied twice)"
+        valid = Valid.TRUE if not lost and not phantom and not duplicates else Valid.FALSE
         return CheckResult(self.name, valid, detail, metrics)
 
 
@@ -100,6 +111,9 @@ class StaleReads:
     name = "stale-reads"
 
     def check(self, history: History, facts: RunFacts) -> CheckResult:
+        if facts.cache:
+            return CheckResult(self.name, Valid.TRUE, "not applicable: a cache miss is no stale read (see cache)",
+                               {"stale_reads": None, "reads_checked": None, "stale_fraction": None})
         pairs = history.pairs()
         acked_at = {p.invoke.value: p.complete.time for p in pairs
                     if p.invoke.f == "write" and p.type is OpType.OK and p.complete}
@@ -287,35 +301,35 @@ class OldPrimary:
                            f"old primary {facts.old_primary} is now {role}", {"old_primary_demoted": demoted})
 
 
-class CatchUp:
-    """How long after heal a lagging replica had every row again, from a probe's ``replica-behind`` /
-    ``replica-caught-up`` events (Cassandra's ``probe_node``); not applicable without them."""
+class Load:
+    """Attempts per op (offered-load amplification) and op latency before / during / after the fault
+    (:mod:`chaoskit.phases`). Figures only: whether they are acceptable is the experiment's to say."""
 
-    name = "catch-up"
+    name = "load"
 
     def check(self, history: History, facts: RunFacts) -> CheckResult:
-        marks = sorted((e for e in facts.events if e.kind in ("replica-behind", "replica-caught-up")),
-                       key=lambda e: e.time)
-        if not marks or facts.healed_at is None:
-            return CheckResult(self.name, Valid.TRUE, "not applicable: no replica probed",
-                               {"caught_up_s": None, "behind_at_end": None})
-        behind_at_end = marks[-1].kind == "replica-behind"
-        at_heal = [e for e in marks if e.time <= facts.healed_at]
-        behind_at_heal = bool(at_heal) and at_heal[-1].kind == "replica-behind"
-        caught = next((e.time for e in marks if e.time > facts.healed_at and e.kind == "replica-caught-up"), None)
-        took = None if behind_at_end else (caught - facts.healed_at if behind_at_heal and caught else 0.0)
-        detail = (f"{marks[-1].node} still lacked rows when the final read began" if behind_at_end else
-                  f"{marks[-1].node} had every row {took:.1f}s after heal")
-        return CheckResult(self.name, Valid.FALSE if behind_at_end else Valid.TRUE, detail,
-                           {"caught_up_s": None if took is None else round(took, 2), "behind_at_end": behind_at_end})
+        ops = [(p.invoke.time, p.complete.time, p.complete.attempts) for p in history.pairs()
+               if p.invoke.f in ("write", "read") and p.complete is not None]
+        m = load_metrics(ops, facts.fault_at, facts.healed_at)
+        per = ", ".join(f"{ph} {v}" for ph in ("before", "during", "after") if (v := m[f"attempts_per_op_{ph}"]))
+        return CheckResult(self.name, Valid.TRUE, f"{m['attempts']} attempts, {m['attempts_per_op']} per op ({per})", m)
 
 
 DEFAULT_CHECKERS: tuple[Checker, ...] = (LostWrites(), StaleReads(), Availability(), RtoPhases(), OldPrimary(),
-                                         CatchUp())
+                                         Load())
 
 
 def run_checkers(history: History, facts: RunFacts,
-                 checkers: tuple[Checker, ...] = DEFAULT_CHECKERS) -> list[CheckResult]:
+                 checkers: tuple[Checker, ...] | None = None) -> list[CheckResult]:
+    if checkers is None:
+        checkers = DEFAULT_CHECKERS
+        if facts.cache:  # a cache's own figures: hit ratio, errors, misses (chaoskit.cache_checks)
+            from chaoskit.cache_checks import CacheHits
+
+            checkers = (*checkers, CacheHits())
+        from chaoskit.catch_up import CatchUp  # a probed replica's catch-up (n/a without probe events)
+
+        checkers = (*checkers, CatchUp())
     out = []
     for checker in checkers:
         try:
@@ -332,6 +346,10 @@ CHECK_OF_METRIC = {
     "ops_fail": "availability", "ops_info": "availability", "ops_errors": "availability", "max_op_ms": "availability",
     "rto_s": "rto",
     "failover_happened": "rto", "client_recovered": "rto", "old_primary_demoted": "old-primary",
+    "duplicates": "lost-writes", "ops_ok": "availability", **{m: "load" for m in LOAD_METRICS},
+    **{m: "cache" for m in ("hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio",
+                            "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses",
+                            "miss_rate_before", "miss_rate_during", "rehash_s")},
     "caught_up_s": "catch-up", "behind_at_end": "catch-up",
 }
 

@@ -30,6 +30,7 @@ class ClientSpec(_Strict):
     op_deadline_s: float = Field(10.0, gt=0, description="give up an op (fail/info) after retrying this long")
     backoff_initial_s: float = Field(0.05, gt=0)
     backoff_max_s: float = Field(0.1, gt=0, description="cap of the exponential backoff (jitter added)")
+    backoff_jitter_s: float = Field(0.05, ge=0, description="random 0..this added to each backoff wait (0: none)")
     options: dict[str, int | float | str | bool] = Field(default_factory=dict, description="system-specific knobs")
 
     @model_validator(mode="after")
@@ -61,7 +62,14 @@ class ScheduleSpec(_Strict):
 Metric = Literal[
     "lost_writes", "lost_fraction", "acked_writes", "stale_reads", "stale_fraction", "unavailable_s",
     "rto_s", "ops_fail", "ops_info", "ops_errors", "old_primary_demoted", "failover_happened", "client_recovered",
-    "info_writes", "info_writes_applied", "max_op_ms", "caught_up_s", "behind_at_end",
+    "info_writes", "info_writes_applied", "max_op_ms", "ops_ok", "duplicates", "attempts", "attempts_per_op",
+    "attempts_per_op_before", "attempts_per_op_during", "attempts_per_op_after",
+    "op_p50_ms_before", "op_p50_ms_during", "op_p50_ms_after", "op_p99_ms_before", "op_p99_ms_during",
+    "op_p99_ms_after", "op_max_ms_before", "op_max_ms_during", "op_max_ms_after",
+    "caught_up_s", "behind_at_end",  # a probed replica's (Cassandra probe_node, chaoskit.catch_up)
+    # a cache's (chaoskit.cache_checks)
+    "hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio", "hit_ratio_end",
+    "cache_errors", "sets_not_stored", "unexpected_misses", "miss_rate_before", "miss_rate_during", "rehash_s",
 ]
 
 

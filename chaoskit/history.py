@@ -32,6 +32,7 @@ class Op:
     time: float
     node: str | None = None
     error: str | None = None
+    attempts: int | None = None  # a completion: how many times the client sent the op (retries + 1)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -45,6 +46,8 @@ class Op:
             out["node"] = self.node
         if self.error is not None:
             out["error"] = self.error
+        if self.attempts is not None:
+            out["attempts"] = self.attempts
         return out
 
     @classmethod
@@ -57,6 +60,7 @@ class Op:
             time=float(d["time"]),
             node=d.get("node"),
             error=d.get("error"),
+            attempts=d.get("attempts"),
         )
 
 
@@ -92,9 +96,9 @@ class History:
         return op
 
     def record(self, process: int, type_: OpType, f: str, value: Any, *,
-               node: str | None = None, error: str | None = None) -> Op:
+               node: str | None = None, error: str | None = None, attempts: int | None = None) -> Op:
         """Stamp an op with the current time and append it."""
-        return self.append(Op(process, type_, f, value, self.now(), node, error))
+        return self.append(Op(process, type_, f, value, self.now(), node, error, attempts))
 
     def __len__(self) -> int:
         return len(self._ops)

@@ -9,12 +9,18 @@ side; every integration test compares them on every run it makes. The definition
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 GAP_S = 0.25  # a write disruption without errors: no ok write for longer than this (README, "rto_s")
+CACHE_KEYS = ("gets", "hits", "hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio",
+              "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses", "miss_rate_before",
+              "miss_rate_during", "rehash_s")
+PHASE_KEYS = tuple(f"{m}_{p}" for p in ("before", "during", "after")
+                   for m in ("attempts_per_op", "op_p50_ms", "op_p99_ms", "op_max_ms"))
 KEYS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "info_writes", "lost_writes", "reads_checked",
-        "stale_reads", "rto_s", "max_op_ms")
+        "stale_reads", "rto_s", "max_op_ms", "duplicates", "attempts", "attempts_per_op", *PHASE_KEYS, *CACHE_KEYS)
 
 
 def _pairs(lines: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -39,14 +45,19 @@ def recount(run_dir: Path) -> dict[str, Any]:
     writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
     acked = {inv["value"]: end["time"] for inv, end in writes if end is not None and end["type"] == "ok"}
     finals = [line for line in lines if line["f"] == "final-read" and line["type"] == "ok"]
-    final = set(max(finals, key=lambda x: (x["time"], x["process"]))["value"]) if finals else None
+    values = list(max(finals, key=lambda x: (x["time"], x["process"]))["value"]) if finals else None
+    final = None if values is None else set(values)
     checked = stale = 0
     for inv, end in pairs:
         if inv["f"] == "read" and end is not None and end["type"] == "ok" \
                 and acked.get(inv["value"], float("inf")) < inv["time"]:
             checked += 1
             stale += not (end["value"] or {}).get("found")
+    cache = bool(journal.get("rto", {}).get("cache"))
+    if cache:  # README, "Cache figures": nothing is lost and a miss is no stale read
+        final, values, checked, stale = None, None, None, None  # type: ignore[assignment]
     return {
+        **_cache(journal, pairs, cache),
         "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
         "ops_info": sum(x["type"] == "info" for x in done),
         "acked_writes": len(acked), "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
@@ -54,7 +65,98 @@ def recount(run_dir: Path) -> dict[str, Any]:
         "reads_checked": checked, "stale_reads": stale, "rto_s": _rto(journal, writes),
         "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
                                 if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
+        "duplicates": None if values is None else sum(c - 1 for c in Counter(values).values()),
+        **_load(journal, pairs),
     }
+
+
+def _cache(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]],
+           cache: bool) -> dict[str, Any]:
+    """The cache figures (README, "Cache figures"); None for a run of anything but a cache."""
+    if not cache:
+        return dict.fromkeys(CACHE_KEYS)
+    fault = (journal.get("faults") or [{}])[0]
+    t0, t1 = fault.get("applied_at"), fault.get("healed_at")
+    done = [(inv, end) for inv, end in pairs if end is not None and inv["f"] in ("read", "write")]
+    gets = [(inv["time"], end) for inv, end in done if inv["f"] == "read"]
+    hit = {id(end): end["type"] == "ok" and (end["value"] or {}).get("hit") is True for _, end in gets}
+    last = max((t for t, _ in gets), default=0.0)
+
+    def ratio(sel: list[tuple[float, dict[str, Any]]]) -> float | None:
+        return round(sum(hit[id(e)] for _, e in sel) / len(sel), 4) if sel else None
+
+    stored: dict[str, float] = {}  # key -> the earliest completion of a set that stored it
+    for inv, end in done:
+        v = end["value"] if isinstance(end["value"], dict) else {}
+        if end["type"] == "ok" and ((inv["f"] == "write" and v.get("stored")) or v.get("refilled")):
+            stored[v["key"]] = min(stored.get(v["key"], end["time"]), end["time"])
+    misses = [t for t, e in gets if e["type"] == "ok" and not hit[id(e)] and stored.get(e["value"]["key"], t) < t]
+    windows: dict[int, list[bool]] = {}
+    for t, e in gets:
+        if t0 is not None and t >= t0:
+            windows.setdefault(int((t - t0) // 1.0), []).append(hit[id(e)])
+    lows = [sum(w) / len(w) for w in windows.values() if len(w) >= 10]
+    first = min((t for t, _ in gets), default=0.0)
+
+    def rate(a: float | None, b: float | None) -> float | None:
+        if a is None or b is None or b <= a:
+            return None
+        return round(sum(a <= t < b for t in misses) / (b - a), 2)
+
+    return {
+        "gets": len(gets), "hits": sum(hit.values()), "hit_ratio": ratio(gets),
+        "hit_ratio_before": ratio([g for g in gets if t0 is None or g[0] < t0]),
+        "hit_ratio_during": ratio([g for g in gets if t0 is not None and t0 <= g[0] < (t1 or float("inf"))]),
+        "hit_ratio_after": ratio([g for g in gets if t1 is not None and g[0] >= t1]),
+        "min_hit_ratio": round(min(lows), 4) if lows else None,
+        "hit_ratio_end": ratio([g for g in gets if g[0] >= last - 2.0]),
+        "cache_errors": sum(end["type"] != "ok" and bool(end.get("error")) for _, end in done),
+        "sets_not_stored": sum(not end.get("error") and isinstance(v := end["value"], dict)
+                               and False in (v.get("stored"), v.get("refilled")) for _, end in done),
+        "unexpected_misses": len(misses),
+        "miss_rate_before": rate(first, t0 if t0 is not None else last), "miss_rate_during": rate(t0, t1),
+        "rehash_s": _rehash(done, t0),
+    }
+
+
+def _rehash(done: list[tuple[dict[str, Any], dict[str, Any]]], t0: float | None) -> float | None:
+    """Fault -> the latest of each process's first ok op served by another node than its key's before."""
+    if t0 is None:
+        return None
+    home: dict[str, str] = {}
+    moved: dict[int, float] = {}
+    for end in sorted((e for _, e in done), key=lambda e: e["time"]):
+        if end["type"] != "ok" or not end.get("node") or not isinstance(end["value"], dict):
+            continue
+        if end["time"] < t0:
+            home[end["value"]["key"]] = end["node"]
+        elif home.get(end["value"]["key"], end["node"]) != end["node"] and end["process"] not in moved:
+            moved[end["process"]] = end["time"]
+    return round(max(moved.values()) - t0, 3) if moved else None
+
+
+def _load(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> dict[str, Any]:
+    """Attempts per op and op latency by the phase its invocation falls in (README, "attempts_per_op")."""
+    fault = (journal.get("faults") or [{}])[0]
+    start, end = fault.get("applied_at"), fault.get("healed_at")
+    ops = {"before": [], "during": [], "after": []}  # type: dict[str, list[tuple[float, int]]]
+    for inv, done in pairs:
+        if inv["f"] not in ("write", "read") or done is None:
+            continue
+        t = inv["time"]
+        name = "before" if start is None or t < start else "during" if end is None or t < end else "after"
+        ops[name].append((done["time"] - t, done.get("attempts") or 1))
+    every = ops["before"] + ops["during"] + ops["after"]
+    out: dict[str, Any] = {"attempts": sum(a for _, a in every),
+                           "attempts_per_op": round(sum(a for _, a in every) / len(every), 3) if every else None}
+    for name, got in ops.items():
+        took = sorted(d for d, _ in got)
+        rank = {q: took[min(len(took) - 1, int(q * len(took)))] if took else None for q in (0.5, 0.99)}
+        out[f"attempts_per_op_{name}"] = round(sum(a for _, a in got) / len(got), 3) if got else None
+        out[f"op_p50_ms_{name}"] = None if rank[0.5] is None else round(rank[0.5] * 1000, 2)
+        out[f"op_p99_ms_{name}"] = None if rank[0.99] is None else round(rank[0.99] * 1000, 2)
+        out[f"op_max_ms_{name}"] = round(took[-1] * 1000, 1) if took else None
+    return out
 
 
 def _rto(journal: dict[str, Any], writes: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> float | None:

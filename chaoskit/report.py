@@ -14,13 +14,18 @@ from chaoskit.report_plot import (
     _COLOR,
     _ERR_TOP,
     _EVENT_CAP,
+    _ML,
+    _MR,
     _PHASE_FILL,
     _RTO_MARKS,
+    _W,
     _bin,
     _collect,
     _dicts,
     _e,
+    _faults_svg,
     _fmt,
+    _Frame,
     _frame,
     _ft,
     _latency_svg,
@@ -30,13 +35,16 @@ from chaoskit.report_plot import (
     _state,
     _table,
     _timeline_svg,
+    _x_axis,
 )
 
 __all__ = ["CSS", "render_report", "write_report"]
 
 _METRIC_ORDER = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "lost_writes", "stale_reads",
                  "unavailable_s", "rto_s", "longest_outage_s", "max_op_gap_ms", "max_op_ms")
-_BAD, _WARN = frozenset({"lost_writes", "stale_reads"}), frozenset({"ops_fail", "ops_info"})
+_BAD, _WARN = frozenset({"lost_writes", "stale_reads", "duplicates"}), frozenset({"ops_fail", "ops_info"})
+_PHASES = (("before", "before the fault"), ("during", "during the fault"), ("after", "after heal"))
+_BY_PHASE = ("attempts_per_op", "op_p50_ms", "op_p99_ms", "op_max_ms")  # shown in the phase table, not as cards
 
 CSS = """:root{--ok:#2f9e50;--fail:#d8433b;--info:#f0932b;--muted:#6b7280}
 body{margin:0;background:#f3f5f8;color:#1f2937;font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif}
@@ -97,7 +105,7 @@ def _metrics(journal: Mapping[str, Any]) -> str:
     cards = []
     for k in [k for k in _METRIC_ORDER if k in m] + sorted(str(k) for k in m if k not in _METRIC_ORDER):
         v, num = m[k], _num(m[k])
-        if isinstance(v, Mapping | list | tuple):
+        if isinstance(v, Mapping | list | tuple) or any(k == f"{b}_{p}" for b in _BY_PHASE for p, _ in _PHASES):
             continue
         unit = next((u for u in ("ms", "s") if k.endswith("_" + u)), "")
         label = (k[: -len(unit) - 1] if unit else k).replace("_", " ").replace("rto", "RTO")
@@ -106,6 +114,15 @@ def _metrics(journal: Mapping[str, Any]) -> str:
         cards.append(f'<div class="card {cls}"><div class="val">{val}</div><div class="lbl">{_e(label)}</div>'
                      "</div>")
     return f'<div class="cards">{"".join(cards)}</div>' if cards else '<p class="muted">No metrics.</p>'
+
+
+def _phase_table(journal: Mapping[str, Any]) -> str:
+    """Attempts per op and op latency by the phase an op was invoked in (the toxic window is "during")."""
+    m = _mapping(journal.get("metrics"))
+    rows = [[label, *(_fmt(m.get(f"{b}_{p}")) for b in _BY_PHASE)] for p, label in _PHASES
+            if any(m.get(f"{b}_{p}") is not None for b in _BY_PHASE)]
+    head = ["ops invoked", "attempts per op", "p50 (ms)", "p99 (ms)", "max (ms)"]
+    return _table(head, rows, (1, 2, 3, 4)) if rows else ""
 
 
 def _rto_line(journal: Mapping[str, Any]) -> str:
@@ -157,6 +174,38 @@ def _errors_table(ops: _Ops) -> str:
     return _table(["count", "error", "first (s)", "last (s)"], rows, (0, 2, 3)) + more
 
 
+def _hit_ratio_svg(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]], fr: _Frame) -> str:
+    """A cache's hit ratio in 1 s windows of get invocations (chaoskit.cache_checks' definition: hits of
+    all completed gets), as a line over the run with the fault window shaded."""
+    pending: dict[Any, float] = {}
+    bins: dict[int, list[int]] = {}
+    for op in ops:
+        kind, proc = getattr(op.get("type"), "value", op.get("type")), op.get("process")
+        if op.get("f") != "read":
+            continue
+        if kind == "invoke":
+            pending[proc] = float(op.get("time") or 0.0)
+        elif proc in pending:
+            b = bins.setdefault(int(pending.pop(proc) // 1.0), [0, 0])
+            b[0] += 1
+            b[1] += kind == "ok" and bool(_mapping(op.get("value")).get("hit"))
+    if not bins:
+        return '<p class="muted">No gets recorded.</p>'
+    top, bottom = 10, 170
+
+    def y(r: float) -> float:
+        return bottom - r * (bottom - top)
+
+    parts = [f'<svg viewBox="0 0 {_W} {bottom + 36}" role="img" aria-label="hit ratio">', *_x_axis(fr, top, bottom)]
+    for r in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line class="grid" x1="{_ML}" y1="{y(r):.1f}" x2="{_W - _MR}" y2="{y(r):.1f}"/>'
+                     f'<text x="{_ML - 6}" y="{y(r) + 4:.1f}" text-anchor="end">{r:.0%}</text>')
+    parts += _faults_svg(journal, fr, top, bottom, None)
+    points = " ".join(f"{fr.x(i + 0.5):.1f},{y(h / n):.1f}" for i, (n, h) in sorted(bins.items()))
+    parts.append(f'<polyline points="{points}" fill="none" stroke="{_COLOR["ok"]}" stroke-width="2"/>')
+    return "".join(parts) + "</svg>"
+
+
 def render_report(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -> str:
     """Return one self-contained HTML document (inline CSS + inline SVG, no external resources, no JS)."""
     journal = _mapping(journal)
@@ -168,7 +217,10 @@ def render_report(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) 
     hist = hist if hist and ":" not in hist else "history.jsonl"  # only ever a relative link
     sections = [("Checks", _checks(journal)), ("Key metrics", _metrics(journal)),
                 ("Timeline", _timeline_svg(journal, s, fr) + _legend() + _rto_line(journal)),
-                ("Op latency — slowest op completing in each bin", _latency_svg(journal, s, fr)),
+                ("Op latency — slowest op completing in each bin",
+                 _latency_svg(journal, s, fr) + _phase_table(journal)),
+                *([("Hit ratio over time — gets invoked in each 1 s window", _hit_ratio_svg(journal, ops or (), fr))]
+                  if _mapping(journal.get("rto")).get("cache") else []),
                 ("Faults", _faults_table(journal)), ("Topology events", _events_table(journal)),
                 ("Errors (top 10)", _errors_table(stats))]
     body = "".join(f"<section><h2>{title}</h2>{content}</section>" for title, content in sections)

@@ -298,7 +298,7 @@ def _latency_svg(journal: Mapping[str, Any], s: _Series, fr: _Frame) -> str:
     vals = [v for k in _TYPES for v in s.lat[k] if v > 0]
     if not vals:
         return '<p class="muted">No latency data (no invoke/completion pairs).</p>'
-    top, bottom = 10, 170
+    top, bottom = 24, 184  # room above the plot for the fault window's label
     hi = 10.0 ** math.ceil(math.log10(max(vals)) + 1e-9)
     lo = min(10.0 ** math.floor(math.log10(max(min(vals), 1e-5))), hi / 100)
     decades = round(math.log10(hi / lo))
@@ -310,7 +310,7 @@ def _latency_svg(journal: Mapping[str, Any], s: _Series, fr: _Frame) -> str:
     for v in (lo * 10**d for d in range(decades + 1)):
         parts.append(f'<line class="grid" x1="{_ML}" y1="{y(v):.1f}" x2="{_W - _MR}" y2="{y(v):.1f}"/>'
                      f'<text x="{_ML - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{_fmt_dur(v)}</text>')
-    parts += _faults_svg(journal, fr, top, bottom, None)
+    parts += _faults_svg(journal, fr, top, bottom, 16)  # the fault (toxic) window, shaded and labelled
     parts += _mark_lines([m for m in _marks(journal, s) if m[3]], fr, top, bottom, False)
     for k in _TYPES:
         dots = "".join(f"M{fr.x(fr.t0 + (i + 0.5) * s.width):.1f} {y(v):.1f}h0"

@@ -74,6 +74,7 @@ class _Run:
     detected_kinds: tuple[str, ...] = ()
     promoted_kinds: tuple[str, ...] = ()
     leaderless: bool = False
+    cache: bool = False
     logs: dict[str, str] = field(default_factory=dict)
     client_label: str = ""
 
@@ -172,7 +173,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     stack.callback(_keep_logs, topology, backend, state)
     topology.wait_ready(timeout=60)
     state.detected_kinds, state.promoted_kinds = topology.facts.detected_kinds, topology.facts.promoted_kinds
-    state.leaderless = topology.facts.leaderless
+    state.leaderless, state.cache = topology.facts.leaderless, topology.facts.cache
     progress(f"ready in {time.monotonic() - t:.1f}s")
     if proxy_binary is not None:
         server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
@@ -251,6 +252,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         healed_at=state.faults[0].healed_at if state.faults else None,
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
         detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
+        cache=state.cache,
     )
     results = run_checkers(state.history, facts)
     checks = evaluate(list(exp.expect), results)
@@ -261,7 +263,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
                             roles_after=state.roles_after, logs=state.logs, client=state.client_label,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
                                          "promoted_kinds": list(state.promoted_kinds),
-                                         "leaderless": state.leaderless})
+                                         "leaderless": state.leaderless, "cache": state.cache})
     progress(f"wrote {out_dir}/journal.json, history.jsonl, report.html")
     return RunResult(journal, out_dir, v, checks)
 

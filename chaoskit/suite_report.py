@@ -27,7 +27,11 @@ _A, _B = "#f0932b", "#1f6fb2"  # the first and the second experiment of a pair
 # (label, how to read it from a journal's metrics); lost writes as a fraction of the acknowledged ones
 _PAIR_METRICS: tuple[tuple[str, str], ...] = (
     ("lost writes (% of acked)", "lost_pct"), ("stale reads", "stale_reads"),
-    ("unavailable (s)", "unavailable_s"), ("RTO (s)", "rto_s"))
+    ("unavailable (s)", "unavailable_s"), ("RTO (s)", "rto_s"), ("longest op (ms)", "max_op_ms"),
+    ("attempts per op in the fault", "attempts_per_op_during"), ("duplicates", "duplicates"))
+_CACHE_PAIR_METRICS: tuple[tuple[str, str], ...] = (  # a cache's pair (both journals' rto.cache): no lost/stale
+    ("errors raised", "cache_errors"), ("lowest hit ratio (1 s)", "min_hit_ratio"),
+    ("misses on cached keys", "unexpected_misses"), ("rehash (s)", "rehash_s"))
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,11 @@ def pairs(rows: Sequence[Row]) -> list[tuple[Row, Row]]:
 def _chart(a: Row, b: Row) -> str:
     """Grouped horizontal bars, one group per metric, each scaled to the larger of the two values."""
     w, label_w, bar_h, gap = 520, 170, 11, 10
-    h = len(_PAIR_METRICS) * (2 * bar_h + gap) + 4
+    cache = all(((r.journal or {}).get("rto") or {}).get("cache") for r in (a, b))
+    metrics = _CACHE_PAIR_METRICS if cache else _PAIR_METRICS
+    h = len(metrics) * (2 * bar_h + gap) + 4
     out = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{_e(a.name)} vs {_e(b.name)}">']
-    for i, (label, key) in enumerate(_PAIR_METRICS):
+    for i, (label, key) in enumerate(metrics):
         y = 2 + i * (2 * bar_h + gap)
         va, vb = _metric(a.journal, key), _metric(b.journal, key)
         top = max(va or 0.0, vb or 0.0) or 1.0

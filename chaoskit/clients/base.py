@@ -16,6 +16,7 @@ class Outcome:
     value: Any = None
     node: str | None = None
     error: str | None = None
+    attempts: int | None = None  # how many times the op was sent (retries + 1); None: not counted
 
 
 class Client(Protocol):

@@ -218,7 +218,7 @@ class CassandraClientPattern:
         host = self._last.coordinator_host if self._last is not None and out.type is OpType.OK else None
         node = self.name_of(*_split(host)) if host else None
         note = self._downgrade.note if self._downgrade is not None and out.type is OpType.OK else None
-        return Outcome(out.type, value_out, node, note or out.error)
+        return Outcome(out.type, value_out, node, note or out.error, out.attempts)
 
     def close(self) -> None:
         if self._cluster is not None:

@@ -157,10 +157,12 @@ class MongoClientPattern:
 
     def __init__(self, pattern: str, hosts: list[tuple[str, int]], *, f: str, read_from: str, timeout_s: float,
                  policy: RetryPolicy, name_of: Callable[[str, int], str | None],
-                 server_selection_s: float | None = None, appname: str | None = None) -> None:
+                 server_selection_s: float | None = None, appname: str | None = None,
+                 socket_timeout: bool = True) -> None:
         self.pattern, self.hosts, self.f, self.read_from = pattern, hosts, f, read_from
         self.appname = appname  # set when the run routes its clients through Toxiproxy (see route_app)
         self.timeout_s, self.name_of = timeout_s, name_of
+        self.socket_timeout = socket_timeout  # False: no socketTimeoutMS, a reply is awaited for ever
         self.policy = policy if pattern in APP_RETRY else RetryPolicy.none()
         self.server_selection_s = server_selection_s if server_selection_s is not None else policy.deadline_s
         self._wire = _Wire()
@@ -175,7 +177,7 @@ class MongoClientPattern:
             "w": 1 if self.pattern == "retry-writes-w1" else "majority",
             "wTimeoutMS": None if self.pattern == "retry-writes-w1" else ms,
             "readPreference": "secondary" if secondary else "primary",
-            "connectTimeoutMS": ms, "socketTimeoutMS": ms + 1000,
+            "connectTimeoutMS": ms, "socketTimeoutMS": ms + 1000 if self.socket_timeout else None,
             "serverSelectionTimeoutMS": int(self.server_selection_s * 1000), "heartbeatFrequencyMS": 500,
             "appname": self.appname,
         }
@@ -227,7 +229,7 @@ class MongoClientPattern:
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         server = self._wire.server
         node = self.name_of(*server) if out.type is OpType.OK and server else None
-        return Outcome(out.type, value_out, node, out.error)
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
 
     def close(self) -> None:
         if self._client is not None:

@@ -5,12 +5,20 @@
   dropped and the next attempt reconnects to whichever node is writable now.
 - ``single-host-no-retry``: one host (the initial primary), one attempt per op: the weak pattern.
 - ``proxy-backoff``: one host, the HAProxy writer endpoint (the RDS Proxy analog), with backoff.
+
+``statement_timeout`` is the server's: it bounds how long the server works on a statement, not how long
+the client waits for the reply, so a slow network is invisible to it. libpq has no client-side timeout
+for a query; option ``socket_timeout`` (off by default) adds one: a watchdog shuts the connection's
+socket down when an attempt has had no reply within ``timeout_s`` (the op is then indeterminate).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -37,7 +45,8 @@ class PostgresClient:
 
     def __init__(self, pattern: str, hosts: list[tuple[str, int]], *, f: str, timeout_s: float,
                  policy: RetryPolicy, name_of: Callable[[str, int], str | None],
-                 session_attrs: str = "read-write", statement_timeout_s: float | None = None) -> None:
+                 session_attrs: str = "read-write", statement_timeout_s: float | None = None,
+                 socket_timeout: bool = False) -> None:
         self.pattern, self.f = pattern, f
         self.hosts = hosts[:1] if pattern == "single-host-no-retry" else hosts
         self.policy = RetryPolicy.none() if pattern == "single-host-no-retry" else policy
@@ -45,6 +54,7 @@ class PostgresClient:
         # statement_timeout also cancels a commit waiting for a synchronous standby -- and Postgres then
         # reports success ("committed locally"): an acknowledgement that can be lost. 0 disables it.
         self.statement_timeout_s = timeout_s if statement_timeout_s is None else statement_timeout_s
+        self.socket_timeout = socket_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._server: str | None = None  # the node behind this connection (asked, so proxies are seen through)
 
@@ -76,11 +86,39 @@ class PostgresClient:
                 self._conn.close()
             self._conn = None
 
+    @contextlib.contextmanager
+    def _deadline(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """With ``socket_timeout``: shut the socket down if the body has not returned within ``timeout_s``,
+        so a reply that does not come ends the attempt (psycopg raises) instead of holding it."""
+        if not self.socket_timeout:
+            yield
+            return
+        lock, done = threading.Lock(), [False]
+
+        def cut() -> None:
+            with lock:
+                if done[0]:
+                    return
+                with contextlib.suppress(OSError, psycopg.Error), \
+                        socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)  # the dup shares the socket: the blocked read returns
+
+        timer = threading.Timer(self.timeout_s, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            with lock:
+                done[0] = True
+            timer.cancel()
+
     def _write(self, value: int) -> None:
         conn = self._connection()
         try:
             # idempotent: a retry of a write whose first attempt did commit must not fail (or spin)
-            conn.execute(f"INSERT INTO {TABLE} (v) VALUES (%s) ON CONFLICT DO NOTHING", (value,))
+            with self._deadline(conn):
+                conn.execute(f"INSERT INTO {TABLE} (v) VALUES (%s) ON CONFLICT DO NOTHING", (value,))
         except psycopg.Error:
             self._drop()
             raise
@@ -88,8 +126,9 @@ class PostgresClient:
     def _read(self, want: int) -> dict[str, Any]:
         conn = self._connection()
         try:
-            row = conn.execute(f"SELECT count(*), (SELECT max(v) FROM {TABLE}) FROM {TABLE} WHERE v = %s",
-                               (want,)).fetchone()
+            with self._deadline(conn):
+                row = conn.execute(f"SELECT count(*), (SELECT max(v) FROM {TABLE}) FROM {TABLE} WHERE v = %s",
+                                   (want,)).fetchone()
         except psycopg.Error:
             self._drop()
             raise
@@ -108,7 +147,8 @@ class PostgresClient:
             raise ValueError(f"unknown op {f!r}")
         out = call_with_policy(fn, classify, self.policy, retry_on=(psycopg.Error,))
         value_out = out.value if f == "read" and out.type is OpType.OK else value
-        return Outcome(out.type, value_out, self._node() if out.type is OpType.OK else None, out.error)
+        return Outcome(out.type, value_out, self._node() if out.type is OpType.OK else None, out.error,
+                       out.attempts)
 
     def close(self) -> None:
         self._drop()

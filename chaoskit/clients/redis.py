@@ -1,4 +1,4 @@
-"""Redis workload client: redis-py through Sentinel, in three resilience patterns.
+"""Redis workload client: redis-py through Sentinel, in five resilience patterns.
 
 - ``sentinel-backoff``: Sentinel-managed pool + tenacity exponential backoff with jitter; before each
   retry the pool is disconnected so the next connection re-resolves the primary (the recommended
@@ -9,6 +9,10 @@
 - ``sentinel-notify``: ``sentinel-backoff`` plus a subscription to Sentinel's ``+switch-master``
   channel (what Jedis and Lettuce do): on a switch the pool is dropped before the next op, so the
   client leaves an old primary that still accepts writes instead of waiting for an error.
+- ``wait-all-replicas``: ``sentinel-backoff`` whose write is acknowledged only once ``WAIT`` reports
+  every replica has it (MemoryDB acknowledges after its Multi-AZ log has a write; ElastiCache as soon
+  as the primary has it). A write ``WAIT`` could not confirm in ``wait_timeout_ms`` is on the primary
+  but maybe nowhere else: *info*, retried (SADD is idempotent) through a re-resolved primary.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from chaoskit.clients.base import Outcome
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
 
-PATTERNS = ("sentinel-backoff", "sentinel-no-retry", "pinned-retry", "sentinel-notify")
-RERESOLVING = ("sentinel-backoff", "sentinel-notify")
+PATTERNS = ("sentinel-backoff", "sentinel-no-retry", "pinned-retry", "sentinel-notify", "wait-all-replicas")
+RERESOLVING = ("sentinel-backoff", "sentinel-notify", "wait-all-replicas")
 KEY = "chaoskit:writes"
 LAST = "chaoskit:last"  # the newest value, so a read can tell how old the replica's data is
 MASTER_NAME = "mymaster"
@@ -70,11 +74,21 @@ def sentinel_state(reply: Any) -> dict[str, Any]:
     raise TypeError(f"unexpected SENTINEL MASTER reply: {type(reply).__name__}")
 
 
-def _write(client: redis.Redis, value: int) -> Any:
+class NotReplicated(redis.RedisError):
+    """``WAIT`` returned fewer replicas than asked for: applied on the primary, maybe nowhere else (info)."""
+
+
+def _write(client: redis.Redis, value: int, wait: tuple[int, int] | None = None) -> Any:
+    """SADD + SET in one transaction; with ``wait`` = (replicas, timeout ms), then ``WAIT`` for them."""
     pipe = client.pipeline(transaction=True)
     pipe.sadd(KEY, value)
     pipe.set(LAST, value)
-    return pipe.execute()
+    out = pipe.execute()
+    if wait is not None:
+        got = int(client.execute_command("WAIT", *wait))
+        if got < wait[0]:
+            raise NotReplicated(f"WAIT {wait[0]} {wait[1]}: {got} replica(s) acknowledged")
+    return out
 
 
 def _read(client: redis.Redis, want: int) -> dict[str, Any]:
@@ -109,11 +123,12 @@ class RedisClient:
     def __init__(self, pattern: str, sentinels: list[tuple[str, int]], *, f: str, read_from: str,
                  timeout_s: float, policy: RetryPolicy, name_of: Callable[[str, int], str | None],
                  translate: Callable[[tuple[str, int]], tuple[str, int]] = lambda addr: addr,
-                 socket_timeout: bool = True) -> None:
+                 socket_timeout: bool = True, wait: tuple[int, int] | None = None) -> None:
         self.pattern, self.sentinels, self.f, self.read_from = pattern, sentinels, f, read_from
         self.timeout_s, self.socket_timeout = timeout_s, socket_timeout
         self.policy = RetryPolicy.none() if pattern == "sentinel-no-retry" else policy
         self.name_of, self.translate = name_of, translate
+        self.wait = wait if pattern == "wait-all-replicas" else None  # (replicas, timeout ms) for WAIT
         self._client: redis.Redis | None = None
         self._pinned: tuple[str, int] | None = None
         self._switched, self._closed = threading.Event(), threading.Event()
@@ -176,7 +191,7 @@ class RedisClient:
             self._switched.clear()
             client.connection_pool.disconnect()
         if f == "write":
-            fn: Callable[[], Any] = lambda: _write(client, value)  # noqa: E731
+            fn: Callable[[], Any] = lambda: _write(client, value, self.wait)  # noqa: E731
         elif f == "read":
             fn = lambda: _read(client, value)  # noqa: E731
         else:
@@ -185,7 +200,7 @@ class RedisClient:
                                before_retry=self._reresolve)
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         node = self._node() if f == "write" else None
-        return Outcome(out.type, value_out, node, out.error)
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
 
     def close(self) -> None:
         self._closed.set()

@@ -40,7 +40,7 @@ class RetryPolicy:
     @classmethod
     def from_spec(cls, spec: ClientSpec) -> RetryPolicy:
         return cls(deadline_s=spec.op_deadline_s, initial_wait_s=spec.backoff_initial_s,
-                   max_wait_s=spec.backoff_max_s)
+                   max_wait_s=spec.backoff_max_s, jitter_s=spec.backoff_jitter_s)
 
 
 def _short(exc: BaseException) -> str:
@@ -58,11 +58,14 @@ def call_with_policy(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
-    """Run ``fn`` under ``policy``; return its Outcome. Only exceptions in ``retry_on`` are caught."""
+    """Run ``fn`` under ``policy``; return its Outcome (with how many attempts it took). Only exceptions in
+    ``retry_on`` are caught."""
     indeterminate = False
+    attempts = 0
 
     def attempt() -> Any:
-        nonlocal indeterminate
+        nonlocal indeterminate, attempts
+        attempts += 1
         try:
             return fn()
         except retry_on as exc:
@@ -72,9 +75,9 @@ def call_with_policy(
 
     if not policy.retry:
         try:
-            return Outcome(OpType.OK, attempt())
+            return Outcome(OpType.OK, attempt(), attempts=attempts)
         except retry_on as exc:
-            return Outcome(OpType.INFO if indeterminate else OpType.FAIL, error=_short(exc))
+            return Outcome(OpType.INFO if indeterminate else OpType.FAIL, error=_short(exc), attempts=attempts)
 
     def on_retry(_state: tenacity.RetryCallState) -> None:
         if before_retry is not None:
@@ -90,9 +93,9 @@ def call_with_policy(
         reraise=True,
     )
     try:
-        return Outcome(OpType.OK, retrying(attempt))
+        return Outcome(OpType.OK, retrying(attempt), attempts=attempts)
     except retry_on as exc:
-        return Outcome(OpType.INFO if indeterminate else OpType.FAIL, error=_short(exc))
+        return Outcome(OpType.INFO if indeterminate else OpType.FAIL, error=_short(exc), attempts=attempts)
 
 
 def _stop_after(deadline_s: float, clock: Callable[[], float]) -> Callable[[tenacity.RetryCallState], bool]:

@@ -73,6 +73,7 @@ class Facts:
     detected_kinds: tuple[str, ...]  # event kinds meaning "failure detected", e.g. ("+odown",)
     promoted_kinds: tuple[str, ...]  # event kinds meaning "new primary", e.g. ("+switch-master",)
     leaderless: bool = False  # no primary (e.g. a Cassandra ring): no failover, RTO = recovery after the last error
+    cache: bool = False  # a cache (Memcached): no write to lose, a miss is no stale read; hit-ratio figures instead
 
 
 class Topology(Protocol):

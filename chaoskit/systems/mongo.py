@@ -259,7 +259,8 @@ class MongoTopology(NodeBook):
                                   read_from=self.exp.workload.read_from, timeout_s=spec.timeout_s,
                                   policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
                                   server_selection_s=None if selection is None else float(selection),
-                                  appname=self.appname)
+                                  appname=self.appname,
+                                  socket_timeout=bool(spec.options.get("socket_timeout", True)))
 
     def connection(self) -> MongoConnection:
         seeds = ",".join(f"{self.nodes[n].address}:{PORT}" for n in self.names)
@@ -351,7 +352,7 @@ class MongoSystem(ImageOf):
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, MongoSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"mongo-{i + 1}" for i in range(s.members)},
-                            client_options=("server_selection_timeout_s",))
+                            client_options=("server_selection_timeout_s", "socket_timeout"))
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> MongoTopology:
         return MongoTopology(exp, backend, workdir)

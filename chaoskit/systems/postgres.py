@@ -63,6 +63,8 @@ class PostgresSettings(BaseModel):
     synchronous: bool = False
     wal_sender_timeout: str = "5s"
     proxy: bool = Field(False, description="HAProxy writer (5000) / reader (5001) endpoints on Patroni health checks")
+    unique_key: bool = Field(True, description="the workload's table has a primary key, which makes its "
+                                                "INSERT ... ON CONFLICT DO NOTHING idempotent; false: it has none")
 
 
 def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
@@ -231,7 +233,8 @@ class PostgresTopology(NodeBook):
         wait_until(self._all_streaming, timeout, f"{len(self.pg_names) - 1} replicas streaming from the primary",
                    interval=0.25, log_tail=self._tail)
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint PRIMARY KEY)")
+            key = " PRIMARY KEY" if self.settings.unique_key else ""
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (v bigint{key})")
         for name in self.proxy_names:  # each endpoint routes once its health checks passed
             for port_in, what in ((WRITER_PORT, "writer"), (READER_PORT, "reader")):
                 host, port = self.nodes[name].endpoint(port_in)
@@ -291,7 +294,8 @@ class PostgresTopology(NodeBook):
         statement_timeout = spec.options.get("statement_timeout_s")
         return PostgresClient(spec.pattern, hosts, f=f, timeout_s=spec.timeout_s, policy=RetryPolicy.from_spec(spec),
                               name_of=self.node_for_address, session_attrs=attrs,
-                              statement_timeout_s=None if statement_timeout is None else float(statement_timeout))
+                              statement_timeout_s=None if statement_timeout is None else float(statement_timeout),
+                              socket_timeout=bool(spec.options.get("socket_timeout", False)))
 
     def connection(self) -> PostgresConnection:
         hosts = [self._reach(n) for n in self.pg_names]
@@ -343,7 +347,7 @@ class PostgresSystem(ImageOf):
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
-                            client_options=("statement_timeout_s",))
+                            client_options=("statement_timeout_s", "socket_timeout"))
         if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
             raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")
         if exp.client.pattern == "proxy-backoff" and uses_toxics(list(exp.faults)):

@@ -305,7 +305,9 @@ class RedisTopology(NodeBook):
         return RedisClient(spec.pattern, sentinels, f=f, read_from=self.exp.workload.read_from,
                            translate=self.client_addr_of, timeout_s=spec.timeout_s,
                            socket_timeout=bool(spec.options.get("socket_timeout", True)),
-                           policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address)
+                           policy=RetryPolicy.from_spec(spec), name_of=self.node_for_address,
+                           wait=(int(spec.options.get("wait_replicas", self.settings.replicas)),
+                                 int(spec.options.get("wait_timeout_ms", 500))))
 
     def connection(self) -> RedisConnection:
         reach = {name: self._reach(node) for name, node in self.nodes.items()}
@@ -365,7 +367,7 @@ class RedisSystem(ImageOf):
             return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
 
         validate_experiment(exp, RedisSettings, PATTERNS, self.native_faults, ROLES, names,
-                            client_options=("socket_timeout",))
+                            client_options=("socket_timeout", "wait_replicas", "wait_timeout_ms"))
         if not isinstance(exp.client.options.get("socket_timeout", True), bool):
             raise ValueError("client.options.socket_timeout: true (timeout_s bounds every read) or false (none)")
 

@@ -76,6 +76,7 @@ def test_an_exception_inside_a_fault_still_heals_and_tears_down(backend: str) ->
     # the backend fixture checks that no namespace, process, container or ledger entry is left
 
 
+@pytest.mark.docker_extra
 def test_a_fault_of_another_system_is_refused(backend: str, chaoskit_cluster: Callable[..., chaoskit.Cluster[
         Any, Any]]) -> None:
     c = chaoskit_cluster("redis", backend)  # the pytest plugin's fixture: torn down after the test

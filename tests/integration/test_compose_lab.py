@@ -136,6 +136,37 @@ def test_mongo_lab_initiates_the_set_and_takes_majority_writes() -> None:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
+def test_memcached_lab_spreads_keys_over_three_independent_nodes() -> None:
+    """Three memcached with plain compose; the HashClient spreads keys over all three, each node holds only its own."""
+    from pymemcache.client.base import Client
+    from pymemcache.client.hash import HashClient
+
+    project = f"cklabmemc{os.getpid()}"
+    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.3",
+           "CHAOSKIT_MEMCACHED_IMAGE": os.environ.get("CHAOSKIT_MEMCACHED_IMAGE", "chaoskit/memcached:1.6")}
+    base = [*_compose(), "-f", str(ROOT / "compose" / "memcached.yml"), "-p", project]
+    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert up.returncode == 0, up.stderr
+        servers = [(f"10.217.3.{i}", 11211) for i in (10, 11, 12)]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert all(Client(s, connect_timeout=1, timeout=1).version() for s in servers)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        client = HashClient(servers, default_noreply=False)
+        keys = [f"k{i}" for i in range(60)]
+        assert all(client.set(k, b"v") for k in keys)
+        held = [len(Client(s, timeout=1).get_many(keys)) for s in servers]
+        assert sum(held) == 60 and min(held) > 5, held  # every key on exactly one node: no replication
+    finally:
+        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
+
+
 def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
     """Three nodes started together with plain compose; CI points it at the locally built image."""
     from cassandra import ConsistencyLevel
@@ -143,7 +174,7 @@ def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
     from cassandra.query import SimpleStatement
 
     project = f"cklabcass{os.getpid()}"
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.3",
+    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.4",
            "CHAOSKIT_CASSANDRA_IMAGE": os.environ.get("CHAOSKIT_CASSANDRA_IMAGE", "chaoskit/cassandra:5.0")}
     base = [*_compose(), "-f", str(ROOT / "compose" / "cassandra.yml"), "-p", project]
     up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
@@ -158,7 +189,7 @@ def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
             time.sleep(2)
         else:
             raise AssertionError(f"cassandra-3 never saw three nodes up:\n{status}")
-        cluster = Cluster([f"10.217.3.{i}" for i in (10, 11, 12)], protocol_version=5)
+        cluster = Cluster([f"10.217.4.{i}" for i in (10, 11, 12)], protocol_version=5)
         try:
             session = cluster.connect()
             session.execute("CREATE KEYSPACE lab WITH replication = "

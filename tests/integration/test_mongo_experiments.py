@@ -37,6 +37,7 @@ def test_mongo_primary_kill_elects_a_new_primary_without_loss(tmp_path: Path, ba
     assert journal["roles_after"][old] == "replica", "the restarted old primary rejoined as a secondary"
 
 
+@pytest.mark.docker_extra
 def test_mongo_partition_w1_loses_acknowledged_writes(tmp_path: Path, backend: str) -> None:
     result = _run("mongo-partition-w1", tmp_path, backend=backend)
     journal, m = result.journal, result.journal["metrics"]
@@ -57,6 +58,7 @@ def test_mongo_partition_majority_loses_nothing(tmp_path: Path, backend: str) ->
     assert recount_lost(result.out_dir) == (0, m["acked_writes"])
 
 
+@pytest.mark.docker_extra
 def test_mongo_stepdown_is_hidden_by_retryable_writes(tmp_path: Path, backend: str) -> None:
     result = _run("mongo-stepdown", tmp_path, attempts=2, backend=backend)
     journal, m = result.journal, result.journal["metrics"]
@@ -65,6 +67,7 @@ def test_mongo_stepdown_is_hidden_by_retryable_writes(tmp_path: Path, backend: s
     assert journal["rto"]["new_primary"] != journal["faults"][0]["target"]
 
 
+@pytest.mark.docker_extra
 def test_mongo_stepdown_without_retryable_writes_shows_errors(tmp_path: Path, backend: str) -> None:
     result = _run("mongo-stepdown-no-retry", tmp_path, attempts=2, backend=backend)
     journal, m = result.journal, result.journal["metrics"]
@@ -75,6 +78,7 @@ def test_mongo_stepdown_without_retryable_writes_shows_errors(tmp_path: Path, ba
     assert recount_lost(result.out_dir) == (0, m["acked_writes"])
 
 
+@pytest.mark.docker_extra
 def test_mongo_secondary_reads_are_stale_under_lag(tmp_path: Path, backend: str) -> None:
     result = _run("mongo-secondary-read-lag", tmp_path, backend=backend)
     journal, m = result.journal, result.journal["metrics"]

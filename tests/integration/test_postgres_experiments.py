@@ -27,6 +27,7 @@ def test_postgres_primary_kill_promotes_a_replica_without_loss(tmp_path: Path, b
     assert journal["roles_after"][old] == "replica", "the restarted old primary rejoined as a replica"
 
 
+@pytest.mark.docker_extra
 def test_postgres_async_failover_loses_acknowledged_commits(tmp_path: Path, backend: str) -> None:
     result = run(load("postgres-async-failover-loss"), backend, tmp_path / "out", progress=print)
     journal = result.journal
@@ -35,6 +36,7 @@ def test_postgres_async_failover_loses_acknowledged_commits(tmp_path: Path, back
     assert journal["metrics"]["lost_writes"] > 0
 
 
+@pytest.mark.docker_extra
 def test_postgres_switchover_pauses_briefly_without_errors(tmp_path: Path, backend: str) -> None:
     result = run(load("postgres-switchover"), backend, tmp_path / "out", progress=print)
     journal = result.journal
@@ -51,6 +53,7 @@ def test_postgres_sync_replication_loses_nothing_under_the_same_partition(tmp_pa
     assert m["write_p50_ms"] is not None  # the latency cost is reported beside the async run's
 
 
+@pytest.mark.docker_extra
 def test_postgres_reader_endpoint_is_stale_under_lag(tmp_path: Path, backend: str) -> None:
     result = run(load("postgres-replica-read-lag"), backend, tmp_path / "out", progress=print)
     journal = result.journal

@@ -94,6 +94,19 @@ def test_guarded_partition_loses_far_fewer(tmp_path: Path, no_leftovers: None) -
         assert result.journal["metrics"]["lost_fraction"] < unguarded.journal["metrics"]["lost_fraction"] / 2
 
 
+def test_wait_for_every_replica_loses_nothing_under_the_same_partition(tmp_path: Path, no_leftovers: None) -> None:
+    result = _run("redis-partition-wait-replicas", tmp_path)
+    _assert_journal(result.journal, result.out_dir)
+    assert result.verdict is Verdict.PASS, _explain(result)
+    m = result.journal["metrics"]
+    assert m["lost_writes"] == 0 and m["acked_writes"] > 500 and m["info_writes"] >= 1
+    # the price: no write is confirmed while a replica is cut off -- the whole fault window at least
+    assert m["unavailable_s"] >= 6 and m["client_recovered"], m
+    unguarded = RESULTS.get("redis-primary-partition")
+    if unguarded is not None:  # the same partition with ElastiCache-style acknowledgement lost writes
+        assert unguarded.journal["metrics"]["lost_writes"] > 0
+
+
 def test_replica_reads_are_stale_under_lag(tmp_path: Path, no_leftovers: None) -> None:
     result = _run("redis-replica-read-lag", tmp_path)
     _assert_journal(result.journal, result.out_dir)

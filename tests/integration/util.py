@@ -28,7 +28,7 @@ def netns_names(state_dir: Path | None = None) -> set[str]:
 
 
 SERVERS = ("redis-server", "redis-sentinel", "postgres", "patroni", "etcd", "haproxy", "mongod", "java",
-           "toxiproxy-serve")  # comm is cut to 15 characters: toxiproxy-server
+           "toxiproxy-serve", "memcached")  # comm is cut to 15 characters: toxiproxy-server
 
 
 def _started_under(pid: int, runs: set[str]) -> bool:

@@ -40,6 +40,7 @@ class Model:
     reads: list[tuple[int, float, bool]]  # (value asked, invoked at, found) of every ok read
     final: set[int] | None
     facts: RunFacts
+    duplicates: int = 0  # extra copies of values the final read holds
 
     def ops(self, order: random.Random | None = None) -> list[Op]:
         """All ops merged by time, or in a random interleaving that keeps every process's own order."""
@@ -83,7 +84,8 @@ def models(draw: st.DrawFn) -> Model:
             if outcome is not None:
                 clock.t += draw(st.floats(0, 1.5))
                 done = round(clock.t, 6)
-                clock.ops.append(Op(proc, outcome, "write", next_value, done, node=node))
+                clock.ops.append(Op(proc, outcome, "write", next_value, done, node=node,
+                                    attempts=draw(st.sampled_from([None, 1, 1, 2, 7]))))
             writes[next_value] = W(outcome, inv.time, done, node, proc)
             next_value += 1
             if outcome is None:
@@ -104,12 +106,15 @@ def models(draw: st.DrawFn) -> Model:
                 reads.append((want, inv.time, found))
         per_process.append(clock.ops)
     final: set[int] | None = None
+    twice: list[int] = []
     if draw(st.booleans()) or not writes:
         final = {v for v in writes if draw(st.booleans())} | set(draw(st.sets(st.integers(1000, 1010), max_size=2)))
+        twice = [v for v in sorted(final) if not draw(st.integers(0, 7))]  # a write applied twice, now and then
         end = round(max([op.time for ops in per_process for op in ops], default=0.0) + 1.0, 6)
         per_process.append([Op(writers + readers, OpType.INVOKE, "final-read", None, end),
-                            Op(writers + readers, OpType.OK, "final-read", sorted(final), round(end + 0.1, 6))])
-    return Model(per_process, writes, reads, final, draw(facts()))
+                            Op(writers + readers, OpType.OK, "final-read", sorted([*final, *twice]),
+                               round(end + 0.1, 6))])
+    return Model(per_process, writes, reads, final, draw(facts()), len(twice))
 
 
 @st.composite
@@ -117,7 +122,9 @@ def facts(draw: st.DrawFn) -> RunFacts:
     if not draw(st.booleans()):
         return RunFacts()
     fault_at = round(draw(st.floats(0, 4)), 6)
+    healed_at = round(fault_at + draw(st.floats(0, 3)), 6) if draw(st.booleans()) else None
     events = tuple(Event(round(draw(st.floats(0, 8)), 6), "watcher", draw(st.sampled_from(["promoted", "noise"])),
                          "", draw(st.sampled_from([*NODES, None]))) for _ in range(draw(st.integers(0, 3))))
-    return RunFacts(fault_at=fault_at, events=events, detected_kinds=("noise",), promoted_kinds=("promoted",),
+    return RunFacts(fault_at=fault_at, healed_at=healed_at, events=events, detected_kinds=("noise",),
+                    promoted_kinds=("promoted",),
                     leaderless=draw(st.booleans()))

@@ -52,7 +52,8 @@ def test_lost_writes_is_acked_minus_final_and_never_counts_info_or_fail(m: Model
     assert lost == len(acked - m.final)  # an info or fail write is never lost
     assert res.metrics["failed_writes_present"] == len(failed & m.final)
     assert res.metrics["info_writes_applied"] == len(maybe & m.final)
-    assert (res.valid is Valid.TRUE) == (not acked - m.final and not failed & m.final)
+    assert res.metrics["duplicates"] == m.duplicates
+    assert (res.valid is Valid.TRUE) == (not acked - m.final and not failed & m.final and not m.duplicates)
 
 
 @PROPS

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
+from chaoskit.catch_up import CatchUp
 from chaoskit.checkers import (
     CHECK_OF_METRIC,
     Availability,
-    CatchUp,
     Check,
     CheckResult,
+    Load,
     LostWrites,
     OldPrimary,
     RtoPhases,
@@ -368,12 +369,16 @@ def test_run_checkers_turns_a_crash_into_unknown_and_keeps_going() -> None:
 
 def test_default_checkers_do_not_crash_on_empty_history() -> None:
     results = run_checkers(History(), NO_FACTS)
-    assert len(results) == 6
+    assert [r.name for r in results] == ["lost-writes", "stale-reads", "availability", "rto", "old-primary", "load",
+                                        "catch-up"]
     assert not [r for r in results if "crashed" in r.detail]
 
 
 def test_every_expectation_metric_maps_to_a_checker() -> None:
-    names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name, CatchUp.name}
+    from chaoskit.cache_checks import CacheHits
+
+    names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name, Load.name,
+             CacheHits.name, CatchUp.name}
     for metric in typing.get_args(Metric):
         assert CHECK_OF_METRIC[metric] in names, metric
 

@@ -84,6 +84,15 @@ def test_patterns(pattern: str, retry_writes: bool, w: Any, app_retry: bool) -> 
     assert reader.options()["readPreference"] == "secondary"
 
 
+def test_socket_timeout_option_is_timeout_plus_1_s_or_none() -> None:
+    def opts(**kw: Any) -> dict[str, Any]:
+        return MongoClientPattern("retry-writes-majority", [("10.0.0.1", 27017)], f="write", read_from="primary",
+                                  timeout_s=0.5, policy=RetryPolicy(), name_of=lambda h, p: None, **kw).options()
+
+    assert opts()["socketTimeoutMS"] == 1500
+    assert opts(socket_timeout=False)["socketTimeoutMS"] is None, "none: pymongo waits for a reply for ever"
+
+
 def test_routes_follow_the_latest_topology_and_stale_ones_are_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     """Docker Desktop routing: a later run that reuses a member address (same subnet) must not connect
     to the earlier run's published port."""

@@ -224,3 +224,22 @@ def test_write_report(tmp_path: Path) -> None:
     text = target.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "redis-primary-kill" in text
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_latency_panel_labels_the_fault_window_and_tabulates_the_phases() -> None:
+    metrics = {"ops_ok": 10, "attempts_per_op": 1.5, "attempts_per_op_before": 1.0, "op_p50_ms_before": 1.25,
+               "op_p99_ms_before": 3.5, "op_max_ms_before": 4.0, "attempts_per_op_during": 10.78,
+               "op_p50_ms_during": 2001.0, "op_p99_ms_during": 4339.4, "op_max_ms_during": 4339.4,
+               "attempts_per_op_after": None, "op_p50_ms_after": None, "op_p99_ms_after": None,
+               "op_max_ms_after": None}
+    doc = render_report(make_journal(metrics=metrics, faults=[
+        {"kind": "latency", "target": "redis-1", "role": "primary", "applied_at": 3.0, "healed_at": 8.0}]),
+        make_ops())
+    latency = doc[doc.index("Op latency"):doc.index("<h2>Faults")]
+    assert latency.count('class="fault"') == 1 and "latency redis-1 (primary)</text>" in latency, \
+        "the toxic window is shaded and named in the latency panel"
+    rows = re.findall(r"<tr><td>([a-z ]+)</td>((?:<td class=\"n\">[^<]*</td>)+)</tr>", latency)
+    assert [r[0] for r in rows] == ["before the fault", "during the fault"], "a phase without ops has no row"
+    assert re.findall(r">([^<]*)</td>", rows[1][1]) == ["10.78", "2,001", "4,339.4", "4,339.4"]
+    cards = doc[doc.index("Key metrics"):doc.index("Timeline")]
+    assert "attempts per op" in cards and "op p99" not in cards, "phase figures are in the table, not cards"

@@ -53,7 +53,7 @@ def test_success_after_failures_is_ok_with_value() -> None:
     out, ft = _call(fn)
     assert out.type is OpType.OK
     assert out.value == 42
-    assert fn.calls == 4
+    assert fn.calls == 4 and out.attempts == 4, "the outcome says how many times the op was sent"
     assert len(ft.sleeps) == 3
 
 
@@ -76,7 +76,7 @@ def test_no_retry_policy_makes_exactly_one_attempt() -> None:
     fn = Flaky([Refused("x"), Refused("y")], result=1)
     out, ft = _call(fn, RetryPolicy.none())
     assert out.type is OpType.FAIL
-    assert fn.calls == 1
+    assert fn.calls == 1 and out.attempts == 1
     assert ft.sleeps == []
 
 
@@ -104,7 +104,7 @@ def test_deadline_stops_retries() -> None:
     out, ft = _call(fn, policy)
     assert out.type is OpType.FAIL
     assert 2.0 <= ft.now < 2.0 + 0.5 + 1e-9
-    assert fn.calls == 5  # attempts at 0, 0.5, 1.0, 1.5, 2.0
+    assert fn.calls == 5 == out.attempts  # attempts at 0, 0.5, 1.0, 1.5, 2.0
 
 
 def test_backoff_is_exponential_and_capped() -> None:
@@ -125,6 +125,7 @@ def test_long_error_text_is_shortened() -> None:
 
 def test_policy_from_client_spec() -> None:
     spec = ClientSpec(pattern="sentinel-backoff", timeout_s=0.5, op_deadline_s=3.0,
-                      backoff_initial_s=0.1, backoff_max_s=0.4)
+                      backoff_initial_s=0.1, backoff_max_s=0.4, backoff_jitter_s=0.0)
     policy = RetryPolicy.from_spec(spec)
-    assert (policy.retry, policy.deadline_s, policy.initial_wait_s, policy.max_wait_s) == (True, 3.0, 0.1, 0.4)
+    assert (policy.retry, policy.deadline_s, policy.initial_wait_s, policy.max_wait_s, policy.jitter_s) \
+        == (True, 3.0, 0.1, 0.4, 0.0)

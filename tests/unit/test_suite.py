@@ -52,6 +52,31 @@ def test_suite_report_links_every_run_and_draws_each_pair(tmp_path: Path) -> Non
     assert not re.search(r"<script|https?://", page)  # self-contained
 
 
+def test_a_cache_pair_compares_errors_and_hit_ratio_not_lost_writes(tmp_path: Path) -> None:
+    def cache(name: str, errors: int) -> dict[str, Any]:
+        return {**_journal(name, cache_errors=errors, min_hit_ratio=0.65, unexpected_misses=210, rehash_s=2.1),
+                "rto": {"cache": True}}
+
+    rows = [Row("memcached-node-kill-raise", tmp_path / "a", cache("memcached-node-kill-raise", 15)),
+            Row("memcached-node-kill", tmp_path / "b", cache("memcached-node-kill", 0), "memcached-node-kill-raise")]
+    page = render_suite(rows, tmp_path)
+    assert "errors raised" in page and "lowest hit ratio" in page and "lost writes" not in page
+    assert ">15<" in page
+
+
+def test_a_slow_network_pair_shows_amplification_longest_op_and_duplicates(tmp_path: Path) -> None:
+    rows = [Row("storm", tmp_path / "a", _journal("storm", attempts_per_op_during=10.78, max_op_ms=4339.4,
+                                                  duplicates=2)),
+            Row("calm", tmp_path / "b", _journal("calm", attempts_per_op_during=6.0, max_op_ms=5183.8,
+                                                 duplicates=0), "storm")]
+    page = render_suite(rows, tmp_path)
+    chart = page[page.index("<svg"):page.index("</svg>")]
+    for label, a, b in (("attempts per op in the fault", "10.78", "6"), ("longest op (ms)", "4339.40", "5183.80"),
+                        ("duplicates", "2", "0")):
+        assert re.search(rf">{re.escape(label)}</text><rect[^>]*/><text[^>]*>{a}</text><rect[^>]*/>"
+                         rf"<text[^>]*>{b}</text>", chart), label
+
+
 def test_suite_report_says_when_no_pair_ran(tmp_path: Path) -> None:
     page = render_suite([Row("x", tmp_path / "x", _journal("x"))], tmp_path)
     assert "No declared pair" in page and "verdict-pass" in page

@@ -256,4 +256,7 @@ def test_only_experiments_with_a_toxic_fault_put_the_proxy_on_the_path() -> None
     from chaoskit.catalog import list_experiments
 
     toxic = sorted(e.name for e in list_experiments(user=False) if uses_toxics(list(e.faults)))
-    assert toxic == ["redis-blackhole-primary", "redis-primary-latency"]
+    assert toxic == ["mongo-slow-primary", "mongo-slow-primary-no-timeout", "postgres-connection-reset",
+                     "postgres-connection-reset-no-key", "postgres-slow-primary",
+                     "postgres-slow-primary-no-timeout", "redis-blackhole-primary", "redis-primary-latency",
+                     "redis-retry-storm", "redis-retry-storm-backoff"]
