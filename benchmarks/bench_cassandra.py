@@ -7,6 +7,9 @@ memory (PSS and RSS of the three JVMs); then one node is SIGKILLed and the time 
 failure detector convicts it is measured (a read at ALL through each survivor answers Unavailable, the
 topology's ``replica-down`` event), for each ``phi_convict_threshold``; then it is restarted and the time
 until it answers CQL, and until every node runs a read at ALL again, is measured.
+
+``--handoff N``: instead, N runs of ``cassandra-hinted-handoff`` (a 10 s cut of one replica under
+QUORUM writes): how long after heal its own copy had every value (``caught_up_s``), min/median/max.
 """
 
 from __future__ import annotations
@@ -82,12 +85,33 @@ def trial(phi: float, parallel: bool, ready_only: bool = False) -> dict[str, flo
     return out
 
 
+def handoff(trials: int) -> None:
+    from chaoskit.runner import run
+
+    took = []
+    for i in range(trials):
+        with tempfile.TemporaryDirectory(prefix="bench-handoff-") as out:
+            result = run(load("cassandra-hinted-handoff"), "local", Path(out) / "run", progress=lambda _m: None)
+            m = result.journal["metrics"]
+            print(f"trial {i + 1}: {result.verdict.value}, caught_up_s {m['caught_up_s']}, "
+                  f"behind_at_end {m['behind_at_end']}, acked {m['acked_writes']}", flush=True)
+            if m["caught_up_s"] is not None:
+                took.append(float(m["caught_up_s"]))
+    if took:
+        print(f"  -> caught up after heal: min {min(took):.1f} s, median {statistics.median(took):.1f} s, "
+              f"max {max(took):.1f} s ({len(took)} of {trials})", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--trials", type=int, default=2)
     p.add_argument("--phi", type=float, nargs="*", default=[8.0, 5.0])
     p.add_argument("--ready-only", action="store_true", help="only start the ring (no kill, detection, restart)")
+    p.add_argument("--handoff", type=int, default=0, metavar="N", help="N runs of cassandra-hinted-handoff instead")
     args = p.parse_args()
+    if args.handoff:
+        handoff(args.handoff)
+        return
     for parallel in (True, False):
         for phi in args.phi:
             runs = [trial(phi, parallel, args.ready_only) for _ in range(args.trials)]

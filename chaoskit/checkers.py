@@ -331,6 +331,9 @@ def run_checkers(history: History, facts: RunFacts,
             from chaoskit.cache_checks import CacheHits
 
             checkers = (*checkers, CacheHits())
+        from chaoskit.catch_up import CatchUp  # a probed replica's catch-up (n/a without probe events)
+
+        checkers = (*checkers, CatchUp())
     out = []
     for checker in checkers:
         try:
@@ -351,6 +354,7 @@ CHECK_OF_METRIC = {
     **{m: "cache" for m in ("hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio",
                             "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses",
                             "miss_rate_before", "miss_rate_during", "rehash_s")},
+    "caught_up_s": "catch-up", "behind_at_end": "catch-up",
 }
 
 

@@ -72,6 +72,7 @@ Metric = Literal[
     "attempts_per_op_before", "attempts_per_op_during", "attempts_per_op_after",
     "op_p50_ms_before", "op_p50_ms_during", "op_p50_ms_after", "op_p99_ms_before", "op_p99_ms_during",
     "op_p99_ms_after", "op_max_ms_before", "op_max_ms_during", "op_max_ms_after",
+    "caught_up_s", "behind_at_end",  # a probed replica's (Cassandra probe_node, chaoskit.catch_up)
     # a cache's (chaoskit.cache_checks)
     "hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio", "hit_ratio_end",
     "cache_errors", "sets_not_stored", "unexpected_misses", "miss_rate_before", "miss_rate_during", "rehash_s",

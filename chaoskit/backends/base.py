@@ -112,6 +112,11 @@ class Backend(Protocol):
         """The last lines of the node's log ('' if none)."""
         ...
 
+    def exec(self, node: Node, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
+        """Run ``argv`` beside the node's server (its network namespace / inside its container), as an
+        operator's tool would be (e.g. ``nodetool``); returns (exit status, stdout and stderr)."""
+        ...
+
     def teardown(self) -> None:
         """Kill every node and remove every resource this backend created; idempotent, never raises."""
         ...

@@ -363,6 +363,15 @@ class DockerBackend:
                              capture_output=True, text=True)
         return res.returncode == 0 and any(line.startswith(f"-A {CHAIN}") for line in res.stdout.splitlines())
 
+    def exec(self, node: Node, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
+        """``docker exec`` (the SDK's exec has no timeout: the CLI's process is bounded instead)."""
+        try:
+            res = subprocess.run(["docker", "exec", self.container_name(node.name), *argv], capture_output=True,
+                                 text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise InfrastructureError(f"`{' '.join(argv[-3:])}` on {node.name} timed out after {timeout:g}s") from exc
+        return res.returncode, res.stdout + res.stderr
+
     def log_tail(self, node: Node, lines: int = 20) -> str:
         c = self._container(node.name)
         if c is None:

@@ -220,6 +220,14 @@ class LocalBackend:
             return ""
         return "\n".join(node.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def exec(self, node: Node, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
+        try:
+            res = subprocess.run(["ip", "netns", "exec", self.netns(node.name), *argv], capture_output=True,
+                                 text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise InfrastructureError(f"`{' '.join(argv[-3:])}` on {node.name} timed out after {timeout:g}s") from exc
+        return res.returncode, res.stdout + res.stderr
+
     def teardown(self) -> None:
         from chaoskit.backends.ledger import remove_entries
 

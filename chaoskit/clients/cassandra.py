@@ -6,6 +6,13 @@
 - ``one``: ONE writes and reads: any single replica acknowledges or answers.
 - ``quorum-write-one-read``: QUORUM writes, ONE reads: a read may miss a write a QUORUM acknowledged
   when it reaches the replica that did not get it.
+- ``downgrading``: the anti-pattern. QUORUM asked, but the driver's (deprecated)
+  ``DowngradingConsistencyRetryPolicy`` retries an ``Unavailable`` at the level the alive replicas
+  allow (ONE when one is), ignores a ``WriteTimeout`` once one replica has the write (the driver
+  reports success), and retries a ``ReadTimeout`` at the level of the replicas that answered. Those
+  acknowledgements are not QUORUM acknowledgements: each such op ends ok with a note of what was hidden
+  (``downgraded: ...``), and a downgraded read may be stale. Each request goes to a random
+  coordinator (:class:`ShuffledCoordinators`), as many application instances' would.
 
 Every row is ``(p=0, id=value)`` in one partition (clustering ``id DESC``), so a read can also say the
 newest value the replica it reached had. An insert of the same key is idempotent: the driver and the
@@ -25,6 +32,8 @@ How an op ended (fail = certainly not applied, info = maybe applied):
 from __future__ import annotations
 
 import contextlib
+import random
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +46,12 @@ from cassandra import (
 )
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, ResponseFuture
 from cassandra.connection import ConnectionException
-from cassandra.policies import ConstantReconnectionPolicy, RetryPolicy, RoundRobinPolicy
+from cassandra.policies import (
+    ConstantReconnectionPolicy,
+    DowngradingConsistencyRetryPolicy,
+    RetryPolicy,
+    RoundRobinPolicy,
+)
 from cassandra.query import PreparedStatement
 
 from chaoskit.clients.base import Outcome
@@ -47,11 +61,12 @@ from chaoskit.history import OpType
 
 # the driver's errors do not share one base: NoHostAvailable and ConnectionException are plain Exceptions
 RETRY_ON = (DriverException, NoHostAvailable, ConnectionException, OSError)
-PATTERNS = ("quorum", "one", "quorum-write-one-read")
+PATTERNS = ("quorum", "one", "quorum-write-one-read", "downgrading")
 KEYSPACE, TABLE, PORT = "chaoskit", "writes", 9042
 LEVELS = {"quorum": (ConsistencyLevel.QUORUM, ConsistencyLevel.QUORUM),
           "one": (ConsistencyLevel.ONE, ConsistencyLevel.ONE),
-          "quorum-write-one-read": (ConsistencyLevel.QUORUM, ConsistencyLevel.ONE)}
+          "quorum-write-one-read": (ConsistencyLevel.QUORUM, ConsistencyLevel.ONE),
+          "downgrading": (ConsistencyLevel.QUORUM, ConsistencyLevel.QUORUM)}
 
 
 def _not_sent(exc: BaseException) -> bool:
@@ -78,10 +93,59 @@ def classify_read(exc: BaseException) -> OpType:
 
 
 
+class RecordingDowngrade(DowngradingConsistencyRetryPolicy):
+    """The driver's downgrading policy as it ships, noting what it hid (one op in flight per client:
+    ``note`` is reset before each op and read after it)."""
+
+    def __init__(self) -> None:
+        with warnings.catch_warnings():  # deprecated in the driver: that is the point of this pattern
+            warnings.simplefilter("ignore", DeprecationWarning)
+            super().__init__()
+        self.note: str | None = None
+
+    def _noted(self, decision: tuple[int, Any], what: str) -> tuple[int, Any]:
+        if decision[0] == self.RETRY and decision[1] is not None:
+            self.note = f"downgraded: {what}, retried at {ConsistencyLevel.value_to_name[decision[1]]}"
+        elif decision[0] == self.IGNORE:
+            self.note = f"downgraded: {what}, ignored (reported as success)"
+        return decision
+
+    def on_read_timeout(self, query: Any, consistency: int, required_responses: int, received_responses: int,
+                        data_retrieved: bool, retry_num: int) -> tuple[int, Any]:
+        decision = super().on_read_timeout(query, consistency, required_responses, received_responses,
+                                           data_retrieved, retry_num)
+        if decision[1] == consistency:
+            return decision  # the same level again: no downgrade
+        return self._noted(decision, f"ReadTimeout ({received_responses} of {required_responses} answered)")
+
+    def on_write_timeout(self, query: Any, consistency: int, write_type: Any, required_responses: int,
+                         received_responses: int, retry_num: int) -> tuple[int, Any]:
+        decision = super().on_write_timeout(query, consistency, write_type, required_responses,
+                                            received_responses, retry_num)
+        return self._noted(decision, f"WriteTimeout ({received_responses} of {required_responses} acknowledged)")
+
+    def on_unavailable(self, query: Any, consistency: int, required_replicas: int, alive_replicas: int,
+                       retry_num: int) -> tuple[int, Any]:
+        decision = super().on_unavailable(query, consistency, required_replicas, alive_replicas, retry_num)
+        return self._noted(decision, f"Unavailable ({alive_replicas} of {required_replicas} alive)")
+
+
+class ShuffledCoordinators(RoundRobinPolicy):
+    """Each request to a coordinator picked at random, then the others in ring order: what the driver's
+    default token-aware policy does (it shuffles the replicas) when every node holds every row. Paced
+    readers and writers on plain round robin fall into step and keep reaching the same coordinator."""
+
+    def make_query_plan(self, working_keyspace: Any = None, query: Any = None) -> Any:
+        self._position = random.randrange(1 << 30)
+        return super().make_query_plan(working_keyspace, query)
+
+
 def make_cluster(hosts: list[str], *, timeout_s: float, consistency: int = ConsistencyLevel.QUORUM,
-                 retry: RetryPolicy | None = None) -> Cluster:
-    """A driver Cluster for these contact points (round robin over every node, protocol v5)."""
-    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), retry_policy=retry or RetryPolicy(),
+                 retry: RetryPolicy | None = None, shuffle: bool = False) -> Cluster:
+    """A driver Cluster for these contact points (round robin over every node, or a random coordinator
+    per request with ``shuffle``; protocol v5)."""
+    balance = ShuffledCoordinators() if shuffle else RoundRobinPolicy()
+    profile = ExecutionProfile(load_balancing_policy=balance, retry_policy=retry or RetryPolicy(),
                                consistency_level=consistency, request_timeout=timeout_s)
     return Cluster(hosts, port=PORT, protocol_version=5, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                    connect_timeout=min(timeout_s, 2.0), control_connection_timeout=2.0,
@@ -100,9 +164,11 @@ class CassandraClientPattern:
         self._session: Any = None
         self._stmts: dict[str, PreparedStatement] = {}
         self._last: ResponseFuture | None = None
+        self._downgrade = RecordingDowngrade() if pattern == "downgrading" else None
 
     def open(self) -> None:
-        self._cluster = make_cluster(self.hosts, timeout_s=self.timeout_s)
+        self._cluster = make_cluster(self.hosts, timeout_s=self.timeout_s, retry=self._downgrade,
+                                     shuffle=self._downgrade is not None)
         self._session = self._cluster.connect()
         queries = {"write": f"INSERT INTO {KEYSPACE}.{TABLE} (p, id) VALUES (0, ?)",
                    "read": f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0 AND id >= ?",
@@ -138,6 +204,8 @@ class CassandraClientPattern:
 
     def invoke(self, f: str, value: Any) -> Outcome:
         self._last = None
+        if self._downgrade is not None:
+            self._downgrade.note = None
         if f == "write":
             out = call_with_policy(lambda: self._run("write", (value,)), classify, self.policy,
                                    retry_on=RETRY_ON)
@@ -149,7 +217,8 @@ class CassandraClientPattern:
         value_out = out.value if f == "read" and out.type is OpType.OK else value
         host = self._last.coordinator_host if self._last is not None and out.type is OpType.OK else None
         node = self.name_of(*_split(host)) if host else None
-        return Outcome(out.type, value_out, node, out.error, out.attempts)
+        note = self._downgrade.note if self._downgrade is not None and out.type is OpType.OK else None
+        return Outcome(out.type, value_out, node, note or out.error, out.attempts)
 
     def close(self) -> None:
         if self._cluster is not None:

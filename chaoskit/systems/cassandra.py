@@ -16,6 +16,7 @@ Local backend only in this slice (the jars come from Maven Central, see ``cassan
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -44,12 +45,15 @@ from chaoskit.clients.cassandra import (
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.faults import kind_of
 from chaoskit.systems import cassandra_dist as dist
+from chaoskit.systems import cassandra_probe as probe
 from chaoskit.systems.base import (
     ComposeNode,
     Event,
     EventSink,
     Facts,
+    ImageOf,
     LocalImage,
     NodeBook,
     Progress,
@@ -58,8 +62,11 @@ from chaoskit.systems.base import (
     validate_experiment,
     wait_until,
 )
+from chaoskit.systems.cassandra_faults import NODETOOL_FAULTS
 
 ROLES = ("any", "two", "all", "others")
+SYSTEM_IMAGE = ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
+IMAGE_LIB = Path("/opt/cassandra/lib")  # the official image's (and chaoskit/cassandra:5.0's) jars
 LEADER_ONLY = ("failover_happened", "old_primary_demoted")  # figures a ring without a primary never has
 JMX_PORT = 7199
 
@@ -75,6 +82,11 @@ class CassandraSettings(BaseModel):
     speculative_retry: str = Field("99p", pattern=r"^(?i:none|always|\d+(\.\d+)?(p|percentile|ms))$",
                                    description="the table's speculative_retry ('99p', '50ms', 'NONE')")
     parallel_start: bool = Field(True, description="start the non-seed nodes together once the seed answers")
+    hinted_handoff: bool = Field(True, description="hinted_handoff_enabled: coordinators keep writes for an "
+                                 "unreachable replica and replay them when it is back")
+    dynamic_snitch: bool = Field(True, description="rank replicas by latency (false: ring order)")
+    probe_node: str = Field("", description="sample this node's own copy until the final read: events "
+                            "replica-behind / replica-caught-up (metrics caught_up_s, behind_at_end)")
 
 
 @dataclass(frozen=True)
@@ -128,18 +140,23 @@ class CassandraTopology(NodeBook):
         super().__init__(backend, workdir)
         self.settings, self.exp = CassandraSettings.model_validate(exp.topology), exp
         self.names = [f"cassandra-{i + 1}" for i in range(self.settings.nodes)]
+        self._probe: probe.CopyProbe | None = None
 
     def _spec(self, i: int, name: str, lib: Path) -> NodeSpec:
         s, d = self.settings, self.workdir / name
+        docker = self.backend.name == "docker"
+        lib = IMAGE_LIB if docker else lib  # the image's jars (the work directory is mounted at the same path)
         text = dist.config_yaml(name=name, address=self.addresses[name], seeds=[self.addresses[n] for n in self.names],
                                 token=dist.tokens(len(self.names))[i], directory=d, phi=s.phi_convict_threshold,
-                                read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
+                                read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms,
+                                hinted_handoff=s.hinted_handoff, dynamic_snitch=s.dynamic_snitch)
         conf = dist.write_conf(d, text)
         argv = dist.jvm_argv(lib=lib, conf=conf, directory=d, jmx_port=JMX_PORT + i)
-        return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,))
+        return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,),
+                        image=os.environ.get(*SYSTEM_IMAGE) if docker else None)
 
     def up(self, progress: Progress) -> None:
-        lib = dist.ensure_jars(progress)
+        lib = IMAGE_LIB if self.backend.name == "docker" else dist.ensure_jars(progress)
         self.addresses = self.backend.prepare(self.names)
         specs = [self._spec(i, n, lib) for i, n in enumerate(self.names)]
         t = time.monotonic()
@@ -152,6 +169,17 @@ class CassandraTopology(NodeBook):
                 self._wait_cql(spec.name, 60)
         progress(f"started {len(self.names)} Cassandra {dist.VERSION} nodes "
                  f"({'others together' if self.settings.parallel_start else 'one after another'})")
+
+    def nodetool(self, node: Node, *args: str, timeout: float = 120.0) -> str:
+        """``nodetool ARGS`` beside ``node``; its output. InfrastructureError if it exits non-zero."""
+        i = self.names.index(node.name)
+        argv = (["nodetool", "-p", str(JMX_PORT + i), *args] if self.backend.name == "docker" else
+                dist.nodetool_argv(lib=dist.lib_dir(), directory=self.workdir / node.name, jmx_port=JMX_PORT + i,
+                                   args=args))
+        status, out = self.backend.exec(node, argv, timeout)
+        if status != 0:
+            raise InfrastructureError(f"`nodetool {' '.join(args)}` on {node.name} exited {status}", out[-1500:])
+        return out
 
     def _wait_cql(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -251,6 +279,14 @@ class CassandraTopology(NodeBook):
     def watch(self, sink: EventSink, clock: Callable[[], float]) -> Callable[[], None]:
         stop = threading.Event()
         threading.Thread(target=self._watch, args=(sink, clock, stop), daemon=True, name="watch-cassandra").start()
+        if self.settings.probe_node:
+            self._probe = copy_probe = probe.CopyProbe(self, sink, clock)
+
+            def stop_both() -> None:
+                stop.set()
+                copy_probe.stop.set()
+
+            return stop_both
         return stop.set
 
     def _watch(self, sink: EventSink, clock: Callable[[], float], stop: threading.Event) -> None:
@@ -302,6 +338,8 @@ class CassandraTopology(NodeBook):
     def final_read(self) -> list[Any]:
         """Every value, read at ALL (every replica answers; differences are repaired as it reads):
         through each node as coordinator in turn, else through whichever the driver picks."""
+        if self._probe is not None:
+            self._probe.stop.set()  # the read at ALL repairs what it reads: the probe would see that, not hints
         cql = f"SELECT id FROM {KEYSPACE}.{TABLE} WHERE p = 0"
         errors = []
         with _session(self._hosts(), 30.0) as (cluster, session):
@@ -310,29 +348,39 @@ class CassandraTopology(NodeBook):
                     rows = (_by_host(cluster, session, address, cql, 30.0) if address else
                             session.execute(SimpleStatement(cql, consistency_level=ConsistencyLevel.ALL,
                                                             fetch_size=5000), timeout=30.0))
-                    return sorted(int(row.id) for row in rows)
+                    values = sorted(int(row.id) for row in rows)
+                    if self._probe is not None:
+                        self._probe.conclude(values)
+                    return values
                 except (*RETRY_ON, InfrastructureError) as exc:
                     errors.append(f"{address or 'any'}: {type(exc).__name__}: {exc}")
         raise InfrastructureError("no coordinator answered the final read at ALL: " + "; ".join(errors)[:400])
 
 
-class CassandraSystem:
-    name = "cassandra"
+class CassandraSystem(ImageOf):
+    name, image = "cassandra", SYSTEM_IMAGE
     run_weight = 2.0  # three JVMs of ~600 MB that start in 12-40 s
-    local_image: LocalImage | None = None  # no image yet
+    local_image: LocalImage | None = LocalImage("chaoskit/cassandra:5.0", "cassandra", dist.stage_image)
     client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
-    native_faults: tuple[str, ...] = ()
+    native_faults: tuple[str, ...] = tuple(kind_of(f) for f in NODETOOL_FAULTS)
 
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, CassandraSettings, PATTERNS, self.native_faults, ROLES,
                             lambda s: {f"cassandra-{i + 1}" for i in range(s.nodes)})
+        settings = CassandraSettings.model_validate(exp.topology)
+        if settings.probe_node:
+            first = f"cassandra-{probe.first_replica(dist.tokens(settings.nodes)) + 1}"
+            if settings.probe_node != first or settings.dynamic_snitch:
+                raise ValueError(f"topology.probe_node: only the first replica of partition 0 ({first}) with "
+                                 "dynamic_snitch: false reads its own copy at ONE")
         for i, expectation in enumerate(exp.expect):
             if expectation.metric in LEADER_ONLY:
                 raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a leaderless system")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> CassandraTopology:
-        if backend.name != "local":
-            raise UsageError("cassandra runs on the local backend only so far: use --backend local")
+        if getattr(backend, "addressing", "direct") == "published":
+            raise UsageError("cassandra on Docker Desktop (published ports) is not supported yet: the driver "
+                             "connects to the addresses the nodes announce; use a Linux Docker host or --backend local")
         return CassandraTopology(exp, backend, workdir)
 
     def binaries(self) -> dict[str, str]:
@@ -340,14 +388,21 @@ class CassandraSystem:
         need = ("java",) if dist.fetched() else ("java", "mvn")
         return {b: dist.INSTALL_HINT for b in need}
 
-    def images(self) -> list[str]:
-        return []  # no container image yet: ``--backend auto`` picks local
-
-    def image_variable(self) -> tuple[str, str]:
-        return ("CHAOSKIT_CASSANDRA_IMAGE", "")
-
     def compose_nodes(self, net: str) -> list[ComposeNode]:
-        raise ValueError("cassandra: no Compose lab yet")
+        """Three nodes started together (every one a seed, tokens given, no bootstrap), each with the
+        ``cassandra.yaml`` chaoskit writes; data in the container. No keyspace: create your own."""
+        s = CassandraSettings()
+        addresses = [f"{net}.{10 + i}" for i in range(s.nodes)]
+        conf, data = Path("/etc/chaoskit-cassandra"), Path("/var/lib/cassandra")
+        nodes = []
+        for i, address in enumerate(addresses):
+            text = dist.config_yaml(name=f"cassandra-{i + 1}", address=address, seeds=addresses,
+                                    token=dist.tokens(s.nodes)[i], directory=data, phi=s.phi_convict_threshold,
+                                    read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
+            argv = dist.jvm_argv(lib=IMAGE_LIB, conf=conf, directory=data, jmx_port=JMX_PORT)
+            files = ((str(conf / "cassandra.yaml"), text), (str(conf / "logback.xml"), dist.LOGBACK))
+            nodes.append(ComposeNode(f"cassandra-{i + 1}", address, argv, files=files))
+        return nodes
 
 
 SYSTEM: System = CassandraSystem()  # typed: mypy checks it against the System protocol

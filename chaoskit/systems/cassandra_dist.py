@@ -140,7 +140,8 @@ def tokens(n: int) -> list[int]:
 
 
 def config_yaml(*, name: str, address: str, seeds: list[str], token: int, directory: Path, phi: float,
-                read_timeout_ms: int, write_timeout_ms: int) -> str:
+                read_timeout_ms: int, write_timeout_ms: int, hinted_handoff: bool = True,
+                dynamic_snitch: bool = True) -> str:
     d = directory
     return f"""# chaoskit lab node {name}: small, fast, one token
 cluster_name: chaoskit
@@ -149,6 +150,7 @@ initial_token: {token}
 auto_bootstrap: false
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
+dynamic_snitch: {str(dynamic_snitch).lower()}
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
@@ -175,7 +177,7 @@ request_timeout: {2 * read_timeout_ms}ms
 concurrent_reads: 8
 concurrent_writes: 8
 concurrent_compactors: 1
-hinted_handoff_enabled: true
+hinted_handoff_enabled: {str(hinted_handoff).lower()}
 key_cache_size: 8MiB
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer
@@ -191,6 +193,33 @@ def jvm_argv(*, lib: Path, conf: Path, directory: Path, jmx_port: int, main: str
             f"-Dlogback.configurationFile={conf / 'logback.xml'}",
             f"-Dcassandra.logdir={directory / 'logs'}", f"-Dcassandra.storagedir={directory}",
             "-cp", f"{conf}:{lib}/*", main)
+
+
+def nodetool_argv(*, lib: Path, directory: Path, jmx_port: int, args: tuple[str, ...]) -> list[str]:
+    """``nodetool ARGS`` for a node of this backend: run beside it (its JMX listens on localhost only);
+    quiet logging, its history file in the node's directory."""
+    return ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", *JVM17_OPTIONS, f"-Duser.home={directory}",
+            f"-Dlogback.configurationFile={directory / 'conf' / 'logback.xml'}", "-cp", f"{lib}/*", NODETOOL,
+            "-h", "127.0.0.1", "-p", str(jmx_port), *args]
+
+
+NODETOOL_SCRIPT = """#!/bin/sh
+# nodetool for the chaoskit/cassandra image: Cassandra's NodeTool with its JDK 17 options, quiet logging
+exec java -Xmx128m -XX:TieredStopAtLevel=1 {options} -Dlogback.configurationFile=/opt/cassandra/logback.xml \\
+  -cp '/opt/cassandra/lib/*' {main} "$@"
+"""
+
+
+def stage_image(context: Path, say: Callable[[str], None]) -> None:
+    """The ``chaoskit/cassandra:5.0`` build context also needs the jars (fetched first if need be) and
+    a ``nodetool`` script."""
+    lib = ensure_jars(say)
+    say(f"copying {len(list(lib.glob('*.jar')))} Cassandra jars into the build context")
+    shutil.copytree(lib, context / "lib")
+    script = context / "nodetool"
+    script.write_text(NODETOOL_SCRIPT.format(options=" ".join(JVM17_OPTIONS), main=NODETOOL))
+    script.chmod(0o755)
+    (context / "logback.xml").write_text(LOGBACK)
 
 
 def write_conf(directory: Path, yaml_text: str) -> Path:

@@ -42,6 +42,9 @@ def test_redis_kill_primary_with_the_users_own_redis_py(backend: str) -> None:
         r.sadd("mine", *range(100))
         old = primary_of(c.roles())
         assert old == "redis-1"
+        node = c.topology.nodes["redis-2"]  # an operator's tool beside a node (Cassandra's nodetool uses it)
+        assert c.topology.backend.exec(node, ["redis-cli", "-h", node.address, "-p", str(node.port), "ping"]) \
+            == (0, "PONG\n")
         with c.fault(chaoskit.Kill("primary")) as killed:
             assert killed.node_names == [old]
             promoted = c.wait_failover(15)

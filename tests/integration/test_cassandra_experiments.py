@@ -6,16 +6,22 @@ about it in one test. The crash-safety test SIGKILLs a runner and checks ``chaos
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chaoskit.checkers import Verdict
+from chaoskit.experiment import load
+from chaoskit.runner import run
 from chaoskit.systems.cassandra import SYSTEM
 from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _run, recount_lost
@@ -142,3 +148,125 @@ def test_cassandra_one_reads_are_stale_where_quorum_reads_are_not(tmp_path: Path
     assert m["stale_reads"] == 0 and m["reads_checked"] > 100 and m["lost_writes"] == 0
     for result in (one, quorum):
         assert recount_lost(result.out_dir) == (0, result.journal["metrics"]["acked_writes"])
+
+
+def _quorum_writes(session: Any, first: int, n: int) -> int:
+    """``n`` QUORUM inserts from ``first`` through whichever coordinators the driver picks; how many succeeded."""
+    from cassandra import ConsistencyLevel
+    from cassandra.query import SimpleStatement
+
+    stmt = SimpleStatement("INSERT INTO chaoskit.writes (p, id) VALUES (0, %s)",
+                           consistency_level=ConsistencyLevel.QUORUM)
+    ok = 0
+    for value in range(first, first + n):
+        with contextlib.suppress(Exception):
+            session.execute(stmt, (value,), timeout=10)
+            ok += 1
+    return ok
+
+
+def _cql_refused(address: str) -> bool:
+    try:
+        socket.create_connection((address, 9042), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_nodetool_faults_on_one_ring(backend: str) -> None:
+    """disablebinary, drain and disablegossip through the Python API on one ring: what each does to the
+    node and to a QUORUM writer, and that heal undoes it (the same objects YAML experiments become).
+    nodetool runs beside the node: in its network namespace, or ``docker exec`` in its container."""
+    import chaoskit
+
+    with chaoskit.cluster("cassandra", backend=backend) as c:
+        conn, ring = c.connection, c.topology
+        address = conn.nodes
+        driver = conn.cluster(connect_timeout=2)
+        session = driver.connect()
+        try:
+            with c.fault(chaoskit.DisableBinary("cassandra-2")) as applied:
+                assert applied.node_names == ["cassandra-2"] and _cql_refused(address["cassandra-2"])
+                assert c.roles()["cassandra-2"] == "down" and applied.fault.in_force(ring, ring.backend, applied.nodes)
+                assert _quorum_writes(session, 0, 50) == 50, "the driver sends them to the other two coordinators"
+            assert not _cql_refused(address["cassandra-2"]), "enablebinary: it serves CQL again"
+
+            with c.fault(chaoskit.Drain("cassandra-3")) as applied:
+                assert _cql_refused(address["cassandra-3"]) and "DN  " + address["cassandra-3"] in \
+                    _status_soon(ring, "cassandra-1", address["cassandra-3"], "DN"), "drain announces it to the peers"
+                assert _quorum_writes(session, 100, 50) == 50, "QUORUM needs two of three"
+                pid = applied.nodes[0].pid
+            assert ring.nodes["cassandra-3"].pid != pid, "heal restarted the drained node"
+            c.wait_settled(90)
+            assert _quorum_writes(session, 200, 20) == 20
+
+            with c.fault(chaoskit.DisableGossip("cassandra-1")):
+                assert "not running" in ring.nodetool(ring.nodes["cassandra-1"], "statusgossip")
+                assert not _cql_refused(address["cassandra-1"]), "it still serves CQL with gossip off"
+            assert ring.nodetool(ring.nodes["cassandra-1"], "statusgossip").strip().splitlines()[-1] == "running"
+        finally:
+            driver.shutdown()
+
+
+def _status_soon(ring: Any, on: str, address: str, state: str, timeout: float = 15.0) -> str:
+    """``nodetool status`` on ``on`` once it shows ``address`` in ``state`` (or the last one seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = ring.nodetool(ring.nodes[on], "status")
+        if f"{state}  {address}" in out or time.monotonic() > deadline:
+            return out
+        time.sleep(0.5)
+
+
+def test_cassandra_downgrading_retry_acknowledges_what_no_quorum_holds(tmp_path: Path, no_leftovers: None) -> None:
+    """Every node cut off from the others under QUORUM with DowngradingConsistencyRetryPolicy: the client keeps
+    acknowledging, each acknowledgement one replica's, and reads miss acknowledged writes."""
+    result = _run("cassandra-downgrading-retry", tmp_path)
+    journal, m = result.journal, result.journal["metrics"]
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    t0, healed = fault["applied_at"], fault["healed_at"]
+    done = _done(result.out_dir)
+    # the rules go in node by node: in force everywhere ~0.3 s after applied_at (measured), 1 s to be safe
+    window = [(inv, end) for inv, end in done if inv["time"] >= t0 + 1.0 and end["time"] <= healed]
+    oks = [end for _, end in window if end["type"] == "ok"]
+    assert len([e for e in oks if e["f"] == "write"]) > 200, "the client keeps acknowledging writes"
+    assert all("downgraded" in (e.get("error") or "") for e in oks), \
+        [e for e in oks if "downgraded" not in (e.get("error") or "")][:3]  # no real QUORUM was possible
+    assert any("Unavailable" in e["error"] for e in oks) and any("WriteTimeout" in e["error"] for e in oks)
+    stale = [end for _, end in window if end["f"] == "read" and end["type"] == "ok" and not end["value"]["found"]]
+    assert stale and m["stale_reads"] >= len(stale) > 0
+    assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
+
+
+def test_cassandra_hinted_handoff_brings_the_replica_back_and_without_it_stays_behind(
+        tmp_path: Path, no_leftovers: None) -> None:
+    """One replica cut off under QUORUM writes, then healed; its own copy sampled at ONE until the final read.
+    With hints it has every value some seconds after heal; with hinted handoff disabled it never does."""
+    weak = _run("cassandra-hinted-handoff-disabled", tmp_path)
+    assert weak.verdict is Verdict.PASS, _explain(weak.journal)
+    strong = _run("cassandra-hinted-handoff", tmp_path)
+    assert strong.verdict is Verdict.PASS, _explain(strong.journal)
+    for result in (weak, strong):
+        fault, m = result.journal["faults"][0], result.journal["metrics"]
+        marks = [e for e in result.journal["events"] if e["kind"] in ("replica-behind", "replica-caught-up")]
+        assert marks and marks[0]["kind"] == "replica-behind", marks
+        assert fault["applied_at"] < marks[0]["time"] < fault["healed_at"], "behind while cut off, not before"
+        assert m["lost_writes"] == 0 and recount_lost(result.out_dir) == (0, m["acked_writes"])
+    weak_marks = [e for e in weak.journal["events"] if e["kind"] in ("replica-behind", "replica-caught-up")]
+    assert all(e["kind"] == "replica-behind" for e in weak_marks), "no hints: it never catches up"
+    lacked = int(weak_marks[-1]["detail"].split("still lacked ")[1].split()[0])
+    assert lacked >= 1, "writes of the 10 s cut, still missing when the final read began"
+    m = strong.journal["metrics"]
+    assert m["behind_at_end"] is False and 0 < m["caught_up_s"] <= 30, m
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"), reason="set CHAOSKIT_DOCKER_TESTS=1")
+def test_cassandra_node_kill_on_docker(tmp_path: Path, docker_clean: None) -> None:
+    """The same ring in containers (CHAOSKIT_CASSANDRA_IMAGE: chaoskit/cassandra:5.0 built from the same jars)."""
+    result = run(load("cassandra-node-kill"), "docker", tmp_path / "docker", progress=print)
+    journal, m = result.journal, result.journal["metrics"]
+    assert journal["backend"] == "docker" and result.verdict is Verdict.PASS, _explain(journal)
+    assert m["acked_writes"] > 500 and m["lost_writes"] == 0 and m["ops_fail"] == 0
+    assert recount_lost(result.out_dir) == (0, m["acked_writes"])
+    assert set(journal["roles_after"].values()) == {"up"}, "the killed container started again and serves"

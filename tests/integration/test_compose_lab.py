@@ -165,3 +165,41 @@ def test_memcached_lab_spreads_keys_over_three_independent_nodes() -> None:
         assert sum(held) == 60 and min(held) > 5, held  # every key on exactly one node: no replication
     finally:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
+
+
+def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
+    """Three nodes started together with plain compose; CI points it at the locally built image."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import Cluster
+    from cassandra.query import SimpleStatement
+
+    project = f"cklabcass{os.getpid()}"
+    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.4",
+           "CHAOSKIT_CASSANDRA_IMAGE": os.environ.get("CHAOSKIT_CASSANDRA_IMAGE", "chaoskit/cassandra:5.0")}
+    base = [*_compose(), "-f", str(ROOT / "compose" / "cassandra.yml"), "-p", project]
+    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        deadline, status = time.monotonic() + 120, ""
+        while time.monotonic() < deadline:
+            status = subprocess.run([*base, "exec", "-T", "cassandra-3", "nodetool", "-p", "7199", "status"], env=env,
+                                    capture_output=True, text=True).stdout
+            if sum(line.startswith("UN ") for line in status.splitlines()) == 3:
+                break
+            time.sleep(2)
+        else:
+            raise AssertionError(f"cassandra-3 never saw three nodes up:\n{status}")
+        cluster = Cluster([f"10.217.4.{i}" for i in (10, 11, 12)], protocol_version=5)
+        try:
+            session = cluster.connect()
+            session.execute("CREATE KEYSPACE lab WITH replication = "
+                            "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+            session.execute("CREATE TABLE lab.items (id int PRIMARY KEY)")
+            quorum = ConsistencyLevel.QUORUM
+            session.execute(SimpleStatement("INSERT INTO lab.items (id) VALUES (7)", consistency_level=quorum))
+            row = session.execute(SimpleStatement("SELECT id FROM lab.items WHERE id = 7", consistency_level=quorum))
+            assert [r.id for r in row] == [7]
+        finally:
+            cluster.shutdown()
+    finally:
+        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)

@@ -65,6 +65,25 @@ def test_a_failed_read_is_always_fail(exc: BaseException) -> None:
 
 
 def test_patterns_and_their_consistency_levels() -> None:
-    assert PATTERNS == ("quorum", "one", "quorum-write-one-read")
+    assert PATTERNS == ("quorum", "one", "quorum-write-one-read", "downgrading")
     one = ConsistencyLevel.ONE
-    assert [LEVELS[p] for p in PATTERNS] == [(QUORUM, QUORUM), (one, one), (QUORUM, one)]
+    assert [LEVELS[p] for p in PATTERNS] == [(QUORUM, QUORUM), (one, one), (QUORUM, one), (QUORUM, QUORUM)]
+
+
+def test_downgrading_policy_notes_what_it_hides() -> None:
+    """The driver's own decisions, and the note the ok op carries (a plain retry at the same level is none)."""
+    from cassandra.policies import WriteType
+
+    from chaoskit.clients.cassandra import RecordingDowngrade
+
+    policy = RecordingDowngrade()
+    assert policy.on_unavailable(None, QUORUM, 2, 1, 0) == (policy.RETRY, ConsistencyLevel.ONE)
+    assert policy.note == "downgraded: Unavailable (1 of 2 alive), retried at ONE"
+    policy.note = None
+    assert policy.on_write_timeout(None, QUORUM, WriteType.SIMPLE, 2, 1, 0) == (policy.IGNORE, None)
+    assert policy.note is not None and "ignored (reported as success)" in policy.note
+    policy.note = None
+    assert policy.on_write_timeout(None, QUORUM, WriteType.SIMPLE, 2, 0, 0) == (policy.RETHROW, None)
+    assert policy.on_read_timeout(None, QUORUM, 2, 2, False, 0) == (policy.RETRY, QUORUM)
+    assert policy.note is None, "a retry at the asked level hides nothing"
+    assert policy.on_unavailable(None, QUORUM, 2, 1, 1)[0] == policy.RETHROW, "once only"

@@ -11,7 +11,7 @@ from chaoskit.errors import ExperimentError
 from chaoskit.systems import get_system, system_names
 
 EXPERIMENTS = ("cassandra-node-kill", "cassandra-two-nodes-down-quorum", "cassandra-two-nodes-down-one",
-               "cassandra-one-stale-reads", "cassandra-quorum-no-stale")
+               "cassandra-one-stale-reads", "cassandra-quorum-no-stale", "cassandra-downgrading-retry")
 
 
 def _exp(**over: Any) -> dict[str, Any]:
@@ -23,10 +23,11 @@ def test_cassandra_is_registered_with_its_leaderless_roles() -> None:
     assert "cassandra" in system_names()
     system = get_system("cassandra")
     assert system.roles == ("any", "two", "all", "others")
-    assert system.client_patterns == ("quorum", "one", "quorum-write-one-read")
-    assert system.images() == [], "no container image yet: --backend auto picks local"
-    with pytest.raises(ValueError, match="no Compose lab yet"):
-        system.compose_nodes("10.215.0")
+    assert system.client_patterns == ("quorum", "one", "quorum-write-one-read", "downgrading")
+    assert system.native_faults == ("disablegossip", "disablebinary", "drain")
+    assert system.image_variable() == ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
+    assert system.local_image is not None and system.local_image.tag == "chaoskit/cassandra:5.0"
+    assert [n.name for n in system.compose_nodes("10.215.0")] == ["cassandra-1", "cassandra-2", "cassandra-3"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -39,7 +40,7 @@ def test_the_built_in_experiments_validate(name: str) -> None:
     ({"expect": [{"metric": "failover_happened", "equals": True}]}, "expect.0.metric: failover_happened does not"),
     ({"expect": [{"metric": "old_primary_demoted", "equals": True}]}, "old_primary_demoted does not apply"),
     ({"faults": [{"kind": "kill", "target": "primary"}]}, "unknown target 'primary'"),
-    ({"client": {"pattern": "downgrading"}}, "unknown pattern 'downgrading'"),
+    ({"client": {"pattern": "leader-follower"}}, "unknown pattern 'leader-follower'"),
     ({"topology": {"nodes": 2}}, "topology.nodes"),
     ({"topology": {"speculative_retry": "99p'; DROP KEYSPACE x"}}, "topology.speculative_retry"),
 ], ids=["failover", "demotion", "primary", "pattern", "nodes", "speculative-retry"])

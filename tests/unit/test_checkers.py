@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chaoskit.catch_up import CatchUp
 from chaoskit.checkers import (
     CHECK_OF_METRIC,
     Availability,
@@ -368,7 +369,8 @@ def test_run_checkers_turns_a_crash_into_unknown_and_keeps_going() -> None:
 
 def test_default_checkers_do_not_crash_on_empty_history() -> None:
     results = run_checkers(History(), NO_FACTS)
-    assert len(results) == 6
+    assert [r.name for r in results] == ["lost-writes", "stale-reads", "availability", "rto", "old-primary", "load",
+                                        "catch-up"]
     assert not [r for r in results if "crashed" in r.detail]
 
 
@@ -376,7 +378,7 @@ def test_every_expectation_metric_maps_to_a_checker() -> None:
     from chaoskit.cache_checks import CacheHits
 
     names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name, Load.name,
-             CacheHits.name}
+             CacheHits.name, CatchUp.name}
     for metric in typing.get_args(Metric):
         assert CHECK_OF_METRIC[metric] in names, metric
 
@@ -468,3 +470,20 @@ def test_old_primary_is_not_applicable_to_a_leaderless_system() -> None:
     res = OldPrimary().check(History(), RunFacts(leaderless=True, roles_after={"cassandra-1": "up"}))
     assert res.valid is Valid.TRUE and "not applicable" in res.detail
     assert res.metrics == {"old_primary_demoted": None}
+
+
+def _probe(kind: str, t: float) -> Event:
+    return Event(t, "cassandra", kind, "", "cassandra-3")
+
+
+@pytest.mark.parametrize(("marks", "caught_up_s", "behind_at_end"), [
+    ([("replica-behind", 5.0), ("replica-caught-up", 13.5)], 3.5, False),  # hints replayed 3.5 s after heal
+    ([("replica-behind", 5.0)], None, True),  # never caught up: stale until repair
+    ([("replica-behind", 5.0), ("replica-caught-up", 9.0)], 0.0, False),  # caught up before heal
+    ([], None, None),  # no probe: not applicable
+])
+def test_catch_up_from_probe_events(marks: list[tuple[str, float]], caught_up_s: float | None,
+                                    behind_at_end: bool | None) -> None:
+    facts = RunFacts(fault_at=4.0, healed_at=10.0, events=tuple(_probe(k, t) for k, t in marks), leaderless=True)
+    m = CatchUp().check(History(), facts).metrics
+    assert m == {"caught_up_s": caught_up_s, "behind_at_end": behind_at_end}

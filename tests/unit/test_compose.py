@@ -34,6 +34,16 @@ def test_checked_in_postgres_lab_matches_the_generator() -> None:
         "regenerate with: chaoskit compose postgres -o compose/postgres.yml"
 
 
+def test_checked_in_cassandra_lab_matches_the_generator_and_every_node_is_a_seed() -> None:
+    assert (ROOT / "compose" / "cassandra.yml").read_text() == render("cassandra", LAB_IMAGES), \
+        "regenerate with: chaoskit compose cassandra -o compose/cassandra.yml"
+    services = yaml.safe_load(render("cassandra"))["services"]
+    assert list(services) == ["cassandra-1", "cassandra-2", "cassandra-3"]
+    assert all(s["image"] == "${CHAOSKIT_CASSANDRA_IMAGE:-cassandra:5.0}" for s in services.values())
+    seeds = "seeds: \"" + ",".join(f"${{CHAOSKIT_LAB_NET:-10.215.0}}.{i}" for i in (10, 11, 12))
+    assert all(seeds in s["command"][2] and "/opt/cassandra/lib/*" in s["command"][2] for s in services.values())
+
+
 def test_checked_in_labs_point_at_build_contexts_that_exist() -> None:
     contexts = [service["build"]["context"] for name in ("redis", "postgres", "mongo")
                 for service in yaml.safe_load((ROOT / "compose" / f"{name}.yml").read_text())["services"].values()

@@ -43,6 +43,9 @@ def doc(faults: list[dict[str, Any]], name: str = "redis-primary-kill") -> dict[
     ({"kind": "switchover"}, chaoskit.Switchover()),
     ({"kind": "stepdown", "options": {"step_down_s": 5}}, chaoskit.StepDown(step_down_s=5)),
     ({"kind": "replication-pause", "target": "replica"}, chaoskit.ReplicationPause()),
+    ({"kind": "disablegossip", "target": "cassandra-2"}, chaoskit.DisableGossip("cassandra-2")),
+    ({"kind": "disablebinary"}, chaoskit.DisableBinary("any")),
+    ({"kind": "drain", "target": "two"}, chaoskit.Drain("two")),
 ], ids=lambda v: v.get("kind") if isinstance(v, dict) else "")
 def test_yaml_mapping_becomes_the_public_object_and_round_trips(raw: dict[str, Any], expected: Fault) -> None:
     fault = parse_fault(raw)
@@ -53,7 +56,8 @@ def test_yaml_mapping_becomes_the_public_object_and_round_trips(raw: dict[str, A
 
 def test_every_kind_the_experiments_use_is_registered() -> None:
     assert set(fault_kinds()) >= {"kill", "pause", "restart", "partition", "packet-loss", "sentinel-failover",
-                                  "client-pause", "switchover", "stepdown", "replication-pause"}
+                                  "client-pause", "switchover", "stepdown", "replication-pause",
+                                  "disablegossip", "disablebinary", "drain"}
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
