@@ -1,6 +1,8 @@
-"""Benchmark figures for the Cassandra ring (prints figures; not a timed test). Local backend only.
+"""Benchmark figures for the Cassandra ring (prints figures; not a timed test), on either backend.
 
-    .venv/bin/python benchmarks/bench_cassandra.py [--trials 2] [--phi 8 5]
+    .venv/bin/python benchmarks/bench_cassandra.py [--trials 2] [--phi 8 5] [--backends local docker]
+
+(docker: run with the image variables of `chaoskit images --env`, as `make bench-cassandra BACKEND=docker` does.)
 
 Per trial: ring up-to-ready (seed first, then the other two together -- or one after another),
 memory (PSS and RSS of the three JVMs); then one node is SIGKILLed and the time until another node's
@@ -39,13 +41,13 @@ def _rss_mb(pid: int | None) -> float:
     return 0.0
 
 
-def trial(phi: float, parallel: bool, ready_only: bool = False) -> dict[str, float | None]:
+def trial(phi: float, parallel: bool, ready_only: bool = False, backend_name: str = "local") -> dict[str, float | None]:
     exp = load("cassandra-node-kill")
     exp = exp.model_copy(update={"topology": {**exp.topology, "phi_convict_threshold": phi,
                                               "parallel_start": parallel}})
     run_id = secrets.token_hex(3)
     workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
-    backend = make_backend("local", run_id, str(workdir))
+    backend = make_backend(backend_name, run_id, str(workdir))
     out: dict[str, float | None] = {}
     try:
         t = time.monotonic()
@@ -85,13 +87,13 @@ def trial(phi: float, parallel: bool, ready_only: bool = False) -> dict[str, flo
     return out
 
 
-def handoff(trials: int) -> None:
+def handoff(trials: int, backend_name: str = "local") -> None:
     from chaoskit.runner import run
 
     took = []
     for i in range(trials):
         with tempfile.TemporaryDirectory(prefix="bench-handoff-") as out:
-            result = run(load("cassandra-hinted-handoff"), "local", Path(out) / "run", progress=lambda _m: None)
+            result = run(load("cassandra-hinted-handoff"), backend_name, Path(out) / "run", progress=lambda _m: None)
             m = result.journal["metrics"]
             print(f"trial {i + 1}: {result.verdict.value}, caught_up_s {m['caught_up_s']}, "
                   f"behind_at_end {m['behind_at_end']}, acked {m['acked_writes']}", flush=True)
@@ -108,18 +110,25 @@ def main() -> None:
     p.add_argument("--phi", type=float, nargs="*", default=[8.0, 5.0])
     p.add_argument("--ready-only", action="store_true", help="only start the ring (no kill, detection, restart)")
     p.add_argument("--handoff", type=int, default=0, metavar="N", help="N runs of cassandra-hinted-handoff instead")
+    p.add_argument("--backends", nargs="+", choices=("local", "docker"), default=["local"])
     args = p.parse_args()
-    if args.handoff:
-        handoff(args.handoff)
-        return
-    for parallel in (True, False):
-        for phi in args.phi:
-            runs = [trial(phi, parallel, args.ready_only) for _ in range(args.trials)]
-            for r in runs:
-                print(f"parallel_start={parallel} phi={phi:g}: " + ", ".join(
-                    f"{k} {v:.1f}" if v is not None else f"{k} n/a" for k, v in r.items()), flush=True)
-            ready = [r["ready_s"] for r in runs if r["ready_s"] is not None]
-            print(f"  -> ready median {statistics.median(ready):.1f} s", flush=True)
+    for backend in args.backends:
+        if args.handoff:
+            print(f"== {backend}", flush=True)
+            handoff(args.handoff, backend)
+            continue
+        for parallel in (True, False):
+            for phi in args.phi:
+                _print_trials(backend, phi, parallel, [trial(phi, parallel, args.ready_only, backend)
+                                                        for _ in range(args.trials)])
+
+
+def _print_trials(backend: str, phi: float, parallel: bool, runs: list[dict[str, float | None]]) -> None:
+    for r in runs:
+        print(f"{backend} parallel_start={parallel} phi={phi:g}: " + ", ".join(
+            f"{k} {v:.1f}" if v is not None else f"{k} n/a" for k, v in r.items()), flush=True)
+    ready = [r["ready_s"] for r in runs if r["ready_s"] is not None]
+    print(f"  -> ready median {statistics.median(ready):.1f} s", flush=True)
 
 
 if __name__ == "__main__":
