@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,9 +22,16 @@ from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.runner import run
 from chaoskit.systems.cassandra import SYSTEM
-from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _run, recount_lost
-from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+from tests.integration.util import (
+    CHAOSKIT,
+    cleanup_cli,
+    cli_env,
+    netns_names,
+    run_ids,
+    runner_killed_at,
+    server_pids,
+)
 
 # one ring at a time under pytest-xdist (--dist loadgroup): three JVMs per test, next to the other workers
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("cassandra"),
@@ -110,21 +116,10 @@ def test_cassandra_two_nodes_down_one_keeps_acknowledging(tmp_path: Path, no_lef
 
 
 def test_cleanup_after_sigkill_ends_the_cassandra_jvms(tmp_path: Path, state_dir: Path) -> None:
-    proc = _start_run(state_dir, tmp_path / "out", "cassandra-node-kill")
-    try:
-        _wait_for_line(proc, "steady state")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        (run_id,) = _run_ids(state_dir)
+    with runner_killed_at(state_dir, tmp_path / "out", "cassandra-node-kill") as run_id:
         assert len(server_pids(state_dir)) == 3, "three JVMs outlive the SIGKILLed runner"
-        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
-                             timeout=60)
-        assert res.returncode == 0, res.stderr
-        assert f"run {run_id}" in res.stdout
-        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and _run_ids(state_dir) == []
-    finally:
-        if _run_ids(state_dir):
-            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
+        assert f"run {run_id}" in cleanup_cli(state_dir)
+        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and run_ids(state_dir) == []
 
 
 def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> None:
@@ -133,7 +128,7 @@ def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> 
     assert res.returncode == 3, (res.stdout, res.stderr)
     (line,) = res.stderr.strip().splitlines()
     assert "`java` not found" in line and "openjdk-17" in line
-    assert _run_ids(state_dir) == []
+    assert run_ids(state_dir) == []
 
 
 def test_cassandra_one_reads_are_stale_where_quorum_reads_are_not(tmp_path: Path, no_leftovers: None) -> None:

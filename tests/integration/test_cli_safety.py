@@ -12,34 +12,9 @@ from pathlib import Path
 import pytest
 
 from chaoskit.experiment import EXPERIMENTS_DIR
-from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+from tests.integration.util import CHAOSKIT, cli_env, netns_names, run_ids, server_pids, start_run, wait_for_line
 
 pytestmark = pytest.mark.integration
-
-
-def _start_run(state_dir: Path, out: Path, experiment: str = "redis-primary-partition") -> subprocess.Popen[str]:
-    return subprocess.Popen([*CHAOSKIT, "run", experiment, "--backend", "local", "--out", str(out)],
-                            env=cli_env(state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 90) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    proc.kill()
-    err = proc.stderr.read() if proc.stderr else ""
-    raise AssertionError(f"never saw {needle!r}; output:\n{''.join(lines)}\n{err}")
-
-
-def _run_ids(state_dir: Path) -> list[str]:
-    return [p.stem for p in (state_dir / "runs").glob("*.json")]
 
 
 def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, state_dir: Path) -> None:
@@ -48,11 +23,11 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
     foreign = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(tmp_path / "foreign.sock"),
                                 "--save", ""], stdout=subprocess.DEVNULL)
     try:
-        proc = _start_run(state_dir, tmp_path / "out")
-        _wait_for_line(proc, "fault: partition")
+        proc = start_run(state_dir, tmp_path / "out")
+        wait_for_line(proc, "fault: partition")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        (run_id,) = _run_ids(state_dir)
+        (run_id,) = run_ids(state_dir)
         assert len(netns_names(state_dir)) == 7, "hub + 6 node namespaces should still exist after SIGKILL"
         assert len(server_pids(state_dir)) == 6, "6 servers should still be running"
         rules = subprocess.run(["ip", "netns", "exec", f"ck-{run_id}-redis-1", "iptables", "-S", "CHAOSKIT"],
@@ -65,7 +40,7 @@ def test_cleanup_after_sigkill_removes_only_chaoskit_resources(tmp_path: Path, s
         assert f"run {run_id}" in res.stdout
         assert netns_names(state_dir) == set() and foreign_ns in netns_names()
         assert server_pids(state_dir) == set() and foreign.pid in server_pids()
-        assert _run_ids(state_dir) == []
+        assert run_ids(state_dir) == []
         assert not Path(f"/tmp/chaoskit-{run_id}").exists()
         again = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True)
         assert again.returncode == 0 and "nothing to clean up" in again.stdout
@@ -86,40 +61,40 @@ def test_one_cleanup_after_sigkill_while_the_runner_is_a_zombie(tmp_path: Path, 
                                                                  no_leftovers: None) -> None:
     # The runner is killed mid-fault and its parent (this test) does not reap it: it stays a zombie,
     # with its pid and start time still in /proc. A single cleanup must treat it as dead.
-    proc = _start_run(state_dir, tmp_path / "out")
+    proc = start_run(state_dir, tmp_path / "out")
     try:
-        _wait_for_line(proc, "fault: partition")
+        wait_for_line(proc, "fault: partition")
         proc.send_signal(signal.SIGKILL)
         deadline = time.monotonic() + 10
         while _state(proc.pid) != "Z":
             assert time.monotonic() < deadline, "the killed runner never became a zombie"
             time.sleep(0.02)
-        (run_id,) = _run_ids(state_dir)
+        (run_id,) = run_ids(state_dir)
         res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
                              timeout=60)
         assert res.returncode == 0, res.stderr
         assert _state(proc.pid) == "Z", "the runner must still be an unreaped zombie during cleanup"
         assert f"run {run_id}: removed" in res.stdout, res.stdout
         assert res.stdout.splitlines()[-1] == "1 run(s) cleaned up", res.stdout
-        assert _run_ids(state_dir) == []
+        assert run_ids(state_dir) == []
     finally:
         proc.kill()
         proc.communicate(timeout=10)  # reap it
-        if _run_ids(state_dir):  # an assertion failed before cleanup: leave nothing running all the same
+        if run_ids(state_dir):  # an assertion failed before cleanup: leave nothing running all the same
             subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_mid_fault_heals_and_tears_down(tmp_path: Path, state_dir: Path, no_leftovers: None,
                                                sig: signal.Signals) -> None:
-    proc = _start_run(state_dir, tmp_path / "out")
-    _wait_for_line(proc, "fault: partition")
+    proc = start_run(state_dir, tmp_path / "out")
+    wait_for_line(proc, "fault: partition")
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in err
     assert "healed: partition" in out
-    assert _run_ids(state_dir) == []
+    assert run_ids(state_dir) == []
 
 
 BAD_FILES = {
@@ -161,7 +136,7 @@ def test_bad_input_is_one_line_exit_2_nothing_started(tmp_path: Path, state_dir:
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], res.stderr
-    assert _run_ids(state_dir) == [] and not (state_dir / "runs" / "created.log").exists(), "nothing may start"
+    assert run_ids(state_dir) == [] and not (state_dir / "runs" / "created.log").exists(), "nothing may start"
     assert res.stdout == ""
 
 
@@ -198,7 +173,7 @@ def test_missing_server_binary_is_exit_3_with_install_hint(tmp_path: Path, state
     assert res.returncode == 3, (res.stdout, res.stderr)
     (line,) = res.stderr.strip().splitlines()
     assert "redis-server" in line and "apt-get install" in line
-    assert _run_ids(state_dir) == []
+    assert run_ids(state_dir) == []
 
 
 def test_unreachable_docker_daemon_is_exit_3(tmp_path: Path, state_dir: Path) -> None:
@@ -208,4 +183,4 @@ def test_unreachable_docker_daemon_is_exit_3(tmp_path: Path, state_dir: Path) ->
     assert res.returncode == 3, (res.stdout, res.stderr)
     (line,) = res.stderr.strip().splitlines()
     assert "Docker daemon not reachable" in line and "--backend local" in line
-    assert _run_ids(state_dir) == []
+    assert run_ids(state_dir) == []

@@ -5,8 +5,6 @@ SIGKILLed runner's dnsmasq is ended by `chaoskit cleanup`."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,13 @@ import pytest
 from chaoskit.backends.ledger import Ledger, process_running
 from chaoskit.checkers import Verdict
 from chaoskit.runner import RunResult
-from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _explain, _run, recount_lost
-from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+from tests.integration.util import (
+    cleanup_cli,
+    netns_names,
+    runner_killed_at,
+    server_pids,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -93,22 +95,9 @@ def test_redis_primary_endpoint_follows_sentinel(tmp_path: Path, backend: str) -
 
 
 def test_cleanup_after_sigkill_ends_dnsmasq(tmp_path: Path, state_dir: Path, no_leftovers: None) -> None:
-    proc = _start_run(state_dir, tmp_path / "out", "redis-primary-endpoint-dns")
-    try:
-        _wait_for_line(proc, "steady state")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        (run_id,) = _run_ids(state_dir)
-        ledger = Ledger.load(state_dir / "runs" / f"{run_id}.json")
-        (entry,) = [e for e in ledger.entries if e.name == "dnsmasq"]
+    with runner_killed_at(state_dir, tmp_path / "out", "redis-primary-endpoint-dns") as run_id:
+        (entry,) = [e for e in Ledger.load(state_dir / "runs" / f"{run_id}.json").entries if e.name == "dnsmasq"]
         assert entry.pid is not None and process_running(entry.pid, entry.start_time), "dnsmasq outlives its runner"
-        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
-                             timeout=60)
-        assert res.returncode == 0, res.stderr
+        cleanup_cli(state_dir)
         assert not process_running(entry.pid, entry.start_time), "cleanup must end dnsmasq"
         assert netns_names(state_dir) == set() and server_pids(state_dir) == set()
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if _run_ids(state_dir):
-            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,14 @@ from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.runner import run
 from chaoskit.systems.memcached import SYSTEM
-from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _run
-from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+from tests.integration.util import (
+    cleanup_cli,
+    netns_names,
+    run_ids,
+    runner_killed_at,
+    server_pids,
+)
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
@@ -97,21 +100,10 @@ def test_memcached_node_kill_raise_errors_reach_the_caller_until_marked_dead(tmp
 
 
 def test_cleanup_after_sigkill_ends_the_memcached_nodes(tmp_path: Path, state_dir: Path) -> None:
-    proc = _start_run(state_dir, tmp_path / "out", "memcached-node-kill")
-    try:
-        _wait_for_line(proc, "steady state")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        (run_id,) = _run_ids(state_dir)
+    with runner_killed_at(state_dir, tmp_path / "out", "memcached-node-kill") as run_id:
         assert len(server_pids(state_dir)) == 3, "three memcached outlive the SIGKILLed runner"
-        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
-                             timeout=60)
-        assert res.returncode == 0, res.stderr
-        assert f"run {run_id}" in res.stdout
-        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and _run_ids(state_dir) == []
-    finally:
-        if _run_ids(state_dir):
-            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
+        assert f"run {run_id}" in cleanup_cli(state_dir)
+        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and run_ids(state_dir) == []
 
 
 @pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,9 +26,16 @@ from chaoskit.errors import InfrastructureError
 from chaoskit.runner import run
 from chaoskit.systems import opensearch_dist
 from chaoskit.systems.opensearch import SYSTEM, CloseIndex, ExcludeNode
-from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
 from tests.integration.test_redis_experiments import _run, recount_lost
-from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+from tests.integration.util import (
+    CHAOSKIT,
+    cleanup_cli,
+    cli_env,
+    netns_names,
+    run_ids,
+    runner_killed_at,
+    server_pids,
+)
 
 # one cluster at a time under pytest-xdist (--dist loadgroup), next to the Cassandra rings' worker
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("opensearch"),
@@ -158,24 +164,13 @@ def test_partition_of_the_primary_holder(tmp_path: Path, no_leftovers: None) -> 
 
 
 def test_cleanup_after_sigkill_ends_the_opensearch_jvms(tmp_path: Path, state_dir: Path) -> None:
-    proc = _start_run(state_dir, tmp_path / "out", "opensearch-primary-holder-kill")
-    try:
-        _wait_for_line(proc, "steady state", timeout=300)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        (run_id,) = _run_ids(state_dir)
+    with runner_killed_at(state_dir, tmp_path / "out", "opensearch-primary-holder-kill", timeout=300) as run_id:
         workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
         assert len(server_pids(state_dir)) == 3, "three JVMs outlive the SIGKILLed runner"
         assert (workdir / "opensearch-1" / "data").is_dir()
-        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
-                             timeout=60)
-        assert res.returncode == 0, res.stderr
-        assert f"run {run_id}" in res.stdout
-        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and _run_ids(state_dir) == []
+        assert f"run {run_id}" in cleanup_cli(state_dir)
+        assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and run_ids(state_dir) == []
         assert not workdir.exists(), "the nodes' data directories are gone"
-    finally:
-        if _run_ids(state_dir):
-            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
 
 
 def _copies_on(client: Any, node: str) -> int:
@@ -216,7 +211,7 @@ def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> 
     assert res.returncode == 3, (res.stdout, res.stderr)
     (line,) = res.stderr.strip().splitlines()
     assert "`java` not found" in line and "openjdk-17" in line
-    assert _run_ids(state_dir) == []
+    assert run_ids(state_dir) == []
 
 
 def test_a_node_that_cannot_start_is_exit_3_with_its_log_tail(tmp_path: Path, no_leftovers: None,

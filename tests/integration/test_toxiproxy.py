@@ -9,9 +9,7 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -36,8 +34,12 @@ from chaoskit.systems.mongo import MongoTopology, _admin
 from chaoskit.systems.postgres import PostgresTopology
 from chaoskit.systems.redis import RedisTopology
 from chaoskit.toxics import TOXIC_KINDS, Latency, ResetPeer, Timeout, ToxicFault
-from tests.integration.test_cli_safety import _run_ids, _start_run, _wait_for_line
-from tests.integration.util import CHAOSKIT, cli_env, netns_names, server_pids
+from tests.integration.util import (
+    cleanup_cli,
+    netns_names,
+    runner_killed_at,
+    server_pids,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -267,25 +269,12 @@ def test_primary_latency_on_docker(tmp_path: Path, state_dir: Path, docker_clean
 # ---- crash safety ------------------------------------------------------------------------------
 
 def test_cleanup_after_sigkill_mid_toxic_ends_the_proxy(tmp_path: Path, state_dir: Path, no_leftovers: None) -> None:
-    proc = _start_run(state_dir, tmp_path / "out", "redis-primary-latency")
-    try:
-        _wait_for_line(proc, "fault: latency")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        (run_id,) = _run_ids(state_dir)
-        ledger = Ledger.load(state_dir / "runs" / f"{run_id}.json")
-        (entry,) = [e for e in ledger.entries if e.name == "toxiproxy"]
+    with runner_killed_at(state_dir, tmp_path / "out", "redis-primary-latency", "fault: latency") as run_id:
+        (entry,) = [e for e in Ledger.load(state_dir / "runs" / f"{run_id}.json").entries if e.name == "toxiproxy"]
         assert entry.pid is not None and process_running(entry.pid, entry.start_time), "the proxy outlives its runner"
-        res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True,
-                             timeout=60)
-        assert res.returncode == 0, res.stderr
+        cleanup_cli(state_dir)
         assert not process_running(entry.pid, entry.start_time), "cleanup must end the proxy"
         assert netns_names(state_dir) == set() and server_pids(state_dir) == set()
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if _run_ids(state_dir):
-            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
 
 
 # ---- Postgres: libpq multi-host conninfo through the proxies --------------------------------------

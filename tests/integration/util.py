@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHAOSKIT = [sys.executable, "-m", "chaoskit.cli"]
@@ -84,3 +88,57 @@ def chaoskit_containers(state_dir: Path | None = None) -> set[str]:
 def chaoskit_networks(state_dir: Path | None = None) -> set[str]:
     """chaoskit's networks (with ``state_dir``: only those of runs ledgered there)."""
     return _labelled("network", state_dir)
+
+
+def start_run(state_dir: Path, out: Path, experiment: str = "redis-primary-partition") -> subprocess.Popen[str]:
+    """`chaoskit run EXPERIMENT` on the local backend in a child process, its output piped."""
+    return subprocess.Popen([*CHAOSKIT, "run", experiment, "--backend", "local", "--out", str(out)],
+                            env=cli_env(state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 90) -> list[str]:
+    """The child's lines up to the first holding ``needle``; kills it and fails when it never comes."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    proc.kill()
+    err = proc.stderr.read() if proc.stderr else ""
+    raise AssertionError(f"never saw {needle!r}; output:\n{''.join(lines)}\n{err}")
+
+
+def run_ids(state_dir: Path) -> list[str]:
+    """The runs still ledgered in ``state_dir``."""
+    return [p.stem for p in (state_dir / "runs").glob("*.json")]
+
+
+@contextmanager
+def runner_killed_at(state_dir: Path, out: Path, experiment: str, needle: str = "steady state",
+                     timeout: float = 90) -> Iterator[str]:
+    """`chaoskit run EXPERIMENT` SIGKILLed once it prints ``needle``: yields the run's id, its servers left
+    running. Afterwards the process is reaped and, if the test left the run ledgered, cleaned up."""
+    proc = start_run(state_dir, out, experiment)
+    try:
+        wait_for_line(proc, needle, timeout)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        (run_id,) = run_ids(state_dir)
+        yield run_id
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if run_ids(state_dir):
+            subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, timeout=60)
+
+
+def cleanup_cli(state_dir: Path) -> str:
+    """`chaoskit cleanup` for ``state_dir``'s runs; asserts exit 0 and returns what it printed."""
+    res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
