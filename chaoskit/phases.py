@@ -1,8 +1,9 @@
 """Load and latency by phase: how many times the client sent each op (offered-load amplification) and
 how long ops took, before the fault, while it was held and after heal.
 
-An op belongs to the phase its *invocation* falls in: ``before`` (invoked before the first fault was
-applied), ``during`` (from then until it was healed) and ``after`` (from heal on). Only write and read
+An op belongs to ``before`` when it completed before the first fault was applied, to ``after`` when it was
+invoked once the fault was healed, and to ``during`` otherwise: every op the fault window touched, also one
+invoked before the fault and held through it (the op a slow or dead link hurts most). Only write and read
 ops that completed count; an op whose client did not count its attempts (``attempts`` absent from the
 history, e.g. a user's own client) counts as one attempt. The definitions are the README's; the recount
 (:mod:`chaoskit.recount`) computes the same figures from ``history.jsonl`` on its own.
@@ -16,12 +17,12 @@ from typing import Any
 PHASES = ("before", "during", "after")
 
 
-def phase_of(invoked: float, fault_at: float | None, healed_at: float | None) -> str:
-    if fault_at is None or invoked < fault_at:
+def phase_of(invoked: float, completed: float, fault_at: float | None, healed_at: float | None) -> str:
+    if fault_at is None or completed < fault_at:
         return "before"
-    if healed_at is None or invoked < healed_at:
-        return "during"
-    return "after"
+    if healed_at is not None and invoked >= healed_at:
+        return "after"
+    return "during"
 
 
 def nearest_rank_ms(sorted_s: list[float], q: float) -> float | None:
@@ -40,7 +41,7 @@ def load_metrics(ops: Iterable[tuple[float, float, int | None]], fault_at: float
     """
     by_phase: dict[str, list[tuple[float, int]]] = {p: [] for p in PHASES}
     for invoked, completed, attempts in ops:
-        by_phase[phase_of(invoked, fault_at, healed_at)].append((completed - invoked, attempts or 1))
+        by_phase[phase_of(invoked, completed, fault_at, healed_at)].append((completed - invoked, attempts or 1))
     everything = [x for p in PHASES for x in by_phase[p]]
     total = sum(a for _, a in everything)
     out: dict[str, Any] = {"attempts": total,

@@ -136,15 +136,16 @@ def _rehash(done: list[tuple[dict[str, Any], dict[str, Any]]], t0: float | None)
 
 
 def _load(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> dict[str, Any]:
-    """Attempts per op and op latency by the phase its invocation falls in (README, "attempts_per_op")."""
+    """Attempts per op and op latency by phase (README, "attempts_per_op"): the ops the fault window touched are during."""
     fault = (journal.get("faults") or [{}])[0]
     start, end = fault.get("applied_at"), fault.get("healed_at")
     ops = {"before": [], "during": [], "after": []}  # type: dict[str, list[tuple[float, int]]]
     for inv, done in pairs:
         if inv["f"] not in ("write", "read") or done is None:
             continue
-        t = inv["time"]
-        name = "before" if start is None or t < start else "during" if end is None or t < end else "after"
+        t = inv["time"]  # before: done before the fault; after: invoked after heal; else the fault touched it
+        name = "before" if start is None or done["time"] < start else "after" if end is not None and t >= end \
+            else "during"
         ops[name].append((done["time"] - t, done.get("attempts") or 1))
     every = ops["before"] + ops["during"] + ops["after"]
     out: dict[str, Any] = {"attempts": sum(a for _, a in every),
