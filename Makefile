@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 BACKEND ?= auto
 JOBS    ?= auto
-TEST_JOBS ?= 0
+TEST_JOBS ?= 2
 # every system has scripts/setup.d/<system>.sh (its OS packages) and chaoskit/systems/<system>.py
 SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
 # how long each set-up step took (scripts/timed.sh appends to it; `make test` prints it at the end)
@@ -53,10 +53,10 @@ postgres-image:
 chaos-postgres: postgres-image
 
 # The suite runs every experiment on the local backend and the Docker parity tests on images
-# built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables. TEST_JOBS=3 runs it on
-# pytest-xdist workers side by side (each test's runs have their own subnets, leftover checks look at their
-# own runs, tests marked xdist_group("cassandra") share one worker): ~11 min instead of ~33, but not yet the
-# default -- each of four dry runs on 3 workers met a different interference (see README).
+# built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables. It runs on TEST_JOBS
+# pytest-xdist workers side by side (default 2; each test's runs have their own subnets, leftover checks look
+# at their own runs; tests marked xdist_group("cassandra") / ("opensearch") each keep to one worker): one at a
+# time (TEST_JOBS=0) it takes ~47 min of tests with every system, on 2 workers ~21-24 min (see README).
 test: setup images
 	@status=0; $(T) "tests (pytest, TEST_JOBS=$(TEST_JOBS))" env $$($(BIN)/chaoskit images --env) \
 	  CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
