@@ -136,7 +136,8 @@ def _rehash(done: list[tuple[dict[str, Any], dict[str, Any]]], t0: float | None)
 
 
 def _load(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> dict[str, Any]:
-    """Attempts per op and op latency by phase (README, "attempts_per_op"): the ops the fault window touched are during."""
+    """Attempts per op and op latency by phase (README, "attempts_per_op"): an op the fault window touched is
+    ``during``."""
     fault = (journal.get("faults") or [{}])[0]
     start, end = fault.get("applied_at"), fault.get("healed_at")
     ops = {"before": [], "during": [], "after": []}  # type: dict[str, list[tuple[float, int]]]

@@ -27,6 +27,7 @@ from tests.integration.util import (
     CHAOSKIT,
     cleanup_cli,
     cli_env,
+    completed_ops,
     netns_names,
     run_ids,
     runner_killed_at,
@@ -48,17 +49,6 @@ def _explain(journal: dict[str, Any]) -> str:
     return json.dumps({"checks": journal["checks"], "rto": journal["rto"], "events": journal["events"][:20]}, indent=1)
 
 
-def _done(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(invoke, completion) of every workload op."""
-    pending: dict[int, dict[str, Any]] = {}
-    out = []
-    for op in (json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()):
-        if op["type"] == "invoke":
-            pending[op["process"]] = op
-        elif op["f"] in ("write", "read") and op["process"] in pending:
-            out.append((pending.pop(op["process"]), op))
-    return out
-
 
 def test_cassandra_node_kill_quorum_carries_on(tmp_path: Path, no_leftovers: None) -> None:
     result = _run("cassandra-node-kill", tmp_path)
@@ -68,7 +58,8 @@ def test_cassandra_node_kill_quorum_carries_on(tmp_path: Path, no_leftovers: Non
     assert m["reads_checked"] > 100
     assert recount_lost(result.out_dir) == (0, m["acked_writes"])
     fault = journal["faults"][0]
-    during = [end for inv, end in _done(result.out_dir)  # invoked 0.5 s after the kill was sent, done before heal
+    # invoked 0.5 s after the kill was sent, done before heal
+    during = [end for inv, end in completed_ops(result.out_dir)
               if fault["applied_at"] + 0.5 <= inv["time"] and end["time"] <= fault["healed_at"]
               and end["type"] == "ok"]
     assert len([e for e in during if e["f"] == "write"]) > 300, "QUORUM writes go on with one node dead"
@@ -84,7 +75,7 @@ def test_cassandra_two_nodes_down_quorum_fails_definitely(tmp_path: Path, no_lef
     assert result.verdict is Verdict.PASS, _explain(journal)
     fault = journal["faults"][0]
     t0, healed = fault["applied_at"], fault["healed_at"]
-    window = [(inv, end) for inv, end in _done(result.out_dir) if t0 <= end["time"] <= healed]
+    window = [(inv, end) for inv, end in completed_ops(result.out_dir) if t0 <= end["time"] <= healed]
     assert not [end for _, end in window if end["type"] == "ok" and end["time"] > t0 + 0.5], "no QUORUM without 2 nodes"
     fails = [end for _, end in window if end["type"] == "fail" and end["f"] == "write"]
     infos = [end for _, end in window if end["type"] == "info"]
@@ -106,7 +97,7 @@ def test_cassandra_two_nodes_down_one_keeps_acknowledging(tmp_path: Path, no_lef
     journal, m = result.journal, result.journal["metrics"]
     assert result.verdict is Verdict.PASS, _explain(journal)
     fault = journal["faults"][0]
-    oks = [end for inv, end in _done(result.out_dir)
+    oks = [end for inv, end in completed_ops(result.out_dir)
            if end["type"] == "ok" and fault["applied_at"] + 1 <= end["time"] <= fault["healed_at"]]
     assert len(oks) > 500, "the survivor acknowledges at ONE throughout the window"
     dead = set(fault["target"].split(","))
@@ -221,7 +212,7 @@ def test_cassandra_downgrading_retry_acknowledges_what_no_quorum_holds(tmp_path:
     assert result.verdict is Verdict.PASS, _explain(journal)
     fault = journal["faults"][0]
     t0, healed = fault["applied_at"], fault["healed_at"]
-    done = _done(result.out_dir)
+    done = completed_ops(result.out_dir)
     # the rules go in node by node: in force everywhere ~0.3 s after applied_at (measured), 1 s to be safe
     window = [(inv, end) for inv, end in done if inv["time"] >= t0 + 1.0 and end["time"] <= healed]
     oks = [end for _, end in window if end["type"] == "ok"]

@@ -23,6 +23,7 @@ from chaoskit.systems.memcached import SYSTEM
 from tests.integration.test_redis_experiments import _run
 from tests.integration.util import (
     cleanup_cli,
+    completed_ops,
     netns_names,
     run_ids,
     runner_killed_at,
@@ -33,17 +34,6 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
                                  reason="needs memcached: make setup")]
 
-
-def _done(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(invoke, completion) of every workload op, in completion order."""
-    pending: dict[int, dict[str, Any]] = {}
-    out = []
-    for op in (json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()):
-        if op["type"] == "invoke":
-            pending[op["process"]] = op
-        elif op["f"] in ("write", "read") and op["process"] in pending:
-            out.append((pending.pop(op["process"]), op))
-    return out
 
 
 def _homes(done: list[tuple[dict[str, Any], dict[str, Any]]], t0: float) -> dict[str, str]:
@@ -66,7 +56,7 @@ def test_memcached_node_kill_keys_on_the_dead_node_miss_then_rehash(tmp_path: Pa
     assert 0.45 <= m["min_hit_ratio"] <= 0.85, "about a third of the keys were on the dead node"
     assert m["hit_ratio_end"] >= 0.95 and m["unexpected_misses"] > 50 and m["sets_not_stored"] > 0
     assert 1.5 <= m["rehash_s"] <= 5.0, "marked dead after 2 retries 1 s apart"
-    done = _done(result.out_dir)
+    done = completed_ops(result.out_dir)
     homes = _homes(done, t0)
     assert set(homes.values()) == {"memcached-1", "memcached-2", "memcached-3"}
     gone = {k for k, node in homes.items() if node == dead}
@@ -91,7 +81,7 @@ def test_memcached_node_kill_raise_errors_reach_the_caller_until_marked_dead(tmp
     journal, m = result.journal, result.journal["metrics"]
     assert result.verdict is Verdict.PASS, _explain(journal)
     t0 = journal["faults"][0]["applied_at"]
-    errors = [end for _, end in _done(result.out_dir) if end["type"] != "ok" and end.get("error")]
+    errors = [end for _, end in completed_ops(result.out_dir) if end["type"] != "ok" and end.get("error")]
     assert len(errors) == m["cache_errors"] and 3 <= len(errors) <= 30, errors
     assert all(t0 <= e["time"] <= t0 + m["rehash_s"] + 0.5 for e in errors), "errors stop once marked dead"
     assert {e["error"].split(":")[0] for e in errors} <= {"ConnectionRefusedError", "ConnectionResetError",
@@ -116,7 +106,7 @@ def test_memcached_node_kill_on_docker(tmp_path: Path, docker_clean: None) -> No
     assert result.verdict is Verdict.PASS, _explain(journal)
     assert m["cache_errors"] == 0 and 0.4 <= m["min_hit_ratio"] <= 0.85 and m["hit_ratio_end"] >= 0.95
     fault = journal["faults"][0]
-    late = [end for _, end in _done(result.out_dir) if end["type"] == "ok"
+    late = [end for _, end in completed_ops(result.out_dir) if end["type"] == "ok"
             and fault["applied_at"] + m["rehash_s"] + 0.5 < end["time"] < fault["healed_at"]]
     assert late and fault["target"] not in {e["node"] for e in late}
 

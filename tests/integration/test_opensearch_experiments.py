@@ -31,6 +31,7 @@ from tests.integration.util import (
     CHAOSKIT,
     cleanup_cli,
     cli_env,
+    completed_ops,
     netns_names,
     run_ids,
     runner_killed_at,
@@ -46,17 +47,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("opensearch"),
 def _explain(journal: dict[str, Any]) -> str:
     return json.dumps({"checks": journal["checks"], "rto": journal["rto"], "events": journal["events"][:30]}, indent=1)
 
-
-def _done(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(invoke, completion) of every workload op."""
-    pending: dict[int, dict[str, Any]] = {}
-    out = []
-    for op in (json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()):
-        if op["type"] == "invoke":
-            pending[op["process"]] = op
-        elif op["f"] in ("write", "read") and op["process"] in pending:
-            out.append((pending.pop(op["process"]), op))
-    return out
 
 
 def _events(journal: dict[str, Any], kind: str, after: float = 0.0) -> list[dict[str, Any]]:
@@ -81,7 +71,7 @@ def test_primary_holder_kill_promotes_replicas_and_loses_nothing(tmp_path: Path,
     assert green, "green again once the restarted node's copies are recovered"
     assert _events(journal, "node-left", t0)[0]["node"] == dead
     assert m["acked_writes"] > 300 and m["ops_fail"] == 0
-    oks = [end for _, end in _done(result.out_dir)
+    oks = [end for _, end in completed_ops(result.out_dir)
            if end["type"] == "ok" and t0 + 2 <= end["time"] <= fault["healed_at"]]
     assert len(oks) > 100 and dead not in {e.get("node") for e in oks}, "writes go on through the other nodes"
     _no_loss(result)
@@ -124,7 +114,8 @@ def test_single_host_client_is_down_for_the_whole_window(tmp_path: Path, no_left
     journal, m = result.journal, result.journal["metrics"]
     assert result.verdict is Verdict.PASS, _explain(journal)
     fault = journal["faults"][0]
-    window = [end for _, end in _done(result.out_dir) if fault["applied_at"] + 0.5 <= end["time"] <= fault["healed_at"]]
+    window = [end for _, end in completed_ops(result.out_dir)
+              if fault["applied_at"] + 0.5 <= end["time"] <= fault["healed_at"]]
     assert window and not [e for e in window if e["type"] == "ok"], "no write succeeds while its one node is down"
     refused = [e for e in window if e["type"] == "fail"]
     assert refused and all("refused" in e["error"].lower() for e in refused), refused[:3]
@@ -140,11 +131,12 @@ def test_disk_flood_stage_refuses_writes_definitely(tmp_path: Path, no_leftovers
     fault = journal["faults"][0]
     blocked = _events(journal, "index-blocked", fault["applied_at"])
     assert blocked and blocked[0]["time"] <= fault["healed_at"], "the block comes within one disk sample"
-    fails = [end for _, end in _done(result.out_dir) if end["type"] == "fail"]
+    fails = [end for _, end in completed_ops(result.out_dir) if end["type"] == "fail"]
     assert fails and all("429" in e["error"] or "TOO_MANY_REQUESTS" in e["error"] for e in fails), fails[:3]
     assert min(e["time"] for e in fails) >= blocked[0]["time"] - 1.0, "refused only once blocked"
     assert m["ops_info"] == 0
-    after = [end for _, end in _done(result.out_dir) if end["type"] == "ok" and end["time"] > fault["healed_at"]]
+    after = [end for _, end in completed_ops(result.out_dir)
+             if end["type"] == "ok" and end["time"] > fault["healed_at"]]
     assert after, "writes resume once the block is lifted"
     _no_loss(result)
 

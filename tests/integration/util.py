@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CHAOSKIT = [sys.executable, "-m", "chaoskit.cli"]
 
@@ -142,3 +144,15 @@ def cleanup_cli(state_dir: Path) -> str:
     res = subprocess.run([*CHAOSKIT, "cleanup"], env=cli_env(state_dir), capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     return res.stdout
+
+
+def completed_ops(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(invoke, completion) of every workload op of a run, in completion order (from history.jsonl)."""
+    pending: dict[int, dict[str, Any]] = {}
+    out = []
+    for op in (json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()):
+        if op["type"] == "invoke":
+            pending[op["process"]] = op
+        elif op["f"] in ("write", "read") and op["process"] in pending:
+            out.append((pending.pop(op["process"]), op))
+    return out
