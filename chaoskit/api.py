@@ -33,10 +33,16 @@ from chaoskit.systems.base import System, Topology, fault_problem
 if TYPE_CHECKING:
     import psycopg
     import redis
+    from cassandra.cluster import Session
+    from opensearchpy import OpenSearch
+    from pymemcache.client.hash import HashClient
     from pymongo import MongoClient
 
     from chaoskit.lab import Lab
+    from chaoskit.systems.cassandra import CassandraConnection
+    from chaoskit.systems.memcached import MemcachedConnection
     from chaoskit.systems.mongo import MongoConnection
+    from chaoskit.systems.opensearch import OpenSearchConnection
     from chaoskit.systems.postgres import PostgresConnection
     from chaoskit.systems.redis import RedisConnection
 
@@ -315,6 +321,18 @@ def cluster(system: Literal["postgres"], backend: str = ..., *, progress: Progre
 def cluster(system: Literal["mongo"], backend: str = ..., *, progress: Progress | None = ...,
             ready_timeout: float = ..., toxics: bool = ...,
             **settings: Any) -> Cluster[MongoConnection, MongoClient[dict[str, Any]]]: ...
+@overload
+def cluster(system: Literal["cassandra"], backend: str = ..., *, progress: Progress | None = ...,
+            ready_timeout: float = ..., toxics: bool = ...,
+            **settings: Any) -> Cluster[CassandraConnection, Session]: ...
+@overload
+def cluster(system: Literal["opensearch"], backend: str = ..., *, progress: Progress | None = ...,
+            ready_timeout: float = ..., toxics: bool = ...,
+            **settings: Any) -> Cluster[OpenSearchConnection, OpenSearch]: ...
+@overload
+def cluster(system: Literal["memcached"], backend: str = ..., *, progress: Progress | None = ...,
+            ready_timeout: float = ..., toxics: bool = ...,
+            **settings: Any) -> Cluster[MemcachedConnection, HashClient]: ...
 @overload
 def cluster(system: str, backend: str = ..., *, progress: Progress | None = ...,
             ready_timeout: float = ..., toxics: bool = ..., **settings: Any) -> Cluster[Any, Any]: ...

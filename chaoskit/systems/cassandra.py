@@ -103,6 +103,11 @@ class CassandraConnection:
         """The driver's own ``Cluster`` for these contact points; ``kwargs`` override its options."""
         return Cluster(list(self.hosts), **{"port": self.port, "protocol_version": 5, **kwargs})
 
+    def client(self, **kwargs: Any) -> Session:
+        """A driver ``Session`` on the keyspace, from :meth:`cluster` (``kwargs`` as there); end it with
+        ``session.cluster.shutdown()``."""
+        return self.cluster(**kwargs).connect(self.keyspace)
+
 
 def _answers(address: str) -> bool:
     with socket.create_connection((address, PORT), timeout=0.3):

@@ -190,6 +190,16 @@ def test_nodetool_faults_on_one_ring(backend: str) -> None:
                 assert "not running" in ring.nodetool(ring.nodes["cassandra-1"], "statusgossip")
                 assert not _cql_refused(address["cassandra-1"]), "it still serves CQL with gossip off"
             assert ring.nodetool(ring.nodes["cassandra-1"], "statusgossip").strip().splitlines()[-1] == "running"
+            mine = c.client()  # the typed API's Session, on the keyspace
+            try:
+                from cassandra import ConsistencyLevel
+                from cassandra.query import SimpleStatement
+
+                count = SimpleStatement("SELECT count(*) FROM writes WHERE p = 0",
+                                        consistency_level=ConsistencyLevel.QUORUM)
+                assert mine.execute(count).one()[0] == 120, "the quorum writes above, through the API's own session"
+            finally:
+                mine.cluster.shutdown()
         finally:
             driver.shutdown()
 
