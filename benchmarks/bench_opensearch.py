@@ -1,6 +1,8 @@
-"""Benchmark figures for the OpenSearch cluster (prints figures; not a timed test). Local backend only so far.
+"""Benchmark figures for the OpenSearch cluster (prints figures; not a timed test), on either backend.
 
-    .venv/bin/python benchmarks/bench_opensearch.py [--trials 3] [--backends local]
+    .venv/bin/python benchmarks/bench_opensearch.py [--trials 3] [--backends local docker]
+
+(docker: run with the image variables of `chaoskit images --env`, as `make bench-opensearch` does.)
 
 Per trial: start to green (every node answers HTTP, one cluster of three, the index created, green), memory
 (RSS and PSS of the three JVMs); then the node holding the most primaries is SIGKILLed and the time until the
@@ -28,7 +30,8 @@ from chaoskit.systems.base import Event
 
 
 def _rss_mb(pid: int | None) -> float:
-    """RSS of a node: its process tree (runuser, then the JVM as nobody)."""
+    """RSS of a node: its process tree (local: runuser, then the JVM as nobody; docker: the container's
+    first process, which is the JVM)."""
     if pid is None:
         return 0.0
     total = 0.0
@@ -99,12 +102,9 @@ def trial(backend_name: str) -> dict[str, float | None]:
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--trials", type=int, default=3)
-    p.add_argument("--backends", nargs="*", default=["local"])
+    p.add_argument("--backends", nargs="+", choices=("local", "docker"), default=["local"])
     args = p.parse_args()
     for name in args.backends:
-        if name != "local":
-            print(f"{name}: not yet (the opensearch system runs on the local backend only so far)")
-            continue
         runs = [trial(name) for _ in range(args.trials)]
         for r in runs:
             print(f"{name}: " + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in r.items()),

@@ -55,6 +55,7 @@ class NodeRecord(BaseModel):
     log_path: str | None = None
     extra: dict[str, str] = {}
     published: dict[int, tuple[str, int]] = {}
+    replace_entrypoint: bool = False
 
     @classmethod
     def of(cls, node: Node) -> NodeRecord:
@@ -62,11 +63,11 @@ class NodeRecord(BaseModel):
         return cls(name=s.name, argv=list(s.argv), workdir=str(s.workdir), port=s.port, user=s.user,
                    env=list(s.env), image=s.image, extra_ports=list(s.extra_ports), address=node.address,
                    pid=node.pid, log_path=str(node.log_path) if node.log_path else None, extra=dict(node.extra),
-                   published=dict(node.published))
+                   published=dict(node.published), replace_entrypoint=s.replace_entrypoint)
 
     def spec(self) -> NodeSpec:
         return NodeSpec(self.name, tuple(self.argv), Path(self.workdir), self.port, self.user, tuple(self.env),
-                        self.image, tuple(self.extra_ports))
+                        self.image, tuple(self.extra_ports), self.replace_entrypoint)
 
     def node(self) -> Node:
         return Node(self.spec(), self.address, self.pid, Path(self.log_path) if self.log_path else None,

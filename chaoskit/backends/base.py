@@ -21,6 +21,7 @@ class NodeSpec:
     env: tuple[tuple[str, str], ...] = ()
     image: str | None = None  # container image providing argv[0] (docker backend)
     extra_ports: tuple[int, ...] = ()  # other ports clients or chaoskit use (published too on Docker Desktop)
+    replace_entrypoint: bool = False  # docker: argv[0] replaces the image's ENTRYPOINT (one given as a relative path)
 
 
 @dataclass

@@ -231,8 +231,10 @@ class DockerBackend:
             self.host_ports[spec.name] = {port: _free_port() for port in (spec.port, *spec.extra_ports)}
             bind = "127.0.0.1" if self.published_host == "127.0.0.1" else "0.0.0.0"  # noqa: S104 -- another host
             ports = {f"{port}/tcp": (bind, host) for port, host in self.host_ports[spec.name].items()}
+        argv = list(spec.argv)
+        entrypoint, command = (argv[:1], argv[1:]) if spec.replace_entrypoint else (None, argv)
         container = self.client.containers.create(
-            spec.image, command=list(spec.argv), name=self.container_name(spec.name), hostname=spec.name,
+            spec.image, command=command, entrypoint=entrypoint, name=self.container_name(spec.name), hostname=spec.name,
             labels={LABEL: self.run_id, "io.chaoskit.node": spec.name}, working_dir=str(spec.workdir),
             volumes={str(self.workdir): {"bind": str(self.workdir), "mode": "rw"}},
             user=spec.user or "", network=self.network_name,

@@ -11,15 +11,15 @@ back its copies are recovered and the cluster goes green. Search sees what the l
 Fault detection: a node that closes its connections (killed) is noticed at once; a silent one (partitioned,
 frozen) after ``fault_detection_retries`` follower checks of ``fault_detection_timeout_s`` each (OpenSearch's
 defaults: 3 x 10 s). Lab-sized: 256 MB heaps, ``cluster.info.update.interval`` 10 s (default 30 s, at least
-10 s: how soon disk watermarks are noticed). Local backend only in this slice (the zip comes from Maven Central, see
-``opensearch_dist``); nodes run as ``nobody``.
+10 s: how soon disk watermarks are noticed). Local backend: the zip from Maven Central (``opensearch_dist``), nodes
+run as ``nobody``; docker backend: ``$CHAOSKIT_OPENSEARCH_IMAGE`` (``opensearch_node``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import shutil
+import os
 import threading
 import time
 import urllib.error
@@ -33,17 +33,19 @@ from typing import Any
 from opensearchpy import OpenSearch
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.backends.base import Backend, Node
 from chaoskit.clients.opensearch import INDEX, OPTIONS, PATTERNS, PORT, OpenSearchClientPattern, make_client
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Experiment
 from chaoskit.faults import kind_of
 from chaoskit.systems import opensearch_dist as dist
+from chaoskit.systems import opensearch_node as nodes
 from chaoskit.systems.base import (
     ComposeNode,
     EventSink,
     Facts,
+    ImageOf,
     LocalImage,
     NodeBook,
     Progress,
@@ -65,14 +67,6 @@ from chaoskit.systems.opensearch_state import (
 
 ROLES = ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
 ONE_PRIMARY_ONLY = ("old_primary_demoted",)  # a primary per shard, on several nodes: no one old primary
-LOG4J2 = """status = error
-appender.console.type = Console
-appender.console.name = console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
-rootLogger.level = info
-rootLogger.appenderRef.console.ref = console
-"""
 
 
 class OpenSearchSettings(BaseModel):
@@ -87,6 +81,19 @@ class OpenSearchSettings(BaseModel):
                                          "(default 3)")
     cluster_info_interval_s: float = Field(10.0, ge=10, description="how often disk usage is sampled (default 30, "
                                            "at least 10)")
+
+
+def _extra(s: OpenSearchSettings) -> dict[str, str]:
+    """The settings each node gets from the experiment's topology, and the lab's disk watermarks."""
+    return {"cluster.fault_detection.follower_check.timeout": f"{s.fault_detection_timeout_s:g}s",
+            "cluster.fault_detection.follower_check.retry_count": str(s.fault_detection_retries),
+            "cluster.fault_detection.leader_check.timeout": f"{s.fault_detection_timeout_s:g}s",
+            "cluster.fault_detection.leader_check.retry_count": str(s.fault_detection_retries),
+            "cluster.info.update.interval": f"{s.cluster_info_interval_s:g}s",
+            # lab disks are shared and may be fuller than a server's: block only when nearly out of space
+            "cluster.routing.allocation.disk.watermark.low": "1gb",
+            "cluster.routing.allocation.disk.watermark.high": "500mb",
+            "cluster.routing.allocation.disk.watermark.flood_stage": "200mb"}
 
 
 @dataclass(frozen=True)
@@ -117,38 +124,23 @@ class OpenSearchTopology(NodeBook):
         self.refused: set[str] = set()  # nodes whose last poll was refused (down), not merely slow
 
     # -- start -----------------------------------------------------------------------------------
-    def _extra(self) -> dict[str, str]:
-        s = self.settings
-        return {"cluster.fault_detection.follower_check.timeout": f"{s.fault_detection_timeout_s:g}s",
-                "cluster.fault_detection.follower_check.retry_count": str(s.fault_detection_retries),
-                "cluster.fault_detection.leader_check.timeout": f"{s.fault_detection_timeout_s:g}s",
-                "cluster.fault_detection.leader_check.retry_count": str(s.fault_detection_retries),
-                "cluster.info.update.interval": f"{s.cluster_info_interval_s:g}s",
-                # lab disks are shared and may be fuller than a server's: block only when nearly out of space
-                "cluster.routing.allocation.disk.watermark.low": "1gb",
-                "cluster.routing.allocation.disk.watermark.high": "500mb",
-                "cluster.routing.allocation.disk.watermark.flood_stage": "200mb"}
-
     def up(self, progress: Progress) -> None:
-        cached = dist.ensure_dist(progress)
+        docker = self.backend.name == "docker"
+        cached = None if docker else dist.ensure_dist(progress)
         self.addresses = self.backend.prepare(self.names)
-        home = dist.run_home(cached, self.workdir)
-        options: list[str] | None = None
+        home = None if cached is None else dist.run_home(cached, self.workdir)
+        options: list[str] = []  # OpenSearch's JvmOptionsParser's, computed once for the three
         for name in self.names:
             d = self.workdir / name
-            yml = dist.node_yml(name=name, address=self.addresses[name], names=self.names,
-                                seeds=[self.addresses[n] for n in self.names], directory=d, extra=self._extra())
-            conf = dist.write_conf(home, d, yml)
-            (conf / "log4j2.properties").write_text(LOG4J2)
-            if options is None:
-                options = dist.jvm_options(home, conf, self.settings.heap_mb)
-            for sub in ("data", "logs", "tmp"):
-                (d / sub).mkdir(parents=True, exist_ok=True)
-            for path in (d, *d.rglob("*")):
-                shutil.chown(path, dist.USER, _group())
-            argv = dist.jvm_argv(dist=home, conf=conf, options=options, tmpdir=d / "tmp")
-            self._start(NodeSpec(name, argv, d, PORT, user=dist.USER, env=dist.ENV, extra_ports=(9300,)))
-        progress(f"started {len(self.names)} OpenSearch {dist.VERSION} nodes ({self.settings.heap_mb} MB heaps)")
+            values = nodes.settings(name=name, address=self.addresses[name], names=self.names,
+                                   seeds=[self.addresses[n] for n in self.names], data=str(d / "data"),
+                                   extra=_extra(self.settings))
+            if home is None:
+                self._start(nodes.docker_spec(name, d, values, self.settings.heap_mb))
+            else:
+                self._start(nodes.local_spec(name, d, values, home, self.settings.heap_mb, options))
+        where = f"containers of {os.environ.get(*nodes.IMAGE)}" if docker else "nodes"
+        progress(f"started {len(self.names)} OpenSearch {dist.VERSION} {where} ({self.settings.heap_mb} MB heaps)")
 
     def wait_ready(self, timeout: float) -> None:
         """Every node answers HTTP and the cluster has every node with one manager; the index is created
@@ -393,16 +385,10 @@ class OpenSearchTopology(NodeBook):
             client.close()
 
 
-def _group() -> int:
-    import pwd
-
-    return pwd.getpwnam(dist.USER).pw_gid
-
-
-class OpenSearchSystem:
-    name = "opensearch"
+class OpenSearchSystem(ImageOf):
+    name, image = "opensearch", nodes.IMAGE
     run_weight = 2.0  # three JVMs of ~430 MB that are green in ~9-20 s
-    local_image: LocalImage | None = None  # the docker backend comes next
+    local_image: LocalImage | None = LocalImage(nodes.LOCAL_TAG, "opensearch", nodes.stage_image)
     client_patterns, roles, settings_model = PATTERNS, ROLES, OpenSearchSettings
     native_faults = (kind_of(ExcludeNode), kind_of(CloseIndex), kind_of(DiskWatermark))
 
@@ -423,8 +409,9 @@ class OpenSearchSystem:
                                  "(a primary per shard, spread over the nodes)")
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> OpenSearchTopology:
-        if backend.name != "local":
-            raise UsageError("opensearch runs on the local backend only so far: use --backend local")
+        if getattr(backend, "addressing", "direct") == "published":
+            raise UsageError("opensearch on Docker Desktop (published ports) is not supported yet: chaoskit reaches "
+                             "each node at its own address; use a Linux Docker host or --backend local")
         return OpenSearchTopology(exp, backend, workdir)
 
     def binaries(self) -> dict[str, str]:
@@ -432,14 +419,16 @@ class OpenSearchSystem:
         need = ["java", "runuser"] + ([] if dist.fetched() else ["mvn"])
         return {b: dist.INSTALL_HINT if b != "runuser" else "apt-get install -y util-linux" for b in need}
 
-    def images(self) -> list[str]:
-        return []  # no container image yet: ``--backend auto`` picks local
-
-    def image_variable(self) -> tuple[str, str]:
-        return ("CHAOSKIT_OPENSEARCH_IMAGE", "")
-
     def compose_nodes(self, net: str) -> list[ComposeNode]:
-        raise ValueError("opensearch: no Compose lab yet")
+        """Three nodes started together, each configured by its environment (the official image's way);
+        data in the container. No index: create your own."""
+        s = OpenSearchSettings()
+        names = [f"opensearch-{i + 1}" for i in range(s.nodes)]
+        addresses = [f"{net}.{10 + i}" for i in range(s.nodes)]
+        return [ComposeNode(name, address, nodes.container_argv(
+                    nodes.settings(name=name, address=address, names=names, seeds=addresses,
+                                  data=f"{nodes.IMAGE_HOME}/data", extra=_extra(s)), s.heap_mb))
+                for name, address in zip(names, addresses, strict=True)]
 
 
 SYSTEM: System = OpenSearchSystem()  # typed: mypy checks it against the System protocol

@@ -1,5 +1,6 @@
-"""OpenSearch 2.19.6 for the local backend: the distribution (fetched once from Maven Central), each node's
-configuration, and the JVM command line. A helper of :mod:`chaoskit.systems.opensearch` (no ``SYSTEM``).
+"""OpenSearch 2.19.6 for the local backend (and the ``chaoskit/opensearch`` image): the distribution
+(fetched once from Maven Central), each node's configuration directory, and the JVM command line. A
+helper of :mod:`chaoskit.systems.opensearch` (no ``SYSTEM``).
 
 The distribution is ``org.opensearch.distribution.integ-test-zip:opensearch:2.19.6`` (a 56 MB zip: the
 server and its transport module, no security plugin, no bundled JDK), unpacked into
@@ -195,27 +196,6 @@ def write_conf(dist: Path, directory: Path, yml: str) -> Path:
     (conf / "jvm.options").write_text("\n".join(keep) + "\n")
     (conf / "opensearch.yml").write_text(yml)
     return conf
-
-
-def node_yml(*, name: str, address: str, names: list[str], seeds: list[str], directory: Path,
-             extra: dict[str, str]) -> str:
-    """One lab node: every node is cluster-manager eligible and holds data; the three bootstrap the cluster."""
-    lines = [
-        f"# chaoskit lab node {name}",
-        "cluster.name: chaoskit",
-        f"node.name: {name}",
-        f"network.host: {address}",
-        "http.port: 9200",
-        "transport.port: 9300",
-        f"path.data: {directory / 'data'}",
-        f"path.logs: {directory / 'logs'}",
-        f"discovery.seed_hosts: [{', '.join(f'{s}:9300' for s in seeds)}]",
-        f"cluster.initial_cluster_manager_nodes: [{', '.join(names)}]",
-        "node.store.allow_mmap: false",
-        "action.auto_create_index: false",
-        *(f"{k}: {v}" for k, v in extra.items()),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def jvm_argv(*, dist: Path, conf: Path, options: list[str], tmpdir: Path) -> tuple[str, ...]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -201,5 +203,43 @@ def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
             assert [r.id for r in row] == [7]
         finally:
             cluster.shutdown()
+    finally:
+        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
+
+
+def test_opensearch_lab_forms_a_green_cluster_of_three() -> None:
+    """Three nodes configured by their environment (the official image's way), started together with plain
+    compose; CI points it at the locally built image."""
+    project = f"cklabos{os.getpid()}"
+    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.5",
+           "CHAOSKIT_OPENSEARCH_IMAGE": os.environ.get("CHAOSKIT_OPENSEARCH_IMAGE", "chaoskit/opensearch:2.19.6")}
+    base = [*_compose(), "-f", str(ROOT / "compose" / "opensearch.yml"), "-p", project]
+    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
+    try:
+        assert up.returncode == 0, up.stderr
+        deadline, health = time.monotonic() + 180, dict[str, Any]()
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen("http://10.217.5.12:9200/_cluster/health", timeout=3) as res:
+                    health = json.loads(res.read())
+                if health["number_of_nodes"] == 3 and health["status"] == "green":
+                    break
+            except OSError:
+                pass
+            time.sleep(2)
+        else:
+            raise AssertionError(f"opensearch-3 never saw a green cluster of three: {health}")
+        index = json.dumps({"settings": {"number_of_shards": 3, "number_of_replicas": 1}}).encode()
+        create = urllib.request.Request("http://10.217.5.10:9200/lab?wait_for_active_shards=all", data=index,
+                                        method="PUT", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(create, timeout=60) as res:  # no auto-created indices, as in chaoskit's runs
+            assert json.loads(res.read())["shards_acknowledged"] is True
+        doc = json.dumps({"v": 7}).encode()
+        put = urllib.request.Request("http://10.217.5.10:9200/lab/_doc/7?refresh=true", data=doc, method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(put, timeout=30) as res:
+            assert json.loads(res.read())["result"] == "created"
+        with urllib.request.urlopen("http://10.217.5.11:9200/lab/_doc/7", timeout=10) as res:
+            assert json.loads(res.read())["_source"] == {"v": 7}
     finally:
         subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)

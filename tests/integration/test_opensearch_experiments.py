@@ -1,4 +1,5 @@
-"""OpenSearch experiments against a real 3-node cluster (OpenSearch 2.19.6 from Maven Central, local backend).
+"""OpenSearch experiments against a real 3-node cluster (OpenSearch 2.19.6 from Maven Central, local backend;
+one on the docker backend too).
 
 Each cluster takes ~10-40 s to be green on this 2-core machine (more under other tests' load): one run per
 experiment, every assertion about it in one test. The crash-safety test SIGKILLs a runner and checks
@@ -8,6 +9,7 @@ experiment, every assertion about it in one test. The crash-safety test SIGKILLs
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -24,11 +26,13 @@ from chaoskit.checkers import Verdict
 from chaoskit.clients.opensearch import attempt_outcome
 from chaoskit.errors import InfrastructureError
 from chaoskit.runner import run
-from chaoskit.systems import opensearch_dist
+from chaoskit.systems import opensearch_node
 from chaoskit.systems.opensearch import SYSTEM, CloseIndex, ExcludeNode
 from tests.integration.test_redis_experiments import _run, recount_lost
 from tests.integration.util import (
     CHAOSKIT,
+    chaoskit_containers,
+    chaoskit_networks,
     cleanup_cli,
     cli_env,
     completed_ops,
@@ -169,6 +173,36 @@ def test_cleanup_after_sigkill_ends_the_opensearch_jvms(tmp_path: Path, state_di
         assert not workdir.exists(), "the nodes' data directories are gone"
 
 
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"), reason="set CHAOSKIT_DOCKER_TESTS=1")
+def test_primary_holder_kill_on_docker(tmp_path: Path, docker_clean: None) -> None:
+    """The same cluster in containers (CHAOSKIT_OPENSEARCH_IMAGE: chaoskit/opensearch:2.19.6, built from the
+    zip the local backend runs): docker kill, the container started again, its copies recovered."""
+    result = run(load("opensearch-primary-holder-kill"), "docker", tmp_path / "docker", progress=print)
+    journal, m = result.journal, result.journal["metrics"]
+    assert journal["backend"] == "docker" and result.verdict is Verdict.PASS, _explain(journal)
+    fault = journal["faults"][0]
+    t0, dead = fault["applied_at"], fault["target"]
+    promoted = _events(journal, "primary-promoted", t0)
+    assert promoted and all(f"(was on {dead})" in e["detail"] for e in promoted), promoted
+    assert _events(journal, "health-yellow", t0) and _events(journal, "health-green", fault["healed_at"])
+    assert m["acked_writes"] > 300 and m["ops_fail"] == 0
+    assert set(journal["roles_after"].values()) <= {"data", "cluster-manager"}, "the killed container rejoined"
+    _no_loss(result)
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "all", reason="set CHAOSKIT_DOCKER_TESTS=all "
+                    "(the local SIGKILL test covers cleanup's paths but the containers)")
+def test_cleanup_after_sigkill_removes_the_opensearch_containers_and_data(tmp_path: Path, state_dir: Path) -> None:
+    with runner_killed_at(state_dir, tmp_path / "out", "opensearch-primary-holder-kill", timeout=300,
+                          backend="docker") as run_id:
+        workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
+        assert len(chaoskit_containers(state_dir)) == 3, "three containers outlive the SIGKILLed runner"
+        assert (workdir / "opensearch-1" / "data" / "nodes").is_dir(), "the nodes' data is in the run's directory"
+        assert f"run {run_id}" in cleanup_cli(state_dir)
+        assert chaoskit_containers(state_dir) == set() and chaoskit_networks(state_dir) == set()
+        assert run_ids(state_dir) == [] and not workdir.exists(), "the nodes' data directories are gone"
+
+
 def _copies_on(client: Any, node: str) -> int:
     rows = client.cat.shards(index="chaoskit", format="json")
     return sum(1 for r in rows if r.get("node") == node and r.get("state") == "STARTED")
@@ -212,8 +246,8 @@ def test_missing_java_is_exit_3_in_one_line(tmp_path: Path, state_dir: Path) -> 
 
 def test_a_node_that_cannot_start_is_exit_3_with_its_log_tail(tmp_path: Path, no_leftovers: None,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    real = opensearch_dist.node_yml
-    monkeypatch.setattr(opensearch_dist, "node_yml", lambda **kw: real(**kw) + "chaoskit.no_such_setting: 1\n")
+    real = opensearch_node.node_yml
+    monkeypatch.setattr(opensearch_node, "node_yml", lambda *a: real(*a) + "chaoskit.no_such_setting: 1\n")
     with pytest.raises(InfrastructureError) as err:
         run(load("opensearch-primary-holder-kill"), "local", tmp_path / "out", progress=print)
     assert err.value.exit_code == 3 and "exited during start-up" in str(err.value)

@@ -92,9 +92,10 @@ def chaoskit_networks(state_dir: Path | None = None) -> set[str]:
     return _labelled("network", state_dir)
 
 
-def start_run(state_dir: Path, out: Path, experiment: str = "redis-primary-partition") -> subprocess.Popen[str]:
-    """`chaoskit run EXPERIMENT` on the local backend in a child process, its output piped."""
-    return subprocess.Popen([*CHAOSKIT, "run", experiment, "--backend", "local", "--out", str(out)],
+def start_run(state_dir: Path, out: Path, experiment: str = "redis-primary-partition",
+              backend: str = "local") -> subprocess.Popen[str]:
+    """`chaoskit run EXPERIMENT` on the local backend (or ``backend``) in a child process, its output piped."""
+    return subprocess.Popen([*CHAOSKIT, "run", experiment, "--backend", backend, "--out", str(out)],
                             env=cli_env(state_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -122,10 +123,10 @@ def run_ids(state_dir: Path) -> list[str]:
 
 @contextmanager
 def runner_killed_at(state_dir: Path, out: Path, experiment: str, needle: str = "steady state",
-                     timeout: float = 90) -> Iterator[str]:
+                     timeout: float = 90, backend: str = "local") -> Iterator[str]:
     """`chaoskit run EXPERIMENT` SIGKILLed once it prints ``needle``: yields the run's id, its servers left
     running. Afterwards the process is reaped and, if the test left the run ledgered, cleaned up."""
-    proc = start_run(state_dir, out, experiment)
+    proc = start_run(state_dir, out, experiment, backend)
     try:
         wait_for_line(proc, needle, timeout)
         proc.send_signal(signal.SIGKILL)

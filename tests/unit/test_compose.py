@@ -44,6 +44,17 @@ def test_checked_in_cassandra_lab_matches_the_generator_and_every_node_is_a_seed
     assert all(seeds in s["command"][2] and "/opt/cassandra/lib/*" in s["command"][2] for s in services.values())
 
 
+def test_checked_in_opensearch_lab_matches_the_generator_and_disables_the_security_plugin() -> None:
+    assert (ROOT / "compose" / "opensearch.yml").read_text() == render("opensearch", LAB_IMAGES), \
+        "regenerate with: chaoskit compose opensearch -o compose/opensearch.yml"
+    services = yaml.safe_load(render("opensearch"))["services"]
+    assert list(services) == ["opensearch-1", "opensearch-2", "opensearch-3"]
+    assert all(s["image"] == "${CHAOSKIT_OPENSEARCH_IMAGE:-opensearchproject/opensearch:2}" for s in services.values())
+    seeds = "discovery.seed_hosts=" + ",".join(f"${{CHAOSKIT_LAB_NET:-10.215.0}}.{i}:9300" for i in (10, 11, 12))
+    assert all(seeds in s["command"][2] and "DISABLE_SECURITY_PLUGIN=true" in s["command"][2]
+               for s in services.values())
+
+
 def test_checked_in_labs_point_at_build_contexts_that_exist() -> None:
     contexts = [service["build"]["context"] for name in ("redis", "postgres", "mongo")
                 for service in yaml.safe_load((ROOT / "compose" / f"{name}.yml").read_text())["services"].values()

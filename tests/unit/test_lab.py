@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import field
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +63,9 @@ def test_a_node_round_trips_through_its_record() -> None:
     node = make_node("redis-1", 0)
     again = NodeRecord.model_validate_json(NodeRecord.of(node).model_dump_json()).node()
     assert again == node and again.spec == node.spec
+    container = Node(replace(node.spec, argv=("sh", "-c", "exec x"), image="i", replace_entrypoint=True), "10.0.0.1")
+    again = NodeRecord.model_validate_json(NodeRecord.of(container).model_dump_json()).node()
+    assert again.spec == container.spec and again.spec.replace_entrypoint, "a restart keeps the entrypoint"
 
 
 def test_the_lab_record_round_trips_through_the_ledger_file() -> None:

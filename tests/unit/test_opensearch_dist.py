@@ -1,7 +1,9 @@
-"""The OpenSearch zip fetch (once, under a lock, atomic), the file-descriptor check's patch, the node config."""
+"""The OpenSearch zip fetch (once, under a lock, atomic), the file-descriptor check's patch, the node config
+(local: opensearch.yml; docker: the container's command)."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import threading
 import zipfile
@@ -12,6 +14,7 @@ import pytest
 
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 from chaoskit.systems import opensearch_dist as dist
+from chaoskit.systems import opensearch_node as nodes
 
 JAR = f"opensearch-{dist.VERSION}/lib/opensearch-{dist.VERSION}.jar"
 
@@ -95,8 +98,9 @@ def test_missing_tools_are_one_line_exit_3(home: Path, monkeypatch: pytest.Monke
 
 
 def test_the_node_config(tmp_path: Path) -> None:
-    yml = dist.node_yml(name="opensearch-2", address="10.0.0.11", names=["opensearch-1", "opensearch-2"],
-                        seeds=["10.0.0.10", "10.0.0.11"], directory=tmp_path, extra={"a.b": "1s"})
+    values = nodes.settings(name="opensearch-2", address="10.0.0.11", names=["opensearch-1", "opensearch-2"],
+                            seeds=["10.0.0.10", "10.0.0.11"], data=str(tmp_path / "data"), extra={"a.b": "1s"})
+    yml = nodes.node_yml("opensearch-2", values)
     assert "network.host: 10.0.0.11" in yml and "discovery.seed_hosts: [10.0.0.10:9300, 10.0.0.11:9300]" in yml
     assert "cluster.initial_cluster_manager_nodes: [opensearch-1, opensearch-2]" in yml
     assert "node.store.allow_mmap: false" in yml and "a.b: 1s" in yml
@@ -105,3 +109,20 @@ def test_the_node_config(tmp_path: Path) -> None:
     (conf / "jvm.options").write_text("-Xms1g\n-Xmx1g\n-XX:+UseG1GC\n9-:-Xlog:gc*:file=logs/gc.log\n")
     written = dist.write_conf(tmp_path / "dist", tmp_path / "node", yml)
     assert (written / "jvm.options").read_text() == "-XX:+UseG1GC\n" and (written / "opensearch.yml").read_text() == yml
+
+
+def test_the_container_command_sets_the_same_settings_through_the_environment(tmp_path: Path) -> None:
+    """The official image's way (its entrypoint turns dotted variables into -E options), one shell line
+    without a ``$`` of its own (Compose would interpolate it); the docker backend runs it in place of the
+    image's relative entrypoint."""
+    values = nodes.settings(name="opensearch-1", address="10.0.0.10", names=["opensearch-1", "opensearch-2"],
+                            seeds=["10.0.0.10", "10.0.0.11"], data="/d", extra={})
+    argv = nodes.container_argv(values, 256)
+    assert argv[:2] == ("sh", "-c") and len(argv) == 3 and "$" not in argv[2]
+    words = shlex.split(argv[2])
+    assert words[:5] == ["cd", "/usr/share/opensearch", "&&", "exec", "env"]
+    assert words[-2:] == ["./opensearch-docker-entrypoint.sh", "opensearch"]
+    assert {"DISABLE_SECURITY_PLUGIN=true", "OPENSEARCH_JAVA_OPTS=-Xms256m -Xmx256m", "path.data=/d",
+            "discovery.seed_hosts=10.0.0.10:9300,10.0.0.11:9300", "node.store.allow_mmap=false"} <= set(words)
+    spec = nodes.docker_spec("opensearch-1", tmp_path / "opensearch-1", values, 256)
+    assert spec.replace_entrypoint and spec.argv == argv and spec.user is None and spec.extra_ports == (9300,)

@@ -30,7 +30,9 @@ def test_opensearch_is_registered_with_its_roles_and_faults() -> None:
     assert system.roles == ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
     assert system.client_patterns == ("all-hosts-retry", "single-host")
     assert system.native_faults == ("exclude-node", "close-index", "disk-watermark")
-    assert system.images() == [], "no container image yet: --backend auto picks local"
+    assert system.image_variable() == ("CHAOSKIT_OPENSEARCH_IMAGE", "opensearchproject/opensearch:2")
+    assert system.local_image is not None and system.local_image.tag == "chaoskit/opensearch:2.19.6"
+    assert [n.name for n in system.compose_nodes("10.215.0")] == ["opensearch-1", "opensearch-2", "opensearch-3"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
