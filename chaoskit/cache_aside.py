@@ -14,6 +14,7 @@ Postgres only for now (``validate_experiment(..., cache=True)``).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -78,10 +79,8 @@ class CacheNode:
     def stop(self) -> None:
         """Kill the node. Never raises (the backend's teardown removes what is left)."""
         if self.node is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort here; backend.teardown follows
                 self.backend.kill(self.node)
-            except Exception:  # noqa: BLE001 -- teardown is best effort here; backend.teardown follows
-                pass
 
     def read_all(self, keys: int) -> dict[str, int]:
         """What the cache serves now: key -> value for every register it holds."""
@@ -89,8 +88,8 @@ class CacheNode:
         got: dict[str, int] = {}
         try:
             for start in range(0, keys, 200):  # a multi-get per 200 keys (one line each)
-                got.update({k: int(v) for k, v in client.get_many([f"k{i}" for i in range(start,
-                                                                                          min(keys, start + 200))]).items()})
+                batch = [f"k{i}" for i in range(start, min(keys, start + 200))]
+                got.update({k: int(v) for k, v in client.get_many(batch).items()})
         finally:
             client.close()
         return got

@@ -75,7 +75,8 @@ class CacheDivergence:
         errors = sum(1 for v in values if v.get("cache_error"))
         reads = [p for p in pairs if p.invoke.f == "read" and p.type is OpType.OK]
         hits = sum(1 for p in reads if p.complete is not None and p.complete.value.get("source") == "cache")
-        base: dict[str, Number] = {"cache_flushes": flushes, "cache_aside_errors": errors, "cache_aside_reads": len(reads),
+        base: dict[str, Number] = {"cache_flushes": flushes, "cache_aside_errors": errors,
+                                   "cache_aside_reads": len(reads),
                                    "cache_aside_hit_ratio": round(hits / len(reads), 4) if reads else None}
         final = _final_read(history)
         if not isinstance(final, dict):
@@ -87,7 +88,8 @@ class CacheDivergence:
         ahead, behind = divergence(db, cache)
         t1 = facts.healed_at
         served = [p for p in reads if t1 is not None and p.invoke.time >= t1 and p.complete is not None
-                  and (v := p.complete.value.get("value")) is not None and int(v) > db.get(str(p.complete.value["key"]), 0)]
+                  and (v := p.complete.value.get("value")) is not None
+                  and int(v) > db.get(str(p.complete.value["key"]), 0)]
         from_cache = sum(1 for p in served if p.complete is not None and p.complete.value.get("source") == "cache")
         m: dict[str, Number] = {**base, "cache_ahead": len(ahead), "cache_behind": len(behind),
                                 "divergent_keys": len(ahead) + len(behind), "served_lost": len(served)}

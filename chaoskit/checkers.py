@@ -368,7 +368,8 @@ CHECK_OF_METRIC = {
                             "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses",
                             "miss_rate_before", "miss_rate_during", "rehash_s")},
     "caught_up_s": "catch-up", "behind_at_end": "catch-up",
-    **{m: "cache-divergence" for m in ("cache_ahead", "cache_behind", "divergent_keys", "served_lost", "cache_flushes")},
+    **{m: "cache-divergence"
+       for m in ("cache_ahead", "cache_behind", "divergent_keys", "served_lost", "cache_flushes")},
 }
 
 
