@@ -45,6 +45,13 @@ def refuse(exp: Experiment, backend_name: str) -> None:
         raise MissingDependencyError("`memcached` not found: apt-get install -y memcached (or run `make setup`)")
 
 
+def images() -> list[str]:
+    """The cache node's image on docker: the Memcached system's (``CHAOSKIT_MEMCACHED_IMAGE``)."""
+    from chaoskit.systems.memcached import SYSTEM
+
+    return SYSTEM.images()
+
+
 class CacheNode:
     """The run's memcached: started after the system is up, on the address ``up()`` gave ``aside``."""
 
@@ -53,12 +60,12 @@ class CacheNode:
         self.node: Node | None = None
 
     def start(self, timeout: float = 20.0) -> None:
-        from chaoskit.systems.memcached import SYSTEM, memcached_argv
+        from chaoskit.systems.memcached import memcached_argv
 
         d = self.workdir / NAME
         d.mkdir(parents=True, exist_ok=True)
         d.chmod(0o777)
-        self.node = self.backend.start(NodeSpec(NAME, memcached_argv(MEMORY_MB), d, PORT, image=SYSTEM.images()[0]))
+        self.node = self.backend.start(NodeSpec(NAME, memcached_argv(MEMORY_MB), d, PORT, image=images()[0]))
         wait_until(self._answers, timeout, "the cache (memcached) to answer",
                    log_tail=lambda: self.backend.log_tail(self.node) if self.node else "")  # type: ignore[arg-type]
 

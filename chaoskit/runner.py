@@ -116,8 +116,8 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
     toxic = uses_toxics(list(exp.faults))  # only then is Toxiproxy on the client path (no cost otherwise)
     local_only = toxic or exp.dns is not None  # Toxiproxy / dnsmasq on docker: routed addressing only
-    chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(
-        backend_name, get_system(exp.system).images())
+    images = get_system(exp.system).images() + (cache_aside.images() if exp.cache is not None else [])
+    chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(backend_name, images)
     check_binaries(exp.system, chosen)
     proxy_binary = None
     if exp.dns is not None:

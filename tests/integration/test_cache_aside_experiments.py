@@ -8,6 +8,7 @@ runner of a cache run and checks ``chaoskit cleanup`` ends its memcached with th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 
 from chaoskit.checkers import Verdict
+from chaoskit.experiment import load
 from chaoskit.recount import disagreements, recount
+from chaoskit.runner import run
 from chaoskit.systems.postgres import SYSTEM
 from tests.integration.test_redis_experiments import _run
 from tests.integration.util import cleanup_cli, completed_ops, netns_names, run_ids, runner_killed_at, server_pids
@@ -84,3 +87,13 @@ def test_cleanup_after_sigkill_ends_the_cache_node(tmp_path: Path, state_dir: Pa
         assert "memcached" in comms, "the cache outlives the SIGKILLed runner"
         assert f"run {run_id}" in cleanup_cli(state_dir)
         assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and run_ids(state_dir) == []
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "all",
+                    reason="the cache container beside Patroni's: CHAOSKIT_DOCKER_TESTS=all (~50 s)")
+def test_failover_loss_on_docker(tmp_path: Path, docker_clean: None) -> None:
+    """The cache runs the Memcached system's image (CHAOSKIT_MEMCACHED_IMAGE) on the run's network."""
+    result = run(load("cache-aside-after-failover-loss"), "docker", tmp_path / "docker", progress=print)
+    journal, m = result.journal, result.journal["metrics"]
+    assert journal["backend"] == "docker" and result.verdict is Verdict.PASS, _explain(journal)
+    assert m["cache_ahead"] >= 1 and m["served_lost"] >= 1 and disagreements(result.out_dir) == []
