@@ -1,6 +1,6 @@
 """Cache-aside over Postgres (chaoskit.cache_aside): Patroni + one real memcached, local backend.
 
-One run per experiment (~40 s each), every assertion about it in one test; the figures are also recounted
+One run per experiment (~40 s each with the failover, ~17 s without), every assertion about it in one test; the figures are also recounted
 from history.jsonl by the second reading (conftest) and compared here too. The crash-safety test SIGKILLs a
 runner of a cache run and checks ``chaoskit cleanup`` ends its memcached with the rest.
 """
@@ -79,6 +79,23 @@ def test_failover_invalidate_the_database_loses_them_the_cache_does_not_serve_th
     assert all(end["time"] > fault["applied_at"] for end in flushed), "no flush before the failover"
     assert m["served_lost"] <= 2, "at most a read racing a late writer's flush"
     assert recount(result.out_dir)["cache_ahead"] == 0 and disagreements(result.out_dir) == []
+
+
+def test_lazy_loading_serves_stale_values_write_through_does_not(tmp_path: Path, no_leftovers: None) -> None:
+    """No fault: 20 registers, lazy loading (ttl 0) vs write-through."""
+    lazy = _run("cache-aside-lazy-stale", tmp_path)
+    fresh = _run("cache-aside-write-through-fresh", tmp_path)
+    for result in (lazy, fresh):
+        assert result.verdict is Verdict.PASS, _explain(result.journal)
+        assert disagreements(result.out_dir) == []
+    lm, fm = lazy.journal["metrics"], fresh.journal["metrics"]
+    assert lm["stale_reads"] >= 0.5 * lm["reads_checked"] > 0, "most checked reads were served an old value"
+    final = _final(lazy.out_dir)
+    behind = [k for k, v in final["cache"].items() if v < final["db"][k]]
+    assert len(behind) == lm["cache_behind"] >= 1
+    stale = [end for _, end in completed_ops(lazy.out_dir) if end["f"] == "read" and end["value"]["found"] is False]
+    assert stale and all(e["value"]["source"] == "cache" for e in stale), "the stale values came from the cache"
+    assert fm["stale_reads"] == 0 and fm["reads_checked"] > 0 and fm["divergent_keys"] == 0
 
 
 def test_cleanup_after_sigkill_ends_the_cache_node(tmp_path: Path, state_dir: Path) -> None:
