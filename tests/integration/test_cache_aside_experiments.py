@@ -1,8 +1,9 @@
 """Cache-aside over Postgres (chaoskit.cache_aside): Patroni + one real memcached, local backend.
 
-One run per experiment (~40 s each with the failover, ~17 s without), every assertion about it in one test; the figures are also recounted
-from history.jsonl by the second reading (conftest) and compared here too. The crash-safety test SIGKILLs a
-runner of a cache run and checks ``chaoskit cleanup`` ends its memcached with the rest.
+One run per experiment (~40 s each with the failover, ~17 s without), every assertion about it in one
+test; the figures are also recounted from history.jsonl by the second reading (conftest) and compared
+here too. The crash-safety test SIGKILLs a runner of a cache run and checks ``chaoskit cleanup`` ends its
+memcached with the rest. The docker run is opt-in (CHAOSKIT_DOCKER_TESTS=all).
 """
 
 from __future__ import annotations
