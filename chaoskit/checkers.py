@@ -43,6 +43,7 @@ class RunFacts:
     leaderless: bool = False  # no primary: failover and demotion do not apply; RTO = recovery after the last error
     one_primary: bool = True  # False: a primary per shard (OpenSearch): demotion of one old primary does not apply
     cache: bool = False  # a cache: lost/stale do not apply (no write is kept for sure); cache_checks counts hits
+    cache_aside: bool = False  # registers read through a cache (chaoskit.cache_aside): divergence is counted
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,13 @@ class Checker(Protocol):
         ...
 
 
-def _final_read(history: History) -> list[Any] | None:
+def _final_read(history: History) -> Any:
+    """The last ok final read's value: a list of values, or (cache-aside registers) ``{"db", "cache"}``."""
     reads = [op for op in history.snapshot() if op.f == "final-read" and op.type is OpType.OK]
-    return list(max(reads, key=lambda op: (op.time, op.process)).value) if reads else None
+    if not reads:
+        return None
+    value = max(reads, key=lambda op: (op.time, op.process)).value
+    return value if isinstance(value, dict) else list(value)
 
 
 class LostWrites:
@@ -85,6 +90,10 @@ class LostWrites:
         if values is None:
             return CheckResult(self.name, Valid.UNKNOWN, "no successful final read: lost writes cannot be counted",
                                {**base, "lost_writes": None, "lost_fraction": None, "duplicates": None})
+        if isinstance(values, dict):  # registers (cache-aside): lost = acked above its key's final value
+            from chaoskit.cache_aside_checks import register_losses
+
+            return register_losses(self.name, writes, values, base)
         final = set(values)
         duplicates = len(values) - len(final)
         lost = acked - final
@@ -124,8 +133,8 @@ class StaleReads:
             if p.invoke.f != "read" or p.type is not OpType.OK or p.complete is None:
                 continue
             want, result = p.invoke.value, p.complete.value
-            if want not in acked_at or acked_at[want] >= p.invoke.time:
-                continue
+            if want not in acked_at or acked_at[want] >= p.invoke.time or result.get("found", False) is None:
+                continue  # found None: the read did not look for ``want`` (cache-aside's random keys)
             checked += 1
             if not result.get("found"):
                 stale += 1
@@ -331,6 +340,10 @@ def run_checkers(history: History, facts: RunFacts,
             from chaoskit.cache_checks import CacheHits
 
             checkers = (*checkers, CacheHits())
+        if facts.cache_aside:  # registers behind a cache: divergence of the two (chaoskit.cache_aside_checks)
+            from chaoskit.cache_aside_checks import CacheDivergence
+
+            checkers = (*checkers, CacheDivergence())
         from chaoskit.catch_up import CatchUp  # a probed replica's catch-up (n/a without probe events)
 
         checkers = (*checkers, CatchUp())
@@ -355,6 +368,8 @@ CHECK_OF_METRIC = {
                             "hit_ratio_end", "cache_errors", "sets_not_stored", "unexpected_misses",
                             "miss_rate_before", "miss_rate_during", "rehash_s")},
     "caught_up_s": "catch-up", "behind_at_end": "catch-up",
+    **{m: "cache-divergence"
+       for m in ("cache_ahead", "cache_behind", "divergent_keys", "served_lost", "cache_flushes")},
 }
 
 

@@ -65,6 +65,18 @@ class DnsSpec(_Strict):
     ttl_s: int = Field(5, ge=1, le=3600, description="the records' TTL (the lab's; RDS uses 5 s)")
 
 
+class CacheSpec(_Strict):
+    """A cache in front of the database for this run (``chaoskit.cache_aside``): one memcached node the
+    workload reads through (cache-aside over registers ``k0..k<keys-1>``)."""
+
+    strategy: Literal["lazy", "write-through"] = Field(
+        "write-through", description="lazy: writes go to the database only; write-through: then set the cache")
+    invalidate: Literal["never", "on-failover"] = Field(
+        "never", description="on-failover: a client whose database connection moved to another node flushes")
+    keys: int = Field(100, ge=1, le=10000, description="registers k0..k<keys-1>")
+    ttl_s: int = Field(0, ge=0, le=86400, description="each cached value's expiry (0: none)")
+
+
 Metric = Literal[
     "lost_writes", "lost_fraction", "acked_writes", "stale_reads", "stale_fraction", "unavailable_s",
     "rto_s", "ops_fail", "ops_info", "ops_errors", "old_primary_demoted", "failover_happened", "client_recovered",
@@ -76,6 +88,8 @@ Metric = Literal[
     # a cache's (chaoskit.cache_checks)
     "hit_ratio", "hit_ratio_before", "hit_ratio_during", "hit_ratio_after", "min_hit_ratio", "hit_ratio_end",
     "cache_errors", "sets_not_stored", "unexpected_misses", "miss_rate_before", "miss_rate_during", "rehash_s",
+    # a cache in front of a database (chaoskit.cache_aside_checks)
+    "cache_ahead", "cache_behind", "divergent_keys", "served_lost", "cache_flushes",
 ]
 
 
@@ -108,6 +122,7 @@ class Experiment(_Strict):
     schedule: ScheduleSpec = ScheduleSpec()
     faults: list[FaultField] = Field(default_factory=list)
     dns: DnsSpec | None = Field(None, description="serve writer/reader/primary names for this run (Postgres, Redis)")
+    cache: CacheSpec | None = Field(None, description="read through a memcached in front of the database (Postgres)")
     expect: list[Expectation] = Field(min_length=1)
     # the weaker experiment this one is the stronger half of: the suite report shows the pair side by side
     compare_with: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")

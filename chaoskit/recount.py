@@ -19,8 +19,10 @@ CACHE_KEYS = ("gets", "hits", "hit_ratio", "hit_ratio_before", "hit_ratio_during
               "miss_rate_during", "rehash_s")
 PHASE_KEYS = tuple(f"{m}_{p}" for p in ("before", "during", "after")
                    for m in ("attempts_per_op", "op_p50_ms", "op_p99_ms", "op_max_ms"))
+ASIDE_KEYS = ("cache_ahead", "cache_behind", "divergent_keys", "served_lost", "cache_flushes")
 KEYS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "info_writes", "lost_writes", "reads_checked",
-        "stale_reads", "rto_s", "max_op_ms", "duplicates", "attempts", "attempts_per_op", *PHASE_KEYS, *CACHE_KEYS)
+        "stale_reads", "rto_s", "max_op_ms", "duplicates", "attempts", "attempts_per_op", *PHASE_KEYS, *CACHE_KEYS,
+        *ASIDE_KEYS)
 
 
 def _pairs(lines: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -45,12 +47,16 @@ def recount(run_dir: Path) -> dict[str, Any]:
     writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
     acked = {inv["value"]: end["time"] for inv, end in writes if end is not None and end["type"] == "ok"}
     finals = [line for line in lines if line["f"] == "final-read" and line["type"] == "ok"]
-    values = list(max(finals, key=lambda x: (x["time"], x["process"]))["value"]) if finals else None
+    last_final = max(finals, key=lambda x: (x["time"], x["process"]))["value"] if finals else None
+    if isinstance(last_final, dict):  # cache-aside registers (README, "Cache-aside figures")
+        return {**recount_registers(journal, pairs, last_final), **_cache(journal, pairs, False)}
+    values = None if last_final is None else list(last_final)
     final = None if values is None else set(values)
     checked = stale = 0
     for inv, end in pairs:
         if inv["f"] == "read" and end is not None and end["type"] == "ok" \
-                and acked.get(inv["value"], float("inf")) < inv["time"]:
+                and acked.get(inv["value"], float("inf")) < inv["time"] \
+                and (end["value"] or {}).get("found", False) is not None:  # None: not looked for
             checked += 1
             stale += not (end["value"] or {}).get("found")
     cache = bool(journal.get("rto", {}).get("cache"))
@@ -66,7 +72,43 @@ def recount(run_dir: Path) -> dict[str, Any]:
         "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
                                 if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
         "duplicates": None if values is None else sum(c - 1 for c in Counter(values).values()),
-        **_load(journal, pairs),
+        **_load(journal, pairs), **dict.fromkeys(ASIDE_KEYS),
+    }
+
+
+def recount_registers(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]],
+                      final: dict[str, Any]) -> dict[str, Any]:
+    """A cache-aside run: max-registers in the database, a cache in front (README, "Cache-aside figures")."""
+    db, cached = final["db"], final["cache"]
+    lines = [end for _, end in pairs if end is not None]
+    done = [line for line in lines if line["f"] in ("write", "read")]
+    writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
+    acked = [(end["value"]["key"], inv["value"]) for inv, end in writes if end is not None and end["type"] == "ok"]
+    acked_at = {inv["value"]: end["time"] for inv, end in writes if end is not None and end["type"] == "ok"}
+    t1 = ((journal.get("faults") or [{}])[0]).get("healed_at")
+    checked = stale = served = 0
+    for inv, end in pairs:
+        if inv["f"] != "read" or end is None or end["type"] != "ok":
+            continue
+        got = end["value"]
+        if got["found"] is not None and acked_at.get(inv["value"], float("inf")) < inv["time"]:
+            checked, stale = checked + 1, stale + (not got["found"])
+        if t1 is not None and inv["time"] >= t1 and got["value"] is not None \
+                and got["value"] > db.get(got["key"], 0):
+            served += 1
+    return {
+        "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
+        "ops_info": sum(x["type"] == "info" for x in done), "acked_writes": len(acked),
+        "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
+        "lost_writes": sum(db.get(k, 0) < v for k, v in acked), "reads_checked": checked, "stale_reads": stale,
+        "rto_s": _rto(journal, writes),
+        "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
+                                if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
+        "duplicates": None, **_load(journal, pairs),
+        "cache_ahead": sum(k not in db or v > db[k] for k, v in cached.items()),
+        "cache_behind": sum(k in db and v < db[k] for k, v in cached.items()),
+        "divergent_keys": sum(db.get(k) != v for k, v in cached.items()), "served_lost": served,
+        "cache_flushes": sum(bool(isinstance(e["value"], dict) and e["value"].get("flushed")) for e in done),
     }
 
 

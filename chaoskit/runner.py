@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaoskit import dns, toxiproxy
+from chaoskit import cache_aside, dns, toxiproxy
 from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
@@ -116,12 +116,14 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
     toxic = uses_toxics(list(exp.faults))  # only then is Toxiproxy on the client path (no cost otherwise)
     local_only = toxic or exp.dns is not None  # Toxiproxy / dnsmasq on docker: routed addressing only
-    chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(
-        backend_name, get_system(exp.system).images())
+    images = get_system(exp.system).images() + (cache_aside.images() if exp.cache is not None else [])
+    chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(backend_name, images)
     check_binaries(exp.system, chosen)
     proxy_binary = None
     if exp.dns is not None:
         dns.refuse(chosen)
+    if exp.cache is not None:
+        cache_aside.refuse(exp, chosen)
     if toxic:
         toxiproxy.refuse(chosen)
         proxy_binary = toxiproxy.server_binary(progress)
@@ -175,6 +177,8 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     topology = get_system(exp.system).topology(exp, backend, workdir)
     if exp.dns is not None:  # before up(): the nodes' failover hooks write into the zone
         topology.dns = dns.zone_for(backend, run_id, workdir, exp.dns.ttl_s)
+    if exp.cache is not None:  # before up(): the cache node gets its address on the run's network
+        topology.aside = (cache_aside.NAME,)
     t = time.monotonic()
     topology.up(progress)
     stack.callback(_keep_logs, topology, backend, state)
@@ -200,6 +204,14 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
         stack.callback(dns.watch(topology.dns, labels, state.events.append, state.history.now,
                                  lambda addr: topology.node_for_address(addr, 0)))
     make_client, read_all = _workers(exp, topology, factory, state.client_label)
+    if exp.cache is not None:
+        cache = cache_aside.CacheNode(backend, workdir, exp.cache)
+        stack.callback(cache.stop)
+        cache.start()
+        cache_aside.create_table(topology)
+        make_client, read_all = cache_aside.wrap(make_client, cache, exp), cache_aside.final_read(topology, cache)
+        progress(f"cache: memcached at {cache.addr[0]}:{cache.addr[1]}, {exp.cache.strategy}, "
+                 f"invalidate {exp.cache.invalidate}, {exp.cache.keys} keys")
     workload = Workload(state.history, make_client,
                         worker_specs(exp.workload.writers, exp.workload.readers, exp.workload.rate_hz))
     workload.start()
@@ -258,7 +270,8 @@ def _final_read(state: _Run, read_all: Callable[[], list[Any]], process: int) ->
     h = state.history
     h.record(process, OpType.INVOKE, "final-read", None)
     try:
-        h.record(process, OpType.OK, "final-read", list(read_all()))
+        value = read_all()
+        h.record(process, OpType.OK, "final-read", value if isinstance(value, dict) else list(value))
     except Exception as exc:  # noqa: BLE001 -- no final read means lost writes are unknown
         h.record(process, OpType.FAIL, "final-read", None, error=f"{type(exc).__name__}: {exc}"[:200])
 
@@ -271,7 +284,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
         events=tuple(state.events), old_primary=state.old_primary, roles_after=state.roles_after,
         detected_kinds=state.detected_kinds, promoted_kinds=state.promoted_kinds, leaderless=state.leaderless,
         one_primary=state.one_primary,
-        cache=state.cache,
+        cache=state.cache, cache_aside=exp.cache is not None,
     )
     fault_at = facts.fault_at
     dns_at = next((e.time for e in state.events if e.kind == "dns-update" and fault_at is not None

@@ -138,6 +138,23 @@ class PostgresClient:
     def _node(self) -> str | None:
         return self._server if self._conn is not None and not self._conn.closed else None
 
+    @property
+    def server(self) -> str | None:
+        """The node behind the open connection (None when there is none)."""
+        return self._node()
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One statement on this client's connection (connects if needed; autocommit, the same deadline;
+        a broken connection is dropped): its rows. Raises psycopg errors (see :func:`classify`)."""
+        conn = self._connection()
+        try:
+            with self._deadline(conn):
+                cur = conn.execute(sql, params)  # type: ignore[arg-type]  # our own statements
+                return cur.fetchall() if cur.description else []
+        except psycopg.Error:
+            self._drop()
+            raise
+
     def invoke(self, f: str, value: Any) -> Outcome:
         if f == "write":
             fn: Callable[[], Any] = lambda: self._write(value)  # noqa: E731

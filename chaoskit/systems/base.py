@@ -85,6 +85,7 @@ class Topology(Protocol):
     facts: Facts
     client_path: ClientPath | None  # Toxiproxy on the client path, when the experiment has toxic faults
     dns: DnsZone | None  # the run's DNS zone, when the experiment has ``dns:`` (set before ``up``)
+    aside: tuple[str, ...]  # run-level nodes beside the system (the cache of ``cache:``): up() gives them addresses
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over nodes that are already running (a lab a later process re-attaches to); starts nothing."""
@@ -256,13 +257,15 @@ def validate_settings(settings_model: type[BaseModel], settings: dict[str, Any])
 def validate_experiment(exp: Experiment, settings_model: type[BaseModel], patterns: tuple[str, ...],
                         native_faults: tuple[str, ...], roles: tuple[str, ...],
                         node_names: Callable[[Any], set[str]], client_options: tuple[str, ...] = (),
-                        dns: bool = False) -> None:
+                        dns: bool = False, cache: bool = False) -> None:
     """The checks every system makes: topology settings, client pattern, fault kinds and targets, and
     ``dns:`` only where the system keeps DNS records (``dns``). Raises ValueError with one line naming the field.
     """
     settings = validate_settings(settings_model, exp.topology)
     if exp.dns is not None and not dns:
         raise ValueError(f"dns: this system has no DNS endpoints yet ({exp.system})")
+    if exp.cache is not None and not cache:
+        raise ValueError(f"cache: no cache-aside workload for this system yet ({exp.system})")
     if exp.client.factory is None and exp.client.pattern not in patterns:
         raise ValueError(f"client.pattern: unknown pattern {exp.client.pattern!r} (known: {', '.join(patterns)})")
     for key in exp.client.options:
@@ -326,6 +329,7 @@ class NodeBook:
         self.specs: dict[str, NodeSpec] = {}
         self.client_path: ClientPath | None = None  # Toxiproxy between the workload client and the nodes
         self.dns: DnsZone | None = None  # the run's DNS zone (chaoskit.dns), set before up()
+        self.aside: tuple[str, ...] = ()  # nodes beside the system (chaoskit.cache_aside), set before up()
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over running nodes (started by another process), then :meth:`adopted`; starts nothing."""

@@ -186,7 +186,7 @@ class PostgresTopology(NodeBook):
         self.proxy_names = ["proxy"] if self.settings.proxy else []
 
     def up(self, progress: Progress) -> None:
-        self.addresses = self.backend.prepare(self.etcd_names + self.pg_names + self.proxy_names)
+        self.addresses = self.backend.prepare(self.etcd_names + self.pg_names + self.proxy_names + list(self.aside))
         etcd_addresses = {n: self.addresses[n] for n in self.etcd_names}
         for name in self.etcd_names:
             self._start(NodeSpec(name, _etcd_argv(name, etcd_addresses, str(self.workdir / name / "data")),
@@ -373,7 +373,9 @@ class PostgresSystem(ImageOf):
     def validate(self, exp: Experiment) -> None:
         validate_experiment(exp, PostgresSettings, self.client_patterns, self.native_faults, ROLES,
                             lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
-                            client_options=("statement_timeout_s", "socket_timeout", "cache_s"), dns=True)
+                            client_options=("statement_timeout_s", "socket_timeout", "cache_s"), dns=True, cache=True)
+        if exp.cache is not None and exp.client.factory:
+            raise ValueError("cache: the cache-aside workload is built in; it does not wrap your own client")
         validate_dns_client(exp)
         if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
             raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")

@@ -375,10 +375,11 @@ def test_default_checkers_do_not_crash_on_empty_history() -> None:
 
 
 def test_every_expectation_metric_maps_to_a_checker() -> None:
+    from chaoskit.cache_aside_checks import CacheDivergence
     from chaoskit.cache_checks import CacheHits
 
     names = {LostWrites.name, StaleReads.name, Availability.name, RtoPhases.name, OldPrimary.name, Load.name,
-             CacheHits.name, CatchUp.name}
+             CacheHits.name, CatchUp.name, CacheDivergence.name}
     for metric in typing.get_args(Metric):
         assert CHECK_OF_METRIC[metric] in names, metric
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from chaoskit.checkers import RunFacts, run_checkers, summarize
 from chaoskit.cli import main
 from chaoskit.history import History, Op, OpType
-from chaoskit.recount import CACHE_KEYS, KEYS, disagreements, recount
+from chaoskit.recount import ASIDE_KEYS, CACHE_KEYS, KEYS, disagreements, recount
 from chaoskit.systems.base import Event
 from tests.unit.histories import PROPS, Model, models
 
@@ -62,7 +62,8 @@ def test_recount_figures_of_a_hand_made_run(tmp_path: Path) -> None:
                    "attempts_per_op_during": 3.0, "op_p50_ms_during": 2800.0, "op_p99_ms_during": 2800.0,
                    "op_max_ms_during": 2800.0,
                    "attempts_per_op_after": 1.0, "op_p50_ms_after": 100.0, "op_p99_ms_after": 100.0,
-                   "op_max_ms_after": 100.0, **dict.fromkeys(CACHE_KEYS)}  # no cache: no cache figures
+                   "op_max_ms_after": 100.0, **dict.fromkeys(CACHE_KEYS),  # no cache: no cache figures
+                   **dict.fromkeys(ASIDE_KEYS)}
     assert set(got) == set(KEYS)
     assert disagreements(tmp_path) == [], "the checkers count the same duplicates, attempts and phases"
 
