@@ -160,7 +160,7 @@ def recording_connection(wire: _Wire) -> type[Urllib3HttpConnection]:
             if method == "HEAD" or "/_nodes" in url:  # the sniffer's requests are not the op's
                 return super().perform_request(method, url, *args, **kwargs)
             start = time.monotonic()
-            verb = "index " if "/_doc/" in url else ""
+            verb = "index " if method in ("PUT", "POST") and "/_doc/" in url else ""  # a confirming write
             try:
                 out = super().perform_request(method, url, *args, **kwargs)
             except Exception as exc:
@@ -236,9 +236,9 @@ class OpenSearchClientPattern:
             self._os().create(index=INDEX, id=str(value), body={"v": value}, params=params)
         except ConflictError:
             # Some copy holds the document: an earlier attempt of this op wrote it -- or so says a primary cut off
-            # from its replicas, about a document only it holds, which is thrown away when it rejoins (a conflict
-            # is answered by the primary alone, never replicated). So confirm: write the same document again,
-            # replicated like any write ("updated": it was there; "created": the conflict was false).
+            # from its replicas, about a document only it holds, which is thrown away when it rejoins (measured:
+            # issue 12). So confirm: write the same document again, replicated like any write ("updated": it
+            # was there; "created": the conflict was false).
             self._os().index(index=INDEX, id=str(value), body={"v": value}, params=params)
 
     def _read(self, want: int) -> dict[str, Any]:
