@@ -17,7 +17,7 @@ Every write creates document ``<value>`` (``PUT /chaoskit/_create/<value>``): un
 idempotent. A create that meets a version conflict (409) is *not* taken as "an earlier attempt wrote it":
 the conflict is answered by whichever copy acts as primary, and a primary cut off by a partition (its
 replica already promoted elsewhere) answers it from a document only it holds -- thrown away when it rejoins
-(issue 12: 5 such "acknowledged" writes lost in 10 runs). The client confirms a conflict by writing the same
+(issue 12: 7 such "acknowledged" writes lost in 11 runs). The client confirms a conflict by writing the same
 document again with ``PUT /chaoskit/_doc/<value>`` (replicated like any write, the same
 ``wait_for_active_shards``): acknowledged only if that is (``updated``: it was there; ``created``: the
 conflict was false).
