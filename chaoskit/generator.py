@@ -69,7 +69,7 @@ def run_op(history: History, client: Client, process: int, f: str, value: Any) -
     except Exception as exc:  # noqa: BLE001 -- a worker never crashes the run
         out = Outcome(OpType.INFO, error=f"{type(exc).__name__}: {exc}"[:200])
     history.record(process, out.type, f, out.value if out.value is not None else value,
-                   node=out.node, error=out.error, attempts=out.attempts)
+                   node=out.node, error=out.error, attempts=out.attempts, wire=out.wire)
     return out
 
 

@@ -33,6 +33,7 @@ class Op:
     node: str | None = None
     error: str | None = None
     attempts: int | None = None  # a completion: how many times the client sent the op (retries + 1)
+    wire: tuple[str, ...] | None = None  # a completion: each attempt's fate as the client saw it, one line each
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,6 +49,8 @@ class Op:
             out["error"] = self.error
         if self.attempts is not None:
             out["attempts"] = self.attempts
+        if self.wire is not None:
+            out["wire"] = list(self.wire)
         return out
 
     @classmethod
@@ -61,6 +64,7 @@ class Op:
             node=d.get("node"),
             error=d.get("error"),
             attempts=d.get("attempts"),
+            wire=tuple(str(w) for w in d["wire"]) if d.get("wire") is not None else None,
         )
 
 
@@ -96,9 +100,10 @@ class History:
         return op
 
     def record(self, process: int, type_: OpType, f: str, value: Any, *,
-               node: str | None = None, error: str | None = None, attempts: int | None = None) -> Op:
+               node: str | None = None, error: str | None = None, attempts: int | None = None,
+               wire: tuple[str, ...] | None = None) -> Op:
         """Stamp an op with the current time and append it."""
-        return self.append(Op(process, type_, f, value, self.now(), node, error, attempts))
+        return self.append(Op(process, type_, f, value, self.now(), node, error, attempts, wire))
 
     def __len__(self) -> int:
         return len(self._ops)

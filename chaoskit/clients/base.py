@@ -17,6 +17,7 @@ class Outcome:
     node: str | None = None
     error: str | None = None
     attempts: int | None = None  # how many times the op was sent (retries + 1); None: not counted
+    wire: tuple[str, ...] | None = None  # optional: each attempt's fate, one short line each (node, status, ...)
 
 
 class Client(Protocol):

@@ -360,11 +360,16 @@ class OpenSearchTopology(NodeBook):
 
     def final_read(self) -> list[Any]:
         """Every document's value, by search after a refresh, page by page (search_after on ``v``); a
-        search that some shard did not answer is no answer."""
+        refresh or search that some shard did not answer is no answer, and so is a count of hits other than
+        the exact total the first page reported."""
         client = make_client(self._hosts(), timeout_s=30.0, retry=True)
         try:
-            client.indices.refresh(index=INDEX)
+            refreshed = client.indices.refresh(index=INDEX)["_shards"]
+            if refreshed.get("failed") or refreshed.get("successful") != refreshed.get("total"):
+                raise InfrastructureError(f"the final refresh reached {refreshed.get('successful')} of "
+                                          f"{refreshed.get('total')} shard copies")
             values: list[int] = []
+            total: int | None = None
             after: list[Any] | None = None
             while True:
                 body: dict[str, Any] = {"size": 5000, "sort": [{"v": "asc"}], "_source": False,
@@ -377,7 +382,10 @@ class OpenSearchTopology(NodeBook):
                     raise InfrastructureError(f"the final search reached {shards['successful']} of "
                                               f"{shards['total']} shards")
                 hits = res["hits"]["hits"]
+                total = res["hits"]["total"]["value"] if total is None else total
                 if not hits:
+                    if len(values) != total:
+                        raise InfrastructureError(f"the final search paged {len(values)} hits of {total}")
                     return sorted(values)
                 values += [int(h["fields"]["v"][0]) for h in hits]
                 after = hits[-1]["sort"]
