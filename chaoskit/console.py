@@ -7,7 +7,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from chaoskit.checkers import Check, Valid
+from chaoskit.checkers import Valid
+from chaoskit.verdicts import Check
 
 _COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "true": "32", "false": "31"}
 

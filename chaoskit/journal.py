@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chaoskit.checkers import Check, Verdict
+from chaoskit.checkers import Verdict
 from chaoskit.experiment import Experiment
 from chaoskit.history import History
 from chaoskit.systems.base import Event
+from chaoskit.verdicts import Check
 
 HEADLINE_METRICS = ("ops_ok", "ops_fail", "ops_info", "acked_writes", "lost_writes", "stale_reads",
                     "unavailable_s", "rto_s")

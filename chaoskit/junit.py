@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaoskit import console
-from chaoskit.checkers import Check, Verdict
+from chaoskit.checkers import Verdict
+from chaoskit.verdicts import Check
 
 if TYPE_CHECKING:
     from chaoskit.experiment import Experiment

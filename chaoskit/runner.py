@@ -22,7 +22,7 @@ from typing import Any
 from chaoskit import cache_aside, dns, toxiproxy
 from chaoskit.backends import make_backend, resolve_backend_name
 from chaoskit.backends.base import Backend
-from chaoskit.checkers import Check, RunFacts, Verdict, evaluate, run_checkers, summarize, verdict
+from chaoskit.checkers import RunFacts, Verdict, run_checkers, summarize
 from chaoskit.clients.base import Client
 from chaoskit.clients.user import (
     Factory,
@@ -42,6 +42,7 @@ from chaoskit.journal import FaultRecord, PhaseRecord, write_outputs
 from chaoskit.systems import get_system
 from chaoskit.systems.base import Event, Topology
 from chaoskit.toxics import uses_toxics
+from chaoskit.verdicts import Check, evaluate, verdict
 
 Progress = Callable[[str], None]
 

@@ -153,7 +153,8 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
 
 def junit_from(log: JUnitLog, outcomes: Sequence[Outcome]) -> None:
     """Cases for ``--junit-xml`` from the children's journals (side-by-side runs)."""
-    from chaoskit.checkers import Check, Valid, Verdict
+    from chaoskit.checkers import Valid, Verdict
+    from chaoskit.verdicts import Check
 
     for o in outcomes:
         case = Case(o.experiment.system, o.experiment.name, time_s=o.wall_s)

@@ -62,6 +62,7 @@ from chaoskit.systems.opensearch_state import (
     http,
     majority,
     parse_view,
+    read_every_value,
     watch_views,
 )
 
@@ -359,36 +360,10 @@ class OpenSearchTopology(NodeBook):
         return self._settles(settled, timeout, "the cluster to be green and settled", interval=0.5)
 
     def final_read(self) -> list[Any]:
-        """Every document's value, by search after a refresh, page by page (search_after on ``v``); a
-        refresh or search that some shard did not answer is no answer, and so is a count of hits other than
-        the exact total the first page reported."""
+        """Every document's value (:func:`~chaoskit.systems.opensearch_state.read_every_value`)."""
         client = make_client(self._hosts(), timeout_s=30.0, retry=True)
         try:
-            refreshed = client.indices.refresh(index=INDEX)["_shards"]
-            if refreshed.get("failed") or refreshed.get("successful") != refreshed.get("total"):
-                raise InfrastructureError(f"the final refresh reached {refreshed.get('successful')} of "
-                                          f"{refreshed.get('total')} shard copies")
-            values: list[int] = []
-            total: int | None = None
-            after: list[Any] | None = None
-            while True:
-                body: dict[str, Any] = {"size": 5000, "sort": [{"v": "asc"}], "_source": False,
-                                        "docvalue_fields": ["v"], "track_total_hits": True}
-                if after is not None:
-                    body["search_after"] = after
-                res = client.search(index=INDEX, body=body)
-                shards = res["_shards"]
-                if shards.get("failed") or shards["successful"] != shards["total"]:
-                    raise InfrastructureError(f"the final search reached {shards['successful']} of "
-                                              f"{shards['total']} shards")
-                hits = res["hits"]["hits"]
-                total = res["hits"]["total"]["value"] if total is None else total
-                if not hits:
-                    if len(values) != total:
-                        raise InfrastructureError(f"the final search paged {len(values)} hits of {total}")
-                    return sorted(values)
-                values += [int(h["fields"]["v"][0]) for h in hits]
-                after = hits[-1]["sort"]
+            return read_every_value(client)
         finally:
             client.close()
 

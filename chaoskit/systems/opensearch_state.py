@@ -1,6 +1,7 @@
 """What chaoskit reads of a running OpenSearch cluster, and the events it draws from it: a helper of
 :mod:`chaoskit.systems.opensearch` (no ``SYSTEM``). Its own plain HTTP (urllib, one node at a time), each
-node's local view of the cluster state, and the watcher's loop over those views."""
+node's local view of the cluster state, the watcher's loop over those views, and the final read (every value,
+by search)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoskit.clients.opensearch import INDEX, PORT
+from chaoskit.errors import InfrastructureError
 from chaoskit.systems.base import Event, EventSink
 
 # -- chaoskit's own HTTP (not the workload's client): urllib, one node at a time ------------------------------
@@ -148,3 +150,33 @@ def watch_views(views_now: Callable[[], dict[str, View]], refused: set[str], tot
             sink(Event(now, "opensearch", f"health-{status}", describe(view, replicas)))
             current = status
         last = view
+
+
+def read_every_value(client: Any) -> list[int]:
+    """Every document's value, by search after a refresh, page by page (search_after on ``v``); a
+    refresh or search that some shard did not answer is no answer (InfrastructureError), and so is a count
+    of hits other than the exact total the first page reported."""
+    refreshed = client.indices.refresh(index=INDEX)["_shards"]
+    if refreshed.get("failed") or refreshed.get("successful") != refreshed.get("total"):
+        raise InfrastructureError(f"the final refresh reached {refreshed.get('successful')} of "
+                                  f"{refreshed.get('total')} shard copies")
+    values: list[int] = []
+    total: int | None = None
+    after: list[Any] | None = None
+    while True:
+        body: dict[str, Any] = {"size": 5000, "sort": [{"v": "asc"}], "_source": False,
+                                "docvalue_fields": ["v"], "track_total_hits": True}
+        if after is not None:
+            body["search_after"] = after
+        res = client.search(index=INDEX, body=body)
+        shards = res["_shards"]
+        if shards.get("failed") or shards["successful"] != shards["total"]:
+            raise InfrastructureError(f"the final search reached {shards['successful']} of {shards['total']} shards")
+        hits = res["hits"]["hits"]
+        total = res["hits"]["total"]["value"] if total is None else total
+        if not hits:
+            if len(values) != total:
+                raise InfrastructureError(f"the final search paged {len(values)} hits of {total}")
+            return sorted(values)
+        values += [int(h["fields"]["v"][0]) for h in hits]
+        after = hits[-1]["sort"]

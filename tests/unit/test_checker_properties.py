@@ -23,12 +23,11 @@ from chaoskit.checkers import (
     StaleReads,
     Valid,
     Verdict,
-    evaluate,
     run_checkers,
-    verdict,
 )
 from chaoskit.experiment import Expectation
 from chaoskit.history import History, OpType
+from chaoskit.verdicts import evaluate, verdict
 from tests.unit.histories import PROPS, Model, models
 
 

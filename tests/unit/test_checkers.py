@@ -9,9 +9,7 @@ import pytest
 
 from chaoskit.catch_up import CatchUp
 from chaoskit.checkers import (
-    CHECK_OF_METRIC,
     Availability,
-    Check,
     CheckResult,
     Load,
     LostWrites,
@@ -21,13 +19,12 @@ from chaoskit.checkers import (
     StaleReads,
     Valid,
     Verdict,
-    evaluate,
     run_checkers,
-    verdict,
 )
 from chaoskit.experiment import Expectation, Metric
 from chaoskit.history import History, Op, OpType
 from chaoskit.systems.base import Event
+from chaoskit.verdicts import CHECK_OF_METRIC, Check, evaluate, verdict
 
 NO_FACTS = RunFacts()
 

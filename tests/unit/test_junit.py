@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.checkers import Check, Valid, Verdict
+from chaoskit.checkers import Valid, Verdict
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import load
 from chaoskit.junit import Case, JUnitLog, check_table, write
 from chaoskit.runner import RunResult
+from chaoskit.verdicts import Check
 
 HOLDS = Check("rto-s", Valid.TRUE, "first ok write on the new primary 2.8 s after the kill", "rto_s <= 3", "2.82")
 LOST = Check("lost-writes", Valid.FALSE, "12 acknowledged writes missing from the final read", "lost_writes <= 0", "12")
