@@ -70,7 +70,8 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
                     **({"node": e.node} if e.node else {})} for e in events],
         "settled": settled, "roles_after": roles_after,
         "settings": {"topology": exp.topology, "workload": exp.workload.model_dump(),
-                     "schedule": exp.schedule.model_dump(), "client": exp.client.model_dump()},
+                     "schedule": exp.schedule.model_dump(), "client": exp.client.model_dump(),
+                     **({"cache": exp.cache.model_dump()} if exp.cache is not None else {})},
         "history": "history.jsonl",
     }
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from chaoskit.report_cache import cache_sections
 from chaoskit.report_plot import (
     _COLOR,
     _ERR_TOP,
@@ -221,6 +222,7 @@ def render_report(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) 
                  _latency_svg(journal, s, fr) + _phase_table(journal)),
                 *([("Hit ratio over time — gets invoked in each 1 s window", _hit_ratio_svg(journal, ops or (), fr))]
                   if _mapping(journal.get("rto")).get("cache") else []),
+                *cache_sections(journal, ops or (), fr),
                 ("Faults", _faults_table(journal)), ("Topology events", _events_table(journal)),
                 ("Errors (top 10)", _errors_table(stats))]
     body = "".join(f"<section><h2>{title}</h2>{content}</section>" for title, content in sections)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ def test_failover_loss_the_cache_keeps_serving_lost_values(tmp_path: Path, no_le
     assert (again["lost_writes"], again["cache_ahead"], again["served_lost"]) == \
         (m["lost_writes"], m["cache_ahead"], m["served_lost"])
     assert disagreements(result.out_dir) == []
+    report = (result.out_dir / "report.html").read_text()
+    assert "Cache vs database at the end" in report and "Reads over time" in report
+    bar = re.search(r"<title>cache ahead — serves a value the database lost[^<]*: (\d+)</title>", report)
+    assert bar is not None and int(bar.group(1)) == m["cache_ahead"], "the report's bar shows the checker's count"
+    assert f"reads after heal served a lost value <b>{m['served_lost']:,}</b>" in report
 
 
 def test_failover_invalidate_the_database_loses_them_the_cache_does_not_serve_them(tmp_path: Path,

@@ -257,3 +257,67 @@ def test_latency_panel_labels_the_fault_window_and_tabulates_the_phases() -> Non
     assert re.findall(r">([^<]*)</td>", rows[1][1]) == ["10.78", "2,001", "4,339.4", "4,339.4"]
     cards = doc[doc.index("Key metrics"):doc.index("Timeline")]
     assert "attempts per op" in cards and "op p99" not in cards, "phase figures are in the table, not cards"
+
+
+def _cache_aside_run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Registers k0..k5; the final read: k0, k1 agree, k2 ahead (5 > 2), k3 only in the cache (ahead), k4 behind
+    (1 < 4), k5 only in the database. Reads in three 1 s windows; a partition from 1.0 to 2.0 s."""
+    final = {"db": {"k0": 7, "k1": 8, "k2": 2, "k4": 4, "k5": 6},
+             "cache": {"k0": 7, "k1": 8, "k2": 5, "k3": 9, "k4": 1}}
+    ops: list[dict[str, Any]] = []
+    reads = [  # (invoked at, type, key, value, source)
+        (0.1, "ok", "k0", 7, "cache"), (0.3, "ok", "k2", 2, "db"), (0.6, "fail", "k1", None, "db"),
+        (1.2, "ok", "k2", 5, "cache"), (1.4, "ok", "k3", 9, "cache"), (1.8, "ok", "k1", 8, "db"),
+        (2.5, "ok", "k2", 5, "cache"), (2.7, "info", "k5", None, "db")]
+    for i, (t, kind, key, value, source) in enumerate(reads):
+        ops.append({"process": i % 2, "type": "invoke", "f": "read", "value": 1, "time": t})
+        ops.append({"process": i % 2, "type": kind, "f": "read", "time": t + 0.05,
+                    "value": {"key": key, "value": value, "source": source, "found": None}})
+    ops += [{"process": 0, "type": "invoke", "f": "write", "value": 5, "time": 0.2},
+            {"process": 0, "type": "ok", "f": "write", "time": 0.25,
+             "value": {"key": "k2", "value": 5, "cached": True}},
+            {"process": 9, "type": "invoke", "f": "final-read", "value": None, "time": 3.5},
+            {"process": 9, "type": "ok", "f": "final-read", "value": final, "time": 3.6}]
+    journal = make_journal(
+        experiment="cache-aside-after-failover-loss", system="postgres",
+        faults=[{"kind": "partition", "target": "pg-1", "role": "primary", "applied_at": 1.0, "healed_at": 2.0}],
+        phases=[], events=[], rto={"fault_at": 1.0, "cache": False},
+        metrics={"lost_writes": 2, "cache_ahead": 2, "cache_behind": 1, "divergent_keys": 3, "served_lost": 1,
+                 "cache_flushes": 0, "cache_aside_errors": 0, "cache_aside_reads": 6, "cache_aside_hit_ratio": 0.6667},
+        settings={"cache": {"strategy": "write-through", "invalidate": "never", "keys": 6, "ttl_s": 0}})
+    return journal, ops
+
+
+def test_a_cache_aside_run_shows_the_cache_against_the_database_and_where_reads_came_from() -> None:
+    journal, ops = _cache_aside_run()
+    doc = render_report(journal, ops)
+    end = doc[doc.index("Cache vs database at the end"):doc.index("Reads over time")]
+    text = re.sub(r"<[^>]+>", "", end)
+    assert "agree: 2" in text and "cache behind — stale: 1" in text and "only in the database (not cached): 1" in text
+    assert "cache ahead — serves a value the database lost (1 of them not in the database): 2" in text
+    assert "6 keys in the cache or the database" in text
+    assert re.findall(r"<title>([^<]*)</title>", end) == [
+        "agree: 2", "cache ahead — serves a value the database lost (1 of them not in the database): 2",
+        "cache behind — stale: 1", "only in the database (not cached): 1"]
+    for fact in ("strategy write-through", "invalidate never", "keys 6", "ttl 0 s", "cache flushes 0",
+                 "hit ratio 66.67% of 6 ok reads", "reads after heal served a lost value 1"):
+        assert fact in text, fact
+    reads = doc[doc.index("Reads over time"):doc.index("<h2>Faults")]
+    assert re.findall(r"<title>(\d–\d s: [^<]*)</title>", reads) == [
+        "0–1 s: 1 from the cache, 1 from the database, 1 not ok, 0 served a value the database lost",
+        "1–2 s: 2 from the cache, 1 from the database, 0 not ok, 2 served a value the database lost",
+        "2–3 s: 1 from the cache, 0 from the database, 1 not ok, 1 served a value the database lost"]
+    assert reads.count('class="fault"') == 1, "the fault window is shaded"
+    assert "3 ok reads returned a value above its key's final database value" in reads
+
+
+def test_the_cache_aside_panels_only_for_cache_aside_runs() -> None:
+    journal, ops = _cache_aside_run()
+    assert "Cache vs database" not in render_report(make_journal(), make_ops())
+    memcached = render_report(make_journal(rto={"cache": True}), make_ops())
+    assert "Hit ratio over time" in memcached
+    assert "Cache vs database" not in memcached and "Reads over time" not in memcached
+    older = render_report({**journal, "settings": {}}, ops)  # a journal from before settings carried the spec
+    assert "Cache vs database at the end" in older and "Reads over time" in older and "strategy" not in older
+    unread = render_report(journal, [op for op in ops if op["f"] != "final-read"])
+    assert "No successful final read of database and cache" in unread and "served a value the database lost" in unread
