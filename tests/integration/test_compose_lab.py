@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,24 @@ def _compose() -> list[str]:
     return ["docker-compose"]
 
 
-def test_redis_lab_comes_up_and_sentinels_see_all() -> None:
-    project = f"cklab{os.getpid()}"
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.0"}
-    base = [*_compose(), "-f", str(ROOT / "compose" / "redis.yml"), "-p", project]
-    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=120)
+@contextlib.contextmanager
+def _lab(system: str, net: str, images: dict[str, str] | None = None,
+         *up_args: str) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """``compose/<system>.yml`` up as a project of its own on ``net`` (``images``: variable -> the local image
+    used unless the variable is set); yields the compose command and its environment; always ``down -v``."""
+    env = {**os.environ, "CHAOSKIT_LAB_NET": net,
+           **{var: os.environ.get(var, default) for var, default in (images or {}).items()}}
+    base = [*_compose(), "-f", str(ROOT / "compose" / f"{system}.yml"), "-p", f"cklab{system}{os.getpid()}"]
+    up = subprocess.run([*base, "up", "-d", *up_args], env=env, capture_output=True, text=True, timeout=180)
     try:
         assert up.returncode == 0, up.stderr
+        yield base, env
+    finally:
+        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
+
+
+def test_redis_lab_comes_up_and_sentinels_see_all() -> None:
+    with _lab("redis", "10.217.0") as (base, env):
         deadline, seen = time.monotonic() + 40, ""
         while time.monotonic() < deadline:
             seen = subprocess.run([*base, "exec", "-T", "sentinel-3", "redis-cli", "-p", "26379", "sentinel",
@@ -45,8 +58,6 @@ def test_redis_lab_comes_up_and_sentinels_see_all() -> None:
         else:
             raise AssertionError(f"sentinel-3 never saw 2 replicas and 2 sentinels:\n{seen}")
         assert fields["ip"] == "10.217.0.10"
-    finally:
-        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
 def _connect(psycopg: Any, dsn: str, timeout: float = 20.0) -> Any:
@@ -69,15 +80,9 @@ def test_postgres_lab_elects_a_leader_and_the_writer_endpoint_takes_writes() -> 
 
     import psycopg
 
-    project = f"cklabpg{os.getpid()}"
     image = os.environ.get("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.1", "CHAOSKIT_POSTGRES_IMAGE": image,
-           "CHAOSKIT_ETCD_IMAGE": os.environ.get("CHAOSKIT_ETCD_IMAGE", image),
-           "CHAOSKIT_HAPROXY_IMAGE": os.environ.get("CHAOSKIT_HAPROXY_IMAGE", image)}
-    base = [*_compose(), "-f", str(ROOT / "compose" / "postgres.yml"), "-p", project]
-    up = subprocess.run([*base, "up", "-d", "--no-build"], env=env, capture_output=True, text=True, timeout=180)
-    try:
-        assert up.returncode == 0, up.stderr
+    images = {"CHAOSKIT_POSTGRES_IMAGE": image, "CHAOSKIT_ETCD_IMAGE": image, "CHAOSKIT_HAPROXY_IMAGE": image}
+    with _lab("postgres", "10.217.1", images, "--no-build") as (base, env):
         deadline, members = time.monotonic() + 90, []
         while time.monotonic() < deadline:
             try:
@@ -101,21 +106,13 @@ def test_postgres_lab_elects_a_leader_and_the_writer_endpoint_takes_writes() -> 
         # the reader endpoint: HAProxy closes connections until a standby passes its /replica check
         with _connect(psycopg, dsn.replace("5000", "5001")) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
-    finally:
-        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
 def test_mongo_lab_initiates_the_set_and_takes_majority_writes() -> None:
     """Three mongod and the one-shot mongosh initiator with plain compose."""
     from pymongo import MongoClient
 
-    project = f"cklabmongo{os.getpid()}"
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.2",
-           "CHAOSKIT_MONGO_IMAGE": os.environ.get("CHAOSKIT_MONGO_IMAGE", "chaoskit/mongo:6")}
-    base = [*_compose(), "-f", str(ROOT / "compose" / "mongo.yml"), "-p", project]
-    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
-    try:
-        assert up.returncode == 0, up.stderr
+    with _lab("mongo", "10.217.2", {"CHAOSKIT_MONGO_IMAGE": "chaoskit/mongo:6"}) as (base, env):
         client: MongoClient[dict[str, object]] = MongoClient(
             [f"10.217.2.{i}:27017" for i in (10, 11, 12)], replicaSet="rs0", serverSelectionTimeoutMS=60000,
             w="majority", wTimeoutMS=10000)
@@ -130,12 +127,10 @@ def test_mongo_lab_initiates_the_set_and_takes_majority_writes() -> None:
             else:
                 raise AssertionError(f"the set never showed a primary and two secondaries: {hello}")
             assert client.lab.items.find_one({"_id": 7}) == {"_id": 7}
-        status = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+        status = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={base[-1]}",
                                  "--filter", "label=com.docker.compose.service=init", "--format", "{{.Status}}"],
                                 capture_output=True, text=True).stdout
         assert status.startswith("Exited (0)"), status
-    finally:
-        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
 def test_memcached_lab_spreads_keys_over_three_independent_nodes() -> None:
@@ -143,13 +138,7 @@ def test_memcached_lab_spreads_keys_over_three_independent_nodes() -> None:
     from pymemcache.client.base import Client
     from pymemcache.client.hash import HashClient
 
-    project = f"cklabmemc{os.getpid()}"
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.3",
-           "CHAOSKIT_MEMCACHED_IMAGE": os.environ.get("CHAOSKIT_MEMCACHED_IMAGE", "chaoskit/memcached:1.6")}
-    base = [*_compose(), "-f", str(ROOT / "compose" / "memcached.yml"), "-p", project]
-    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=120)
-    try:
-        assert up.returncode == 0, up.stderr
+    with _lab("memcached", "10.217.3", {"CHAOSKIT_MEMCACHED_IMAGE": "chaoskit/memcached:1.6"}) as (base, env):
         servers = [(f"10.217.3.{i}", 11211) for i in (10, 11, 12)]
         deadline = time.monotonic() + 30
         while True:
@@ -165,8 +154,6 @@ def test_memcached_lab_spreads_keys_over_three_independent_nodes() -> None:
         assert all(client.set(k, b"v") for k in keys)
         held = [len(Client(s, timeout=1).get_many(keys)) for s in servers]
         assert sum(held) == 60 and min(held) > 5, held  # every key on exactly one node: no replication
-    finally:
-        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
 def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
@@ -175,13 +162,7 @@ def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
     from cassandra.cluster import Cluster
     from cassandra.query import SimpleStatement
 
-    project = f"cklabcass{os.getpid()}"
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.4",
-           "CHAOSKIT_CASSANDRA_IMAGE": os.environ.get("CHAOSKIT_CASSANDRA_IMAGE", "chaoskit/cassandra:5.0")}
-    base = [*_compose(), "-f", str(ROOT / "compose" / "cassandra.yml"), "-p", project]
-    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
-    try:
-        assert up.returncode == 0, up.stderr
+    with _lab("cassandra", "10.217.4", {"CHAOSKIT_CASSANDRA_IMAGE": "chaoskit/cassandra:5.0"}) as (base, env):
         deadline, status = time.monotonic() + 120, ""
         while time.monotonic() < deadline:
             status = subprocess.run([*base, "exec", "-T", "cassandra-3", "nodetool", "-p", "7199", "status"], env=env,
@@ -203,20 +184,12 @@ def test_cassandra_lab_forms_a_ring_that_takes_quorum_writes() -> None:
             assert [r.id for r in row] == [7]
         finally:
             cluster.shutdown()
-    finally:
-        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
 
 
 def test_opensearch_lab_forms_a_green_cluster_of_three() -> None:
     """Three nodes configured by their environment (the official image's way), started together with plain
     compose; CI points it at the locally built image."""
-    project = f"cklabos{os.getpid()}"
-    env = {**os.environ, "CHAOSKIT_LAB_NET": "10.217.5",
-           "CHAOSKIT_OPENSEARCH_IMAGE": os.environ.get("CHAOSKIT_OPENSEARCH_IMAGE", "chaoskit/opensearch:2.19.6")}
-    base = [*_compose(), "-f", str(ROOT / "compose" / "opensearch.yml"), "-p", project]
-    up = subprocess.run([*base, "up", "-d"], env=env, capture_output=True, text=True, timeout=180)
-    try:
-        assert up.returncode == 0, up.stderr
+    with _lab("opensearch", "10.217.5", {"CHAOSKIT_OPENSEARCH_IMAGE": "chaoskit/opensearch:2.19.6"}) as (base, env):
         deadline, health = time.monotonic() + 180, dict[str, Any]()
         while time.monotonic() < deadline:
             try:
@@ -241,5 +214,3 @@ def test_opensearch_lab_forms_a_green_cluster_of_three() -> None:
             assert json.loads(res.read())["result"] == "created"
         with urllib.request.urlopen("http://10.217.5.11:9200/lab/_doc/7", timeout=10) as res:
             assert json.loads(res.read())["_source"] == {"v": 7}
-    finally:
-        subprocess.run([*base, "down", "-v"], env=env, capture_output=True, timeout=120)
