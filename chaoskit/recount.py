@@ -52,59 +52,66 @@ def recount(run_dir: Path) -> dict[str, Any]:
         return {**recount_registers(journal, pairs, last_final), **_cache(journal, pairs, False)}
     values = None if last_final is None else list(last_final)
     final = None if values is None else set(values)
-    checked = stale = 0
-    for inv, end in pairs:
-        if inv["f"] == "read" and end is not None and end["type"] == "ok" \
-                and acked.get(inv["value"], float("inf")) < inv["time"] \
-                and (end["value"] or {}).get("found", False) is not None:  # None: not looked for
-            checked += 1
-            stale += not (end["value"] or {}).get("found")
+    checked, stale = _stale(pairs, acked)
     cache = bool(journal.get("rto", {}).get("cache"))
     if cache:  # README, "Cache figures": nothing is lost and a miss is no stale read
         final, values, checked, stale = None, None, None, None  # type: ignore[assignment]
     return {
-        **_cache(journal, pairs, cache),
+        **_cache(journal, pairs, cache), **_common(journal, pairs, done),
+        "lost_writes": None if final is None else len(set(acked) - final),
+        "reads_checked": checked, "stale_reads": stale,
+        "duplicates": None if values is None else sum(c - 1 for c in Counter(values).values()),
+        **dict.fromkeys(ASIDE_KEYS),
+    }
+
+
+def _common(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]],
+            done: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures every run has: ops by outcome, acknowledged and indeterminate writes, RTO, the longest op,
+    attempts and latency by phase."""
+    writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
+    return {
         "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
         "ops_info": sum(x["type"] == "info" for x in done),
-        "acked_writes": len(acked), "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
-        "lost_writes": None if final is None else len(set(acked) - final),
-        "reads_checked": checked, "stale_reads": stale, "rto_s": _rto(journal, writes),
+        "acked_writes": len({inv["value"] for inv, end in writes if end is not None and end["type"] == "ok"}),
+        "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
+        "rto_s": _rto(journal, writes),
         "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
                                 if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
-        "duplicates": None if values is None else sum(c - 1 for c in Counter(values).values()),
-        **_load(journal, pairs), **dict.fromkeys(ASIDE_KEYS),
+        **_load(journal, pairs),
     }
+
+
+def _stale(pairs: list[tuple[dict[str, Any], dict[str, Any] | None]], acked_at: dict[Any, float]) -> tuple[int, int]:
+    """(reads checked, stale reads): ok reads of a value acknowledged before they began that looked for it
+    (``found`` None: not looked for) -- and did not find it."""
+    checked = stale = 0
+    for inv, end in pairs:
+        if inv["f"] == "read" and end is not None and end["type"] == "ok" \
+                and acked_at.get(inv["value"], float("inf")) < inv["time"] \
+                and (end["value"] or {}).get("found", False) is not None:
+            checked += 1
+            stale += not (end["value"] or {}).get("found")
+    return checked, stale
 
 
 def recount_registers(journal: dict[str, Any], pairs: list[tuple[dict[str, Any], dict[str, Any] | None]],
                       final: dict[str, Any]) -> dict[str, Any]:
     """A cache-aside run: max-registers in the database, a cache in front (README, "Cache-aside figures")."""
     db, cached = final["db"], final["cache"]
-    lines = [end for _, end in pairs if end is not None]
-    done = [line for line in lines if line["f"] in ("write", "read")]
+    done = [end for _, end in pairs if end is not None and end["f"] in ("write", "read")]
     writes = [(inv, end) for inv, end in pairs if inv["f"] == "write"]
     acked = [(end["value"]["key"], inv["value"]) for inv, end in writes if end is not None and end["type"] == "ok"]
     acked_at = {inv["value"]: end["time"] for inv, end in writes if end is not None and end["type"] == "ok"}
+    checked, stale = _stale(pairs, acked_at)
     t1 = ((journal.get("faults") or [{}])[0]).get("healed_at")
-    checked = stale = served = 0
-    for inv, end in pairs:
-        if inv["f"] != "read" or end is None or end["type"] != "ok":
-            continue
-        got = end["value"]
-        if got["found"] is not None and acked_at.get(inv["value"], float("inf")) < inv["time"]:
-            checked, stale = checked + 1, stale + (not got["found"])
-        if t1 is not None and inv["time"] >= t1 and got["value"] is not None \
-                and got["value"] > db.get(got["key"], 0):
-            served += 1
+    served = sum(1 for inv, end in pairs if inv["f"] == "read" and end is not None and end["type"] == "ok"
+                 and t1 is not None and inv["time"] >= t1 and end["value"]["value"] is not None
+                 and end["value"]["value"] > db.get(end["value"]["key"], 0))
     return {
-        "ops_ok": sum(x["type"] == "ok" for x in done), "ops_fail": sum(x["type"] == "fail" for x in done),
-        "ops_info": sum(x["type"] == "info" for x in done), "acked_writes": len(acked),
-        "info_writes": sum(end is None or end["type"] == "info" for _, end in writes),
+        **_common(journal, pairs, done),
         "lost_writes": sum(db.get(k, 0) < v for k, v in acked), "reads_checked": checked, "stale_reads": stale,
-        "rto_s": _rto(journal, writes),
-        "max_op_ms": round(max((end["time"] - inv["time"] for inv, end in pairs
-                                if inv["f"] in ("write", "read") and end is not None), default=0.0) * 1000, 1),
-        "duplicates": None, **_load(journal, pairs),
+        "duplicates": None,
         "cache_ahead": sum(k not in db or v > db[k] for k, v in cached.items()),
         "cache_behind": sum(k in db and v < db[k] for k, v in cached.items()),
         "divergent_keys": sum(db.get(k) != v for k, v in cached.items()), "served_lost": served,
