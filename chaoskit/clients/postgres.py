@@ -114,25 +114,11 @@ class PostgresClient:
             timer.cancel()
 
     def _write(self, value: int) -> None:
-        conn = self._connection()
-        try:
-            # idempotent: a retry of a write whose first attempt did commit must not fail (or spin)
-            with self._deadline(conn):
-                conn.execute(f"INSERT INTO {TABLE} (v) VALUES (%s) ON CONFLICT DO NOTHING", (value,))
-        except psycopg.Error:
-            self._drop()
-            raise
+        # idempotent: a retry of a write whose first attempt did commit must not fail (or spin)
+        self.execute(f"INSERT INTO {TABLE} (v) VALUES (%s) ON CONFLICT DO NOTHING", (value,))
 
     def _read(self, want: int) -> dict[str, Any]:
-        conn = self._connection()
-        try:
-            with self._deadline(conn):
-                row = conn.execute(f"SELECT count(*), (SELECT max(v) FROM {TABLE}) FROM {TABLE} WHERE v = %s",
-                                   (want,)).fetchone()
-        except psycopg.Error:
-            self._drop()
-            raise
-        assert row is not None
+        (row,) = self.execute(f"SELECT count(*), (SELECT max(v) FROM {TABLE}) FROM {TABLE} WHERE v = %s", (want,))
         return {"want": want, "found": bool(row[0]), "seen": row[1]}
 
     def _node(self) -> str | None:
