@@ -29,6 +29,7 @@ from chaoskit.report_plot import (
     _Frame,
     _frame,
     _ft,
+    _kind,
     _latency_svg,
     _mapping,
     _num,
@@ -181,7 +182,7 @@ def _hit_ratio_svg(journal: Mapping[str, Any], ops: Sequence[Mapping[str, Any]],
     pending: dict[Any, float] = {}
     bins: dict[int, list[int]] = {}
     for op in ops:
-        kind, proc = getattr(op.get("type"), "value", op.get("type")), op.get("process")
+        kind, proc = _kind(op), op.get("process")
         if op.get("f") != "read":
             continue
         if kind == "invoke":

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chaoskit.cache_aside_checks import divergence
-from chaoskit.report_plot import _COLOR, _ML, _MR, _W, _e, _faults_svg, _fmt, _Frame, _mapping, _num, _x_axis
+from chaoskit.report_plot import _COLOR, _ML, _MR, _W, _e, _faults_svg, _fmt, _Frame, _kind, _mapping, _num, _x_axis
 
 __all__ = ["is_cache_aside", "cache_sections"]
 
@@ -22,10 +22,6 @@ _CACHE, _DB, _NOT_OK = "#2f9e50", "#1f6fb2", "#9ca3af"
 def is_cache_aside(journal: Mapping[str, Any]) -> bool:
     """A cache-aside run: its settings carry the ``cache`` spec, or (older journals) its checker's metrics."""
     return bool(_mapping(journal.get("settings")).get("cache")) or "cache_ahead" in _mapping(journal.get("metrics"))
-
-
-def _kind(op: Mapping[str, Any]) -> Any:
-    return getattr(op.get("type"), "value", op.get("type"))
 
 
 def _final(ops: Sequence[Mapping[str, Any]]) -> tuple[dict[str, int], dict[str, int]] | None:

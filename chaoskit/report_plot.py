@@ -46,6 +46,11 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _kind(op: Mapping[str, Any]) -> Any:
+    """An op's type as its plain value ("invoke", "ok", ...), from a history Op or a history.jsonl line."""
+    return getattr(op.get("type"), "value", op.get("type"))
+
+
 def _fmt(value: Any) -> str:
     v = _num(value)
     if v is None:
@@ -94,7 +99,7 @@ def _collect(ops: Iterable[Mapping[str, Any]]) -> _Ops:
         op = raw if isinstance(raw, Mapping) else raw.to_dict() if hasattr(raw, "to_dict") else {}
         if (t := _num(op.get("time"))) is None:
             continue
-        kind, proc = getattr(op.get("type"), "value", op.get("type")), str(op.get("process"))
+        kind, proc = _kind(op), str(op.get("process"))
         if kind == "invoke":
             pending[proc] = t
         elif kind in _COLOR:
