@@ -27,7 +27,7 @@ from chaoskit.systems.base import LocalImage
 BASE = "chaoskit/debian:bookworm"
 LABEL = "io.chaoskit.dockerfile"
 HELPERS = (LocalImage("chaoskit/nettools", "nettools"),)  # not a system's: iptables for partitions
-DEBOOTSTRAP_LOG = Path(tempfile.gettempdir()) / "chaoskit-debootstrap.log"
+DEBOOTSTRAP_LOG = Path(tempfile.gettempdir()) / f"chaoskit-debootstrap-{os.getuid()}.log"  # per user: /tmp is shared
 
 Say = Callable[[str], None]
 

@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -152,16 +152,55 @@ def free_subnet(env_var: str, default_base: str,
 CLAIM_TTL_S = 120.0  # by then the claiming run has created its network (Docker) or route (local)
 
 
+CLAIMS_DEFAULT = "/tmp/chaoskit-claims"  # noqa: S108 -- machine-wide on purpose (every user's runs)
+
+
 def _claims_dir() -> Path:
-    """Machine-wide, not per state directory: runs with different state directories (each test has its
-    own) must not pick the same subnet either."""
-    path = Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or "/tmp/chaoskit-subnet-claims")  # noqa: S108
-    path.mkdir(parents=True, exist_ok=True)
+    """Machine-wide, not per state directory or per user: runs with different state directories (each test
+    has its own) and runs of different users (root and a laptop user, side by side) must not pick the same
+    subnet either. Made sticky and world-writable like /tmp (mode 1777), whoever comes first; each user
+    writes and removes only their own claims. Raises InfrastructureError (one line) when it cannot be used."""
+    path = Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or CLAIMS_DEFAULT)
+    try:
+        path.mkdir(mode=0o1777, exist_ok=True)
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o7777 != 0o1777:
+            path.chmod(0o1777)  # mkdir's mode passes through the umask
+    except OSError as exc:
+        raise _claims_error(path, exc) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise _claims_error(path, PermissionError("not writable"))
     return path
 
 
+def _claims_error(path: Path, exc: OSError) -> Exception:
+    from chaoskit.errors import InfrastructureError
+
+    why = exc.strerror or str(exc)
+    return InfrastructureError(f"cannot use the machine-wide subnet claims in {path} ({why}): it must be a "
+                               f"directory every user may write (as root: chmod 1777 {path})")
+
+
+@contextlib.contextmanager
+def _claims_lock(claims: Path) -> Iterator[None]:
+    """The machine-wide lock (``.lock``, mode 0666 so every user can take it), held for the block."""
+    lock = claims / ".lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise _claims_error(claims, exc) from None
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, 0o666)  # the umask took the others' write bit away
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _recent_claims(claims: Path, now: float) -> set[str]:
-    """Subnets claimed in the last CLAIM_TTL_S by a process that is still running (stale files go)."""
+    """Subnets claimed in the last CLAIM_TTL_S by a process that is still running (stale files go: ours
+    and, for root, everyone's; another user's stale claim that we may not remove is simply not counted)."""
     found = set()
     for f in claims.glob("*.claim"):
         try:
@@ -173,25 +212,30 @@ def _recent_claims(claims: Path, now: float) -> set[str]:
         if alive and fresh:
             found.add(subnet)
         else:
-            f.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                f.unlink(missing_ok=True)
     return found
 
 
 def claim_subnet(run_id: str, backend: str, env_var: str, default_base: str,
                  taken: Callable[[], Callable[[ipaddress.IPv4Network], bool]]) -> tuple[Ledger, ipaddress.IPv4Network]:
     """A new run's ledger holding a free /24, chosen under one machine-wide lock: runs started at the same
-    moment (``chaoskit run -j N``, parallel test workers) never pick the same subnet. ``taken`` is asked
-    inside the lock (what Docker networks or routes exist now); a claim also counts for CLAIM_TTL_S, the
-    time between choosing a subnet and creating its network."""
+    moment (``chaoskit run -j N``, parallel test workers, another user's runs) never pick the same subnet.
+    ``taken`` is asked inside the lock (what Docker networks or routes exist now); a claim also counts for
+    CLAIM_TTL_S, the time between choosing a subnet and creating its network."""
     claims = _claims_dir()
-    with (claims / ".lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _claims_lock(claims):
         now = time.time()
         recent, in_use = _recent_claims(claims, now), taken()
         subnet = free_subnet(env_var, default_base, lambda net: str(net) in recent or in_use(net))
         pid = os.getpid()
         start = process_start_time(pid)
-        (claims / f"{run_id}.claim").write_text(f"{pid} {start if start is not None else '-'} {now} {subnet}")
+        claim = claims / f"{run_id}.claim"
+        try:
+            claim.write_text(f"{pid} {start if start is not None else '-'} {now} {subnet}")
+            claim.chmod(0o644)
+        except OSError as exc:
+            raise _claims_error(claims, exc) from None
         return Ledger.create(run_id, backend, str(subnet)), subnet
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -240,3 +241,79 @@ def test_a_claim_of_a_process_that_is_gone_does_not_hold_its_subnet(tmp_path: Pa
     claim.write_text(f"{pid} {int(start) + 1} {at} {subnet}")  # another process with that pid: gone
     monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(tmp_path / "other"))  # and no ledger of it here
     assert _claim(2) == first
+
+
+@contextlib.contextmanager
+def _claimed_as(uid: int, state: Path, i: int) -> Iterator[str]:
+    """A forked child running as ``uid`` (its own state directory) claims a subnet and lives on (its claim
+    holds) until the block ends; yields the subnet, or the child's one-line error."""
+    out_r, out_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: another user on the same machine
+        try:
+            os.close(out_r)
+            os.close(hold_w)
+            os.setgid(uid)
+            os.setuid(uid)
+            os.environ["CHAOSKIT_STATE_DIR"] = str(state)
+            try:
+                out = _claim(i)
+            except Exception as exc:  # noqa: BLE001 -- reported to the parent
+                out = f"error: {exc}"
+            os.write(out_w, out.encode())
+            os.close(out_w)
+            os.read(hold_r, 1)  # until the parent is done
+        finally:
+            os._exit(0)
+    os.close(out_w)
+    os.close(hold_r)
+    try:
+        with os.fdopen(out_r) as fh:
+            yield fh.read()
+    finally:
+        os.close(hold_w)
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to run a part as another user)")
+def test_root_and_another_user_share_the_machine_wide_claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root run first (it makes the claims directory and lock), then another user's run, then root again:
+    all three claim, and no two claim the same subnet, in either order of first use."""
+    import shutil
+    import tempfile
+
+    nobody = 65534
+    top = Path(tempfile.mkdtemp(prefix="chaoskit-claims-test."))  # pytest's tmp_path is closed to other users
+    top.chmod(0o755)
+    try:
+        for order in ("root-first", "user-first"):
+            shared = top / order
+            shared.mkdir()
+            shared.chmod(0o1777)  # as /tmp
+            (shared / "state-user").mkdir()
+            os.chown(shared / "state-user", nobody, nobody)
+            monkeypatch.setenv("CHAOSKIT_SUBNET_CLAIMS", str(shared / "claims"))
+            subnets = []
+            if order == "root-first":
+                subnets.append(_claim(1))
+            with _claimed_as(nobody, shared / "state-user", 2) as theirs:
+                subnets += [theirs, _claim(3)]
+            assert all(not s.startswith("error") for s in subnets), subnets
+            assert len(set(subnets)) == len(subnets), subnets
+            mode = (shared / "claims").stat().st_mode & 0o7777
+            assert mode == 0o1777, oct(mode)
+            assert (shared / "claims" / ".lock").stat().st_mode & 0o777 == 0o666
+    finally:
+        shutil.rmtree(top)
+
+
+def test_an_unusable_claims_directory_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoskit.errors import InfrastructureError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("CHAOSKIT_SUBNET_CLAIMS", str(blocker / "claims"))
+    with pytest.raises(InfrastructureError, match="subnet claims") as err:
+        _claim(1)
+    assert "\n" not in str(err.value)
