@@ -7,7 +7,6 @@ here. Dependencies come through pip's cache. Prints how long each step took.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import docker_tests
 from tests.integration.test_user_clients import CART_CLIENT
 from tests.integration.util import cli_env, netns_names, server_pids
 
@@ -129,7 +129,7 @@ def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
         pg = yaml.safe_load(_run([chaoskit, "compose", "postgres"], elsewhere, wheel_env, 60).stdout)
         context = Path(pg["services"]["pg-1"]["build"]["context"])
         assert context.is_relative_to(venv) and (context / "Dockerfile").is_file()
-        if os.environ.get("CHAOSKIT_DOCKER_TESTS") == "1":  # cached: nothing is rebuilt when the images exist
+        if docker_tests.enabled():  # cached: nothing is rebuilt when the images exist
             assert "images ready" in _run([chaoskit, "images"], elsewhere, wheel_env, 1800).stdout
         lap("list + compose (+ images)")
 
