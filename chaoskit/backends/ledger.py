@@ -21,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["netns", "process", "dir", "container", "network"]
+Kind = Literal["netns", "process", "dir", "container", "network", "mount"]
+# "mount": a directory containers write into (their root-owned files need a container to remove them when the
+# run is not root); ``image`` is the run's image that does it
 CREATED_LOG = "created.log"  # one line per run ever ledgered in this state directory: "RUN_ID BACKEND PID"
 
 
@@ -73,6 +75,7 @@ class Entry:
     name: str
     pid: int | None = None
     start_time: int | None = None
+    image: str | None = None
 
 
 @dataclass
@@ -99,8 +102,8 @@ class Ledger:
             fh.write(f"{run_id} {backend} {pid}\n")
         return ledger
 
-    def record(self, kind: Kind, name: str, pid: int | None = None) -> Entry:
-        entry = Entry(kind, name, pid, process_start_time(pid) if pid else None)
+    def record(self, kind: Kind, name: str, pid: int | None = None, *, image: str | None = None) -> Entry:
+        entry = Entry(kind, name, pid, process_start_time(pid) if pid else None, image)
         self.entries.append(entry)
         self.save()
         return entry
@@ -289,6 +292,10 @@ def _remove(entry: Entry, run_id: str) -> bool:
         from chaoskit.backends.docker import remove_docker_entry
 
         return remove_docker_entry(entry.kind, entry.name, run_id)
+    if entry.kind == "mount":
+        from chaoskit.backends.docker import empty_mount
+
+        return empty_mount(entry.name, entry.image, run_id)
     if entry.kind == "dir":
         if os.path.isdir(entry.name):
             shutil.rmtree(entry.name, ignore_errors=True)
