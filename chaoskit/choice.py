@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from chaoskit import cache_aside, dns, toxiproxy
 from chaoskit.backends import check_backend_name
-from chaoskit.backends.docker_images import NET_IMAGE
+from chaoskit.backends.docker_images import DNS_IMAGE
 from chaoskit.errors import ChaoskitError, MissingDependencyError, UsageError
 from chaoskit.experiment import Experiment
 from chaoskit.images import stand_ins
@@ -53,7 +53,7 @@ def docker_images(needs: Needs) -> list[str]:
     found = list(get_system(needs.system).images())
     found += get_system("memcached").images() if needs.cache else []
     found += [toxiproxy.image()] if needs.toxics else []
-    return found + ([NET_IMAGE] if needs.dns else [])
+    return found + ([DNS_IMAGE] if needs.dns else [])
 
 
 def docker_problem(needs: Needs, subs: dict[str, str]) -> ChaoskitError | None:

@@ -11,7 +11,7 @@ atomically (temporary file + rename) -- no signal to dnsmasq, no chaoskit proces
 
 On the local backend dnsmasq runs in the hub namespace on the subnet's third address (Toxiproxy
 has the second); on docker (routed addressing) it is one more container of the run, of the image
-``chaoskit/nettools``, on the run's network just below Toxiproxy's address: nothing on the host. Either
+``chaoskit/dnsmasq``, on the run's network just below Toxiproxy's address: nothing on the host. Either
 way it is ledgered like a node: ``chaoskit cleanup`` ends it.
 """
 
@@ -33,7 +33,7 @@ import dns.exception
 import dns.resolver
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.backends.docker_images import NET_IMAGE
+from chaoskit.backends.docker_images import DNS_IMAGE
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
 from chaoskit.systems.base import Event
 
@@ -205,7 +205,7 @@ class DnsServer:
         log_path = workdir / "dnsmasq.log"
         if isinstance(self.backend, DockerBackend):
             self.backend.addresses["dns"] = self.zone.server[0]
-            node = self.node = self.backend.start(NodeSpec("dns", tuple(self.argv()), workdir, PORT, image=NET_IMAGE))
+            node = self.node = self.backend.start(NodeSpec("dns", tuple(self.argv()), workdir, PORT, image=DNS_IMAGE))
             alive, tail = (lambda: self.backend.is_running(node)), (lambda: self.backend.log_tail(node))
         else:
             netns = self._netns()

@@ -8,8 +8,8 @@ with ``force``.
 
 The base of them all is ``chaoskit/debian:bookworm``: the official ``debian:bookworm`` where a registry gives
 it, else a minimal Debian made here -- by debootstrap as root, or by mmdebstrap in a user namespace for
-anyone else -- and ``docker import``-ed. ``chaoskit/nettools`` (iptables, dnsmasq) runs partitions from a
-helper container and DNS endpoints on docker; ``chaoskit/toxiproxy`` stands in for Toxiproxy's image.
+anyone else -- and ``docker import``-ed. ``chaoskit/nettools`` (iptables) runs partitions from a helper
+container, ``chaoskit/dnsmasq`` the DNS endpoints on docker; ``chaoskit/toxiproxy`` stands in for Toxiproxy's.
 
 Where no registry answers, a docker run uses these images by itself (:func:`stand_ins`): nobody exports
 anything. ``chaoskit images --system NAME`` builds only what that system's docker runs need and cannot pull.
@@ -17,7 +17,6 @@ anything. ``chaoskit images --system NAME`` builds only what that system's docke
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -26,18 +25,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaoskit import toxiproxy
-from chaoskit.backends.docker_images import NET_IMAGE
+from chaoskit.backends.docker_images import DNS_IMAGE, NET_IMAGE
 from chaoskit.errors import InfrastructureError, MissingDependencyError
-from chaoskit.resources import image_context
+from chaoskit.resources import DOCKERFILE_LABEL, dockerfile_hash, image_context
 from chaoskit.systems.base import LocalImage
 
 BASE = "chaoskit/debian:bookworm"
 OFFICIAL_BASE = "debian:bookworm"  # what BASE is where a registry answers
-LABEL = "io.chaoskit.dockerfile"
+LABEL = DOCKERFILE_LABEL
 STAGE_LABEL = "io.chaoskit.stage"  # on a build stage of a multi-stage Dockerfile: its leftover image is pruned
-NETTOOLS = LocalImage(NET_IMAGE, "nettools")  # not a system's: iptables for partitions, dnsmasq for DNS endpoints
+NETTOOLS = LocalImage(NET_IMAGE, "nettools")  # not a system's: iptables for partitions from a helper container
+DNSMASQ = LocalImage(DNS_IMAGE, "dnsmasq")  # the DNS server of DNS endpoints on docker
 TOXIPROXY = LocalImage(toxiproxy.LOCAL_TAG, "toxiproxy", stage=toxiproxy.stage_image)
-HELPERS = (NETTOOLS, TOXIPROXY)
+HELPERS = (NETTOOLS, DNSMASQ, TOXIPROXY)
 NONROOT_BASE = (f"cannot make the base image {BASE} as a user: no registry gives {OFFICIAL_BASE} and debootstrap "
                 "needs root -- build the images once as root (`sudo make images`: every user of this Docker "
                 "daemon shares them), or have mmdebstrap and uidmap installed (`sudo apt-get install mmdebstrap "
@@ -45,11 +45,6 @@ NONROOT_BASE = (f"cannot make the base image {BASE} as a user: no registry gives
 DEBOOTSTRAP_LOG = Path(tempfile.gettempdir()) / f"chaoskit-debootstrap-{os.getuid()}.log"  # per user: /tmp is shared
 
 Say = Callable[[str], None]
-
-
-def dockerfile_hash(context: Path) -> str:
-    """The label value an image built from ``context`` carries (first 16 hex digits of its Dockerfile's sha256)."""
-    return hashlib.sha256((context / "Dockerfile").read_bytes()).hexdigest()[:16]
 
 
 def _docker(*args: str, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -188,8 +183,8 @@ def stand_ins() -> dict[str, str]:
 
 def needed_by(system_name: str) -> list[LocalImage]:
     """The local images a docker run of this system's built-in experiments may use: its own, the memcached one
-    beside a cache-aside run, ``chaoskit/toxiproxy`` for toxic faults, ``chaoskit/nettools`` (partitions from a
-    helper container, DNS endpoints). UsageError for an unknown system."""
+    beside a cache-aside run, ``chaoskit/nettools`` (partitions from a helper container), ``chaoskit/dnsmasq``
+    for DNS endpoints and ``chaoskit/toxiproxy`` for toxic faults. UsageError for an unknown system."""
     from chaoskit.catalog import list_experiments
     from chaoskit.errors import UsageError
     from chaoskit.systems import get_system, system_names
@@ -200,7 +195,8 @@ def needed_by(system_name: str) -> list[LocalImage]:
     exps = [e for e in list_experiments([]) if e.system == system_name]
     systems = [system_name] + (["memcached"] if any(e.cache is not None for e in exps) else [])
     found = [img for name in systems if (img := get_system(name).local_image) is not None]
-    return [*found, NETTOOLS, *([TOXIPROXY] if any(uses_toxics(list(e.faults)) for e in exps) else [])]
+    return [*found, NETTOOLS, *([DNSMASQ] if any(e.dns is not None for e in exps) else []),
+            *([TOXIPROXY] if any(uses_toxics(list(e.faults)) for e in exps) else [])]
 
 
 def _docker_answers() -> None:

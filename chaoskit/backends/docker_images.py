@@ -6,8 +6,9 @@ registry), the docker backend runs the image ``chaoskit images`` built here inst
 the *stand-in*, named by the layer above (:func:`chaoskit.images.stand_ins`), so nobody has to export
 anything. An image named by the user's own variable has no stand-in: it is used as named, or refused.
 
-``chaoskit/nettools`` (iptables for partitions from a helper container, dnsmasq for DNS endpoints) has
-no official image: it is built on first use on ``debian:bookworm-slim`` where that can be pulled.
+The helper images have no official image: ``chaoskit/nettools`` (iptables, for partitions from a helper
+container) and ``chaoskit/dnsmasq`` (the DNS server of DNS endpoints). ``chaoskit images`` builds them; where
+they are missing they are built on first use on ``debian:bookworm-slim`` if a registry gives it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaoskit.errors import MissingDependencyError
+from chaoskit.resources import DOCKERFILE_LABEL, dockerfile_hash, image_context
 
-NET_IMAGE = "chaoskit/nettools"  # iptables and dnsmasq, for helper containers beside a node
+NET_IMAGE = "chaoskit/nettools"  # iptables, for partitions from a helper container in a node's netns
+DNS_IMAGE = "chaoskit/dnsmasq"  # the DNS server of a run's DNS endpoints
+HELPERS = {NET_IMAGE: "nettools", DNS_IMAGE: "dnsmasq"}  # image -> its build context (chaoskit/images/<context>)
 
 
 def present(client: Any, image: str) -> bool:
@@ -51,10 +55,10 @@ def _pull_failed(client: Any, image: str) -> bool:
 
 def pick(client: Any, image: str, stand_in: str | None) -> str | None:
     """The image to run for ``image``: itself when here or pullable, else ``stand_in`` when here, else None."""
+    if image in HELPERS:
+        return image if _helper(client, image, build=False) else None
     if present(client, image):
         return image
-    if image == NET_IMAGE:
-        return image if _net_image(client, build=False) else None
     if not _pull_failed(client, image):
         return image
     if stand_in is not None and present(client, stand_in):
@@ -63,10 +67,10 @@ def pick(client: Any, image: str, stand_in: str | None) -> str | None:
 
 
 def ensure(client: Any, image: str, stand_ins: Mapping[str, str]) -> str:
-    """The image a node of ``image`` runs (see :func:`pick`); builds ``chaoskit/nettools`` on first use.
+    """The image a node of ``image`` runs (see :func:`pick`); builds a helper image on first use.
     Raises MissingDependencyError (one line: how to get it) when there is none."""
-    if image == NET_IMAGE:
-        _net_image(client, build=True)
+    if image in HELPERS:
+        _helper(client, image, build=True)
         return image
     chosen = pick(client, image, stand_ins.get(image))
     if chosen is None:
@@ -83,21 +87,22 @@ def unavailable(image: str, stand_in: str | None) -> str:
             "CHAOSKIT_*_IMAGE variable at an image you have")
 
 
-def _net_image(client: Any, *, build: bool) -> bool:
-    """``chaoskit/nettools`` is here, or (``build``) was built now on its base; MissingDependencyError (one
-    line) when ``build`` and it cannot be. Without ``build``: whether it is here or its base could be had."""
+def _helper(client: Any, image: str, *, build: bool) -> bool:
+    """A helper image is here, or (``build``) was built now on its base; MissingDependencyError (one line) when
+    ``build`` and it cannot be. Without ``build``: whether it is here or its base could be had."""
     import docker
 
-    if present(client, NET_IMAGE):
+    if present(client, image):
         return True
     base = os.environ.get("CHAOSKIT_NET_BASE", "debian:bookworm-slim")
     if not build:
         return present(client, base) or not _pull_failed(client, base)
-    from chaoskit.resources import image_context
-
+    context = image_context(HELPERS[image])
     try:
-        client.images.build(path=str(image_context("nettools")), tag=NET_IMAGE, buildargs={"BASE": base}, rm=True)
+        client.images.build(path=str(context), tag=image, buildargs={"BASE": base}, rm=True,
+                            labels={DOCKERFILE_LABEL: dockerfile_hash(context)})
     except (docker.errors.BuildError, docker.errors.APIError) as exc:
-        raise MissingDependencyError(f"cannot build {NET_IMAGE} on {base} ({str(exc).splitlines()[0][:120]}): "
-                                     "run `chaoskit images` (it builds it on chaoskit/debian:bookworm)") from None
+        raise MissingDependencyError(f"{image} is not here and cannot be built on {base} "
+                                     f"({str(exc).splitlines()[0][:120]}): run `chaoskit images` (it builds it on "
+                                     "chaoskit/debian:bookworm)") from None
     return True

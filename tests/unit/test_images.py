@@ -62,7 +62,8 @@ def test_every_system_names_its_own_local_image_and_variable() -> None:
     from chaoskit.systems import get_system, system_names
 
     tags = [i.tag for i in images.local_images()]
-    assert tags[-2:] == ["chaoskit/nettools", "chaoskit/toxiproxy:2.12.0"] and len(tags) == len(set(tags))
+    assert tags[-3:] == ["chaoskit/nettools", "chaoskit/dnsmasq", "chaoskit/toxiproxy:2.12.0"]
+    assert len(tags) == len(set(tags))
     env = images.image_env()
     for name in system_names():
         system = get_system(name)
