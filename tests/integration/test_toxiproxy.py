@@ -258,7 +258,8 @@ def test_blackhole_holds_a_client_without_timeout_for_the_window(tmp_path: Path,
 
 @pytest.mark.docker
 def test_primary_latency_on_docker(tmp_path: Path, state_dir: Path, docker_clean: None) -> None:
-    """Parity: the proxy is one more container of the run (the built binary, in the system's image)."""
+    """Parity: the proxy is one more container of the run, of Toxiproxy's image (the official one, or
+    chaoskit/toxiproxy built here where it cannot be pulled): nothing of the host's."""
     result = run(load("redis-primary-latency"), "docker", tmp_path / "docker", progress=print)
     m = result.journal["metrics"]
     assert result.verdict is Verdict.PASS, result.journal["checks"]
