@@ -13,6 +13,7 @@
 set -euo pipefail
 
 need=()
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"  # a user's PATH lacks them (ip, iptables, dnsmasq live there)
 have() { command -v "$1" >/dev/null 2>&1; }
 want() { have "$1" || need+=("$2"); }
 services=()  # packaged services a system's packages start, which chaoskit stops (it runs its own servers)
@@ -22,7 +23,7 @@ root() { [ "$(id -u)" = 0 ]; }
 docker_problem() {
   if ! have docker; then echo "Docker is not installed"; return; fi
   local err
-  err=$(docker info 2>&1 >/dev/null) && return
+  err=$(docker info 2>&1) && return  # (the CLI prints the server's error on stdout)
   case "$err" in
     *"permission denied"*) echo "you may not use the Docker daemon (join the docker group: sudo usermod -aG docker $(id -un), then log in again)" ;;
     *) echo "no Docker daemon answers (start it: sudo systemctl start docker, or scripts/ensure-docker.sh as root)" ;;
