@@ -100,6 +100,7 @@ def _debootstrap(mirror: str, say: Say) -> None:
             imported = _docker("import", "-", BASE, stdin=tar.stdout.fileno() if tar.stdout else None)
         if tar.returncode != 0 or imported.returncode != 0:
             raise InfrastructureError(f"docker import of {BASE} failed: {imported.stderr.strip()}")
+    DEBOOTSTRAP_LOG.unlink(missing_ok=True)  # kept only when it failed
 
 
 def _mmdebstrap(mirror: str, say: Say) -> None:
@@ -113,6 +114,7 @@ def _mmdebstrap(mirror: str, say: Say) -> None:
     if boot.returncode != 0 or imported.returncode != 0:
         raise InfrastructureError(f"mmdebstrap (user namespace) failed: it needs a range of this user in "
                                   f"/etc/subuid and /etc/subgid (log: {DEBOOTSTRAP_LOG})", _log_tail())
+    DEBOOTSTRAP_LOG.unlink(missing_ok=True)  # kept only when it failed
 
 
 def _log_tail() -> str:
