@@ -4,7 +4,8 @@ The topology's generated config files live in the run's work directory, which is
 the same path in every container, so a node's argv is the same as on the local backend and one
 experiment file runs unchanged on either. Faults: ``docker kill`` / ``pause`` / ``stop`` + ``start``;
 partitions are iptables rules in the container's network namespace, entered from the host with
-``nsenter`` (the official images carry no iptables). Every container and network is labelled with
+``nsenter`` when the runner is root on Linux (the official images carry no iptables), else from a helper
+container sharing that namespace: no host tool is needed. Every container and network is labelled with
 the run id and recorded in the ledger before it is created.
 """
 
