@@ -55,13 +55,13 @@ chaos-%: deps-% $(VENV)/.installed
 	$(BIN)/chaoskit run --system $* --backend $(BACKEND) -j $(JOBS)
 
 # There is no official image with Patroni: with a Docker daemon and a registry, build one on the
-# official postgres:15 image (chaoskit/images/postgres); without, --backend auto falls back to local.
+# official postgres:15 image (chaoskit/images/postgres); without, `chaoskit images` builds it on Debian.
 PG_IMAGE ?= $${CHAOSKIT_POSTGRES_IMAGE:-chaoskit/postgres-patroni:15}
 postgres-image:
 	@if docker info >/dev/null 2>&1 && ! docker image inspect $(PG_IMAGE) >/dev/null 2>&1; then \
 	  echo "building $(PG_IMAGE) on the official postgres:15 image (adds Debian's Patroni, etcd, HAProxy)"; \
 	  docker build -q --force-rm --build-arg BASE=postgres:15 -t $(PG_IMAGE) chaoskit/images/postgres >/dev/null 2>&1 \
-	    || echo "could not build it (no registry?): --backend auto will use the local backend"; \
+	    || echo "could not build it on postgres:15 (no registry?): chaoskit images builds it on Debian's PostgreSQL"; \
 	fi
 chaos-postgres: postgres-image
 
