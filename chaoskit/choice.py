@@ -58,13 +58,13 @@ def docker_images(needs: Needs) -> list[str]:
 
 def docker_problem(needs: Needs, subs: dict[str, str]) -> ChaoskitError | None:
     """Why the docker backend cannot run ``needs`` here (an error of one line), or None when it can."""
-    from chaoskit.backends.docker import images_available
+    from chaoskit.backends.docker import missing_images
 
     try:
         _refuse("docker", needs)
     except ChaoskitError as exc:
         return exc
-    if problems := images_available(docker_images(needs), subs):
+    if problems := missing_images(docker_images(needs), subs):
         return MissingDependencyError(problems[0])
     return None
 

@@ -121,7 +121,7 @@ def docker_client() -> Any:
     return tc.client
 
 
-def images_available(images: list[str], stand_ins: Mapping[str, str] | None = None) -> list[str]:
+def missing_images(images: list[str], stand_ins: Mapping[str, str] | None = None) -> list[str]:
     """What keeps a docker run of ``images`` from starting here, one line each ([]: nothing): no daemon, or
     an image that is not here, cannot be pulled (pulls it) and has no stand-in built here."""
     try:

@@ -20,11 +20,11 @@ def machine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A machine whose answers the test sets: what docker lacks, its addressing, whether this is root."""
     state: dict[str, Any] = {"docker": [], "addressing": "routed", "root": False, "asked": []}
 
-    def images_available(images: list[str], subs: Any = None) -> list[str]:
+    def missing_images(images: list[str], subs: Any = None) -> list[str]:
         state["asked"].append(list(images))
         return list(state["docker"])
 
-    monkeypatch.setattr(docker, "images_available", images_available)
+    monkeypatch.setattr(docker, "missing_images", missing_images)
     monkeypatch.setattr(docker, "addressing", lambda: state["addressing"])
     monkeypatch.setattr(choice, "stand_ins", lambda: {"redis:7.2": "chaoskit/redis:7"})
     monkeypatch.setattr(choice, "_substituted", lambda needs, subs: "")
