@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chaoskit.errors import InfrastructureError, MissingDependencyError
-from chaoskit.systems import cassandra_dist as dist
+from chaoskit.systems.cassandra import dist
 
 
 @pytest.fixture
