@@ -69,7 +69,7 @@ def chaoskit_run(tmp_path: Path, chaoskit_backend: str) -> Callable[..., RunResu
             result = run(exp, backend or chaoskit_backend, tmp_path / exp.name,
                          progress=lambda msg: print(f"[chaoskit] {msg}"), client=client)
         except UsageError as exc:
-            pytest.fail(f"chaoskit: {exc}", pytrace=False)
+            raise pytest.fail.Exception(f"chaoskit: {exc}", pytrace=False) from None  # the one line, no chain
         if differ := disagreements(result.out_dir):  # every figure is recounted from history.jsonl
             pytest.fail(f"{exp.name}: the second reading disagrees with the journal: {'; '.join(differ)}",
                         pytrace=False)
@@ -95,7 +95,7 @@ def chaoskit_cluster(chaoskit_backend: str) -> Iterator[Callable[..., Cluster[An
             cluster: Cluster[Any, Any] = Cluster(system, backend or chaoskit_backend,
                                                  progress=lambda msg: print(f"[chaoskit] {msg}"), **settings)
         except UsageError as exc:
-            pytest.fail(f"chaoskit: {exc}", pytrace=False)
+            raise pytest.fail.Exception(f"chaoskit: {exc}", pytrace=False) from None  # the one line, no chain
         started.append(cluster)
         return cluster.start()
 
