@@ -11,8 +11,9 @@ measured in fresh interpreters, the median of ``--runs``:
   driver modules each imported;
 - the pytest plugin's cost per session: a trivial test session run ``--sessions`` times with the plugin and
   as many times with ``-p no:chaoskit``, interleaved (wall time of the whole session, the difference of the
-  medians), and the import time of the package and the plugin, with all they import, inside such a session
-  (``-X importtime``: the part of that difference that is chaoskit's, without the session's noise).
+  medians), and the import of the package and the plugin, with all they import, in an interpreter that has
+  imported pytest already, as a session has (the part of that difference that is chaoskit's, without the
+  session's noise; pytest's entry point hides it from ``-X importtime``).
 
 ``--baseline REF`` measures the same in a venv built from the wheel of git REF (e.g. the commit before the
 light install), for a before/after on the same machine at the same time. ``--backends`` (from ``make
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -70,10 +72,12 @@ def make_venv(venv: Path, requirement: str | None) -> float:
     return time.monotonic() - t
 
 
-def timed(python: Path, statement: str, runs: int, cwd: Path) -> tuple[list[float], list[str]]:
-    """``statement``'s time (ms) in ``runs`` fresh interpreters, and the driver modules it imported."""
+def timed(python: Path, statement: str, runs: int, cwd: Path, setup: str = "pass") -> tuple[list[float], list[str]]:
+    """``statement``'s time (ms) in ``runs`` fresh interpreters (after ``setup``, untimed), and the driver
+    modules it imported."""
     code = textwrap.dedent(f"""
         import json, sys, time
+        {setup}
         t = time.perf_counter()
         {statement}
         ms = (time.perf_counter() - t) * 1000
@@ -97,9 +101,7 @@ def _session_dir(tmp: Path) -> Path:
 
 
 def plugin_cost(python: Path, sessions: int, tmp: Path) -> dict[str, float]:
-    """Session wall times with and without the plugin (interleaved, medians, ms), and the import time of the
-    package and the plugin inside a session with all they import (``-X importtime``, median of
-    ``min(sessions, 15)`` sessions, ms)."""
+    """Session wall times with and without the plugin (interleaved, medians, ms) and their interquartile range."""
     d = _session_dir(tmp)
     with_plugin, without = [], []
     for _ in range(sessions):
@@ -107,14 +109,9 @@ def plugin_cost(python: Path, sessions: int, tmp: Path) -> dict[str, float]:
             t = time.perf_counter()
             _run([python, "-m", "pytest", *extra, "test_trivial.py"], d)
             into.append((time.perf_counter() - t) * 1000)
-    own = []  # the package and the plugin module, cumulative: with everything they import (drivers included)
-    for _ in range(min(sessions, 15)):
-        res = _run([python, "-X", "importtime", "-m", "pytest", "test_trivial.py"], d)
-        rows = [line.split("|") for line in res.stderr.splitlines() if line.startswith("import time:")]
-        own.append(sum(int(row[1]) for row in rows if row[2].strip() in ("chaoskit", "chaoskit.pytest_plugin")) / 1000)
     return {"with": statistics.median(with_plugin), "without": statistics.median(without),
             "spread": statistics.quantiles(with_plugin + without, n=4)[2] - statistics.quantiles(
-                with_plugin + without, n=4)[0], "own": statistics.median(own)}
+                with_plugin + without, n=4)[0]}
 
 
 def imports(python: Path, runs: int, sessions: int, tmp: Path, label: str) -> None:
@@ -130,8 +127,10 @@ def imports(python: Path, runs: int, sessions: int, tmp: Path, label: str) -> No
     print(f"  pytest session, trivial test: {cost['with']:.0f} ms with the plugin, {cost['without']:.0f} ms with "
           f"-p no:chaoskit (medians of {sessions} each, interleaved; interquartile range of all "
           f"{cost['spread']:.0f} ms): the plugin costs {cost['with'] - cost['without']:+.0f} ms")
-    print(f"  chaoskit's import in such a session (the package and the plugin, with all they import): "
-          f"{cost['own']:.1f} ms (-X importtime, median)")
+    own, drivers = timed(python, "import chaoskit.pytest_plugin", runs, cwd, setup="import pytest")
+    print(f"  import chaoskit.pytest_plugin after import pytest (the package and the plugin, with all they "
+          f"import, as a session loads them): median {statistics.median(own):.1f} ms; drivers imported: "
+          f"{', '.join(drivers) or 'none'}")
 
 
 def sizes(wheel: Path, tmp: Path) -> Path:
@@ -168,6 +167,7 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="also measure the wheel of this git ref")
     parser.add_argument("--backends", nargs="*", help=argparse.SUPPRESS)  # make bench-%: nothing to run on
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the temporary venvs are removed then too
     tmp = Path(tempfile.mkdtemp(prefix="chaoskit-bench-import-"))
     try:
         (tmp / "dist").mkdir()
