@@ -96,6 +96,21 @@ def test_every_experiment_validates_and_is_listed_with_no_driver_installed(tmp_p
     assert sum(1 for line in proc.stdout.splitlines()[2:] if line.strip()) == every > 50
 
 
+def test_each_systems_settings_connection_faults_and_system_import_with_no_driver() -> None:
+    """What validation, ``chaoskit list`` and the public names rely on: every module of a system's package but
+    its topology (and Cassandra's probe) imports with every driver blocked."""
+    from chaoskit.systems import system_names
+
+    modules = [f"chaoskit.systems.{name}.{part}" for name in system_names()
+               for part in ("settings", "connection", "faults", "system") if part != "faults" or name != "memcached"]
+    modules += ["chaoskit.systems.mongo.dist", "chaoskit.systems.cassandra.dist", "chaoskit.systems.opensearch.dist",
+                "chaoskit.systems.opensearch.node", "chaoskit.systems.opensearch.state", "chaoskit.cache_aside",
+                "chaoskit.dns", "chaoskit.runner", "chaoskit.cli", "chaoskit.lab_cli", "chaoskit.compose",
+                "chaoskit.images"]
+    code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
+    assert _loaded(_python(code + LOADED_DRIVERS, blocked=DRIVERS)) == []
+
+
 @pytest.mark.parametrize("system", sorted(SYSTEM_DRIVERS))
 def test_a_topology_needs_only_its_own_drivers(system: str) -> None:
     """Every other driver blocked, the system's topology imports and is built (its drivers: System.drivers)."""
