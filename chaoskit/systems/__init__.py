@@ -26,7 +26,8 @@ def system_names() -> list[str]:
 
 
 def get_system(name: str) -> System:
-    """Return the system (its driver-free part); raises KeyError for unknown names."""
+    """Return the system (its driver-free part); raises KeyError for unknown names, TypeError when a package
+    names its SYSTEM otherwise."""
     if name not in _packages():
         raise KeyError(name)
     system = importlib.import_module(f"{__name__}.{name}.system").SYSTEM

@@ -52,11 +52,11 @@ class CassandraSystem(ImageOf):
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> CassandraTopology:
         """The topology (not started); imports the driver. UsageError with Docker Desktop's published ports."""
-        from chaoskit.systems.cassandra.topology import CassandraTopology
-
         if getattr(backend, "addressing", "direct") == "published":
             raise UsageError("cassandra on Docker Desktop (published ports) is not supported yet: the driver "
                              "connects to the addresses the nodes announce; use a Linux Docker host or --backend local")
+        from chaoskit.systems.cassandra.topology import CassandraTopology
+
         return CassandraTopology(exp, backend, workdir)
 
     def binaries(self) -> dict[str, str]:

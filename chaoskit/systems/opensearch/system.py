@@ -54,11 +54,11 @@ class OpenSearchSystem(ImageOf):
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> OpenSearchTopology:
         """The topology (not started); imports opensearch-py. UsageError with Docker Desktop's published ports."""
-        from chaoskit.systems.opensearch.topology import OpenSearchTopology
-
         if getattr(backend, "addressing", "direct") == "published":
             raise UsageError("opensearch on Docker Desktop (published ports) is not supported yet: chaoskit reaches "
                              "each node at its own address; use a Linux Docker host or --backend local")
+        from chaoskit.systems.opensearch.topology import OpenSearchTopology
+
         return OpenSearchTopology(exp, backend, workdir)
 
     def binaries(self) -> dict[str, str]:
