@@ -110,6 +110,7 @@ def plugin_cost(python: Path, sessions: int, tmp: Path) -> dict[str, float]:
             _run([python, "-m", "pytest", *extra, "test_trivial.py"], d)
             into.append((time.perf_counter() - t) * 1000)
     return {"with": statistics.median(with_plugin), "without": statistics.median(without),
+            "with_min": min(with_plugin), "without_min": min(without),
             "spread": statistics.quantiles(with_plugin + without, n=4)[2] - statistics.quantiles(
                 with_plugin + without, n=4)[0]}
 
@@ -126,7 +127,8 @@ def imports(python: Path, runs: int, sessions: int, tmp: Path, label: str) -> No
     cost = plugin_cost(python, sessions, tmp)
     print(f"  pytest session, trivial test: {cost['with']:.0f} ms with the plugin, {cost['without']:.0f} ms with "
           f"-p no:chaoskit (medians of {sessions} each, interleaved; interquartile range of all "
-          f"{cost['spread']:.0f} ms): the plugin costs {cost['with'] - cost['without']:+.0f} ms")
+          f"{cost['spread']:.0f} ms): the plugin costs {cost['with'] - cost['without']:+.0f} ms (fastest sessions: "
+          f"{cost['with_min']:.0f} and {cost['without_min']:.0f} ms, {cost['with_min'] - cost['without_min']:+.0f} ms)")
     own, drivers = timed(python, "import chaoskit.pytest_plugin", runs, cwd, setup="import pytest")
     print(f"  import chaoskit.pytest_plugin after import pytest (the package and the plugin, with all they "
           f"import, as a session loads them): median {statistics.median(own):.1f} ms; drivers imported: "
