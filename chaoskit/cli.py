@@ -115,8 +115,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from chaoskit.clients.user import load_factory
+    from chaoskit.runner import check_drivers
 
     exps = _select(args)  # every file validated before anything starts
+    for exp in exps:  # and every driver they need there (one line naming the extra, exit 2)
+        check_drivers(exp)
     jobs = _jobs(args.jobs, exps)
     client = load_factory(args.client, args.path) if args.client else None
     for exp in exps:  # and every user client's factory imported

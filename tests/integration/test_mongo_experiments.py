@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chaoskit.checkers import Verdict
-from chaoskit.systems.mongo import SYSTEM
+from chaoskit.systems.mongo.system import SYSTEM
 from tests.integration.test_redis_experiments import _run, recount_lost
 
 pytestmark = [pytest.mark.integration,
