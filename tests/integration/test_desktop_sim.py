@@ -1,0 +1,205 @@
+"""The laptop path, run as a Docker Desktop user would run it, on this Linux daemon (issue 20).
+
+A non-root user in the ``docker`` group runs the installed wheel from a venv it may only execute; the host is
+cut off from every container address for that user (tests/integration/desktop_sim.py says how, and why it
+stands for Desktop's VM); chaoskit publishes every node's ports on 127.0.0.1 and partitions through helper
+containers. Four built-in experiments side by side and the user's own redis-py Sentinel client on a
+``chaoskit.cluster("redis")`` must pass with 0 packets rejected -- and a direct connection from the user to a
+container address must be rejected, so the zero means something. The user's runs must leave no container,
+network, ledger entry or file in /tmp.
+
+A second test runs the CI example (examples/ci: ``pytest examples/cart --chaoskit-backend docker``) as that user
+without the cut-off, as on a CI runner whose host reaches the containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration import desktop_sim as sim
+from tests.integration.test_wheel import ROOT, SOURCE_IGNORE
+from tests.integration.util import chaoskit_containers, chaoskit_networks, created_runs
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.xdist_group("desktop"),  # one simulated user: its rule and the CI example must not overlap
+    pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"),
+                       reason="set CHAOSKIT_DOCKER_TESTS=1"),
+]
+
+EXPERIMENTS = ("redis-primary-kill", "redis-primary-partition", "postgres-primary-kill", "mongo-partition-w1")
+DRIVERS = ("redis", "psycopg[binary]", "pymongo", "pytest")  # the app's own, installed beside the wheel
+
+API_SCRIPT = '''
+"""The user's own redis-py on a chaoskit cluster: Sentinel from c.connection, a write, a kill, the write after."""
+import json
+import socket
+import sys
+import time
+
+import redis
+from redis.sentinel import Sentinel
+
+import chaoskit
+
+
+class DesktopSentinel(Sentinel):
+    """Sentinel announces in-network addresses; c.connection.translate gives where this host reaches them."""
+
+    def __init__(self, connection, **kwargs):
+        super().__init__(connection.sentinels, **kwargs)
+        self.connection = connection
+
+    def discover_master(self, service_name):
+        return self.connection.translate(super().discover_master(service_name))
+
+
+with chaoskit.cluster("redis", backend="docker") as c:
+    r = DesktopSentinel(c.connection, socket_timeout=0.5).master_for(c.connection.service_name,
+                                                                     socket_timeout=0.5)
+    r.set("before", 1)
+    with c.fault(chaoskit.Kill("primary")):
+        killed_at = time.monotonic()
+        promoted = c.wait_failover()
+        for attempt in range(1, 101):
+            try:
+                r.set("after", 2)
+                break
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
+                r.connection_pool.disconnect()
+                time.sleep(0.1)
+        written_s = time.monotonic() - killed_at
+    c.wait_settled()
+    host, port = next(iter(c.connection.announced))  # an address Sentinel announces: a container's own
+    print(json.dumps({"before": r.get("before").decode(), "after": r.get("after").decode(), "promoted": promoted,
+                      "write_after_kill_s": round(written_s, 2), "attempts": attempt, "control": [host, port]}),
+          flush=True)
+    sys.stdin.readline()  # the test reads the rule's counters first
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print(json.dumps({"direct": "connected"}), flush=True)
+    except OSError as exc:
+        print(json.dumps({"direct": type(exc).__name__}), flush=True)
+'''
+
+
+@pytest.fixture(scope="module")
+def laptop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pwd.struct_passwd, Path]]:
+    """The simulated user and a venv of the freshly built wheel (plus the app's drivers) it may execute."""
+    build = tmp_path_factory.mktemp("desktop-wheel")
+    shutil.copytree(ROOT, build / "source", ignore=SOURCE_IGNORE)
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", build / "dist", build / "source"],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = (build / "dist").glob("chaoskit-*.whl")
+    pw = sim.ensure_user()
+    with sim.user_venv(wheel, DRIVERS) as venv:
+        yield pw, venv
+
+
+def _stop(proc: subprocess.Popen[str] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
+
+
+def _assert_left_nothing(state: Path, uid: int, tmp_before: set[str]) -> None:
+    """Only this test's runs count (those in the user's own state directory)."""
+    assert chaoskit_containers(state) == set() and chaoskit_networks(state) == set(), "containers/networks left"
+    assert not list((state / "runs").glob("*.json")), "ledger entries left behind"
+    assert sim.tmp_files_of(uid) - tmp_before == set(), "the user's runs left files in /tmp"
+
+
+def _figures(out: Path) -> dict[str, dict[str, Any]]:
+    journals = {name: json.loads((out / name / "journal.json").read_text()) for name in EXPERIMENTS}
+    return {name: {"verdict": j["verdict"], "rto_s": j["metrics"]["rto_s"], "lost": j["metrics"]["lost_writes"],
+                   "acked": j["metrics"]["acked_writes"], "backend": j["backend"]} for name, j in journals.items()}
+
+
+def _control(api: subprocess.Popen[str], control: tuple[str, int]) -> str:
+    """Root reaches the container address (it is live); then the user tries it directly: what it got."""
+    with socket.create_connection(control, timeout=3) as s:  # root is not cut off: the address answers
+        s.sendall(b"PING\r\n")
+        assert s.recv(64).startswith(b"+PONG")
+    assert api.stdin is not None
+    api.stdin.write("go\n")
+    api.stdin.flush()
+    return str(json.loads(sim.read_line(api, 30) or "{}").get("direct"))
+
+
+def test_desktop_simulated_non_root_user_cut_off_from_container_addresses(
+        laptop: tuple[pwd.struct_passwd, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pw, venv = laptop
+    started = time.time()
+    tmp_before = sim.tmp_files_of(pw.pw_uid)
+    suite = api = None
+    with sim.user_workdir(pw) as work:
+        state, out = work / "state", work / "out"
+        (work / "api.py").write_text(API_SCRIPT)
+        env = sim.user_env(pw, state, CHAOSKIT_DOCKER_ADDRESSING="published")  # forced: see README
+        try:
+            with sim.host_cut_off(pw.pw_uid) as rule:
+                suite = subprocess.Popen(sim.as_user(pw, [venv / "bin" / "chaoskit", "run", *EXPERIMENTS, "-j", "4",
+                                                          "--backend", "docker", "--out", out]),
+                                         cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                api = subprocess.Popen(sim.as_user(pw, [venv / "bin" / "python", "api.py"]), cwd=work, env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                first = sim.read_line(api, 240)
+                suite_out, _ = suite.communicate(timeout=480)
+                assert suite.returncode == 0, suite_out[-4000:]
+                assert first, "the API script said nothing"
+                result = json.loads(first)
+                during = rule.counts()
+                direct = _control(api, tuple(result["control"]))
+                assert api.wait(60) == 0
+                after = rule.counts()
+        finally:
+            _stop(suite)
+            _stop(api)
+        runs = created_runs(state)
+        helpers = sim.helper_starts(started, runs)
+        figures = _figures(out)
+        shutil.copytree(out, tmp_path / "desktop-runs")  # the second reading recounts every run's history
+        _assert_left_nothing(state, pw.pw_uid, tmp_before)
+    with capsys.disabled():
+        print(f"\ndesktop simulation ({time.time() - started:.0f} s, rule over {', '.join(rule.subnets)}): "
+              f"{json.dumps(figures)}; api: {json.dumps(result)}; counters during: {during}, after the control: "
+              f"{after} (direct: {direct}); helper containers: {helpers}")
+    assert all(f["verdict"] == "pass" and f["backend"] == "docker" for f in figures.values()), figures
+    assert figures["redis-primary-kill"]["lost"] == figures["postgres-primary-kill"]["lost"] == 0
+    assert figures["redis-primary-partition"]["lost"] > 0 and figures["mongo-partition-w1"]["lost"] > 0  # real
+    assert (result["before"], result["after"]) == ("1", "2") and result["promoted"] != "redis-1"
+    assert during["rejected"] == 0 and during["loopback"] > 1000  # everything went through published ports
+    assert direct == "ConnectionRefusedError" and after["rejected"] == 1  # the rule does reject the user
+    assert helpers >= 4  # partitions were made by helper containers (2 partitions: apply + check + heal)
+
+
+def test_ci_example_runs_as_a_non_root_docker_user(laptop: tuple[pwd.struct_passwd, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/ci's step, ``pytest examples/cart --chaoskit-backend docker``, as a CI runner's user: not root,
+    in the docker group, the host reaching the containers (a Linux runner), modes as chaoskit detects them."""
+    pw, venv = laptop
+    started = time.time()
+    tmp_before = sim.tmp_files_of(pw.pw_uid)
+    with sim.user_workdir(pw) as work:
+        shutil.copytree(ROOT / "examples" / "cart", work / "cart", ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", work], check=True)
+        state = work / "state"
+        res = subprocess.run(sim.as_user(pw, [venv / "bin" / "pytest", "cart", "-q", "-p", "no:cacheprovider",
+                                              "--basetemp", work / "pytest", "--chaoskit-backend", "docker"]),
+                             cwd=work, env=sim.user_env(pw, state), capture_output=True, text=True, timeout=400)
+        assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout[-4000:] + res.stderr[-2000:]
+        _assert_left_nothing(state, pw.pw_uid, tmp_before)
+    with capsys.disabled():
+        print(f"\nCI example as {pw.pw_name}: {res.stdout.strip().splitlines()[-1]} ({time.time() - started:.0f} s)")
