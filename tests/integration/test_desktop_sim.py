@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration import desktop_sim as sim
 from tests.integration.test_wheel import ROOT, SOURCE_IGNORE
@@ -185,21 +187,33 @@ def test_desktop_simulated_non_root_user_cut_off_from_container_addresses(
     assert helpers >= 4  # partitions were made by helper containers (2 partitions: apply + check + heal)
 
 
+def _workflow_command() -> list[str]:
+    """The pytest command of examples/ci's "chaos tests" step, as argv."""
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "chaos-tests.yml").read_text())
+    (step,) = [st for st in workflow["jobs"]["chaos"]["steps"] if st.get("name") == "chaos tests"]
+    return shlex.split(step["run"])
+
+
 def test_ci_example_runs_as_a_non_root_docker_user(laptop: tuple[pwd.struct_passwd, Path],
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """examples/ci's step, ``pytest examples/cart --chaoskit-backend docker``, as a CI runner's user: not root,
-    in the docker group, the host reaching the containers (a Linux runner), modes as chaoskit detects them."""
+    """examples/ci's test step, run as a CI runner's user would run it: not root, in the docker group, the
+    host reaching the containers (a Linux runner), chaoskit's modes as it detects them."""
     pw, venv = laptop
+    argv = _workflow_command()
+    assert argv[:2] == ["pytest", "examples/cart"] and "--chaoskit-backend" in argv, argv
     started = time.time()
     tmp_before = sim.tmp_files_of(pw.pw_uid)
-    with sim.user_workdir(pw) as work:
-        shutil.copytree(ROOT / "examples" / "cart", work / "cart", ignore=shutil.ignore_patterns("__pycache__"))
+    with sim.user_workdir(pw) as work:  # a checkout: the example at the same path
+        shutil.copytree(ROOT / "examples" / "cart", work / "examples" / "cart",
+                        ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", work], check=True)
         state = work / "state"
-        res = subprocess.run(sim.as_user(pw, [venv / "bin" / "pytest", "cart", "-q", "-p", "no:cacheprovider",
-                                              "--basetemp", work / "pytest", "--chaoskit-backend", "docker"]),
-                             cwd=work, env=sim.user_env(pw, state), capture_output=True, text=True, timeout=400)
+        env = sim.user_env(pw, state, PYTEST_ADDOPTS=f"--basetemp={work / 'pytest'}")
+        res = subprocess.run(sim.as_user(pw, [venv / "bin" / "pytest", *argv[1:]]), cwd=work, env=env,
+                             capture_output=True, text=True, timeout=400)
         assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout[-4000:] + res.stderr[-2000:]
+        assert (work / "chaos-junit.xml").is_file()
         _assert_left_nothing(state, pw.pw_uid, tmp_before)
     with capsys.disabled():
-        print(f"\nCI example as {pw.pw_name}: {res.stdout.strip().splitlines()[-1]} ({time.time() - started:.0f} s)")
+        summary = res.stdout.strip().splitlines()[-1].strip("= ")
+        print(f"\nCI example as {pw.pw_name}: {summary} ({time.time() - started:.0f} s)")
