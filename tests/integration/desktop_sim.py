@@ -171,3 +171,8 @@ def helper_starts(since: float, runs: set[str]) -> int:
                          capture_output=True, text=True, timeout=60).stdout
     names = [json.loads(line).get("Attributes", {}).get("name", "") for line in out.splitlines() if line.strip()]
     return sum(1 for n in names if "-net-" in n and n.split("-")[1] in runs)
+
+
+def foreign_files(root: Path, uid: int) -> bool:
+    """Something under ``root`` that belongs to another user than ``uid`` (what a container's server wrote)."""
+    return any(path.lstat().st_uid != uid for path in root.rglob("*"))

@@ -187,6 +187,35 @@ def test_desktop_simulated_non_root_user_cut_off_from_container_addresses(
     assert helpers >= 4  # partitions were made by helper containers (2 partitions: apply + check + heal)
 
 
+def test_a_killed_non_root_run_is_cleaned_up_by_its_user(laptop: tuple[pwd.struct_passwd, Path]) -> None:
+    """The user's runner SIGKILLed mid-run leaves containers and a MongoDB data directory of the container's
+    user; the user's own ``chaoskit cleanup`` removes all of it (handing the directory back first)."""
+    pw, venv = laptop
+    tmp_before = sim.tmp_files_of(pw.pw_uid)
+    with sim.user_workdir(pw) as work:
+        state = work / "state"
+        env = sim.user_env(pw, state, CHAOSKIT_DOCKER_ADDRESSING="published")
+        run = subprocess.Popen(sim.as_user(pw, [venv / "bin" / "chaoskit", "run", "mongo-primary-kill", "--backend",
+                                                "docker", "--out", work / "out"]),
+                               cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            lines = [sim.read_line(run, 120)]
+            while lines[-1] and "steady state" not in lines[-1]:
+                lines.append(sim.read_line(run, 120))
+            assert lines[-1], "".join(lines)
+            run.kill()  # as a crashed laptop would: no teardown
+            run.wait(30)
+            (run_id,) = created_runs(state)
+            assert chaoskit_containers(state) and sim.tmp_files_of(pw.pw_uid) - tmp_before, "nothing to clean?"
+            assert sim.foreign_files(Path(f"/tmp/chaoskit-{run_id}"), pw.pw_uid), "no file of another user"
+        finally:
+            _stop(run)
+            res = subprocess.run(sim.as_user(pw, [venv / "bin" / "chaoskit", "cleanup"]), cwd=work, env=env,
+                                 capture_output=True, text=True, timeout=180)
+        assert res.returncode == 0 and f"run {run_id}: removed" in res.stdout, res.stdout + res.stderr
+        _assert_left_nothing(state, pw.pw_uid, tmp_before)
+
+
 def _workflow_command() -> list[str]:
     """The pytest command of examples/ci's "chaos tests" step, as argv."""
     workflow = yaml.safe_load((ROOT / "examples" / "ci" / "chaos-tests.yml").read_text())
