@@ -164,12 +164,26 @@ def tmp_files_of(uid: int) -> set[str]:
     return {p for p in out.splitlines() if p not in (CLAIMS, f"{CLAIMS}/.lock")}
 
 
-def helper_starts(since: float, runs: set[str]) -> int:
-    """How many of ``runs``' net-fault helper containers (``ck-RUN-net-XXXX``) started since ``since``."""
-    out = subprocess.run(["docker", "events", "--since", f"{since:.0f}", "--until", f"{time.time():.0f}",
-                          "--filter", "type=container", "--filter", "event=start", "--format", "{{json .Actor}}"],
-                         capture_output=True, text=True, timeout=60).stdout
-    names = [json.loads(line).get("Attributes", {}).get("name", "") for line in out.splitlines() if line.strip()]
+@contextmanager
+def container_starts() -> Iterator[list[str]]:
+    """The names of chaoskit's containers started during the block (``docker events``, streamed: the daemon
+    keeps only its last 256 events for a later ``--since`` query, and other tests' runs fill them)."""
+    proc = subprocess.Popen(["docker", "events", "--filter", "type=container", "--filter", "event=start",
+                             "--filter", "label=io.chaoskit.run", "--format", "{{json .Actor}}"],
+                            stdout=subprocess.PIPE, text=True)
+    names: list[str] = []
+    try:
+        time.sleep(0.5)  # subscribed before anything starts
+        yield names
+        time.sleep(1.0)  # the last events are delivered
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        names += [json.loads(line).get("Attributes", {}).get("name", "") for line in out.splitlines() if line.strip()]
+
+
+def helpers_of(names: list[str], runs: set[str]) -> int:
+    """How many of ``runs``' net-fault helper containers (``ck-RUN-net-XXXX``) are among ``names``."""
     return sum(1 for n in names if "-net-" in n and n.split("-")[1] in runs)
 
 
