@@ -111,6 +111,7 @@ def user_venv(wheel: Path, packages: Sequence[str]) -> Iterator[Path]:
         res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel),
                               *packages], capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr[-3000:]
+        subprocess.run(["chmod", "-R", "a+rX,go-w", str(parent)], check=True)  # whatever root's umask was
         yield venv
     finally:
         shutil.rmtree(parent, ignore_errors=True)
