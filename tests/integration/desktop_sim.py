@@ -118,14 +118,32 @@ def user_venv(wheel: Path, packages: Sequence[str]) -> Iterator[Path]:
 
 
 @contextmanager
-def user_workdir(pw: pwd.struct_passwd) -> Iterator[Path]:
-    """A directory of the user's in its home (state directory, outputs, scripts); removed afterwards."""
+def user_workdir(pw: pwd.struct_passwd, venv: Path) -> Iterator[Path]:
+    """A directory of the user's in its home (``state`` directory, outputs, scripts); removed afterwards. Should
+    a test fail with a run of the user's still ledgered (its processes stopped by then), the user's own
+    ``chaoskit cleanup`` removes what that run left first: a failing test leaves nothing running either."""
     d = Path(tempfile.mkdtemp(prefix="run-", dir=pw.pw_dir))
     try:
         os.chown(d, pw.pw_uid, pw.pw_gid)
         yield d
     finally:
+        if list((d / "state" / "runs").glob("*.json")):
+            subprocess.run(as_user(pw, [venv / "bin" / "chaoskit", "cleanup"]), cwd=d, env=user_env(pw, d / "state"),
+                           capture_output=True, timeout=300)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def stop(proc: subprocess.Popen[str] | None, sig: int, grace: float = 120) -> None:
+    """Stop a process of the test's own by PID: ``sig`` first (SIGINT or SIGTERM: chaoskit heals and tears down
+    on either), SIGKILL if it has not exited within ``grace`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
 
 
 def image_env() -> dict[str, str]:

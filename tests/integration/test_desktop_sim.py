@@ -19,6 +19,7 @@ import os
 import pwd
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -110,12 +111,6 @@ def laptop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pwd.struc
         yield pw, venv
 
 
-def _stop(proc: subprocess.Popen[str] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        proc.wait(30)
-
-
 def _assert_left_nothing(state: Path, uid: int, tmp_before: set[str]) -> None:
     """Only this test's runs count (those in the user's own state directory)."""
     assert chaoskit_containers(state) == set() and chaoskit_networks(state) == set(), "containers/networks left"
@@ -169,7 +164,7 @@ def test_desktop_simulated_non_root_user_cut_off_from_container_addresses(
     started = time.time()
     tmp_before = sim.tmp_files_of(pw.pw_uid)
     suite = api = None
-    with sim.user_workdir(pw) as work:
+    with sim.user_workdir(pw, venv) as work:
         state, out = work / "state", work / "out"
         (work / "api.py").write_text(API_SCRIPT)
         env = sim.user_env(pw, state, CHAOSKIT_DOCKER_ADDRESSING="published")  # forced: see README
@@ -190,9 +185,9 @@ def test_desktop_simulated_non_root_user_cut_off_from_container_addresses(
                 direct = _control(api, tuple(result["control"]))
                 assert api.wait(60) == 0
                 after = rule.counts()
-        finally:
-            _stop(suite)
-            _stop(api)
+        finally:  # on a failure: each tears its runs down (the user's cleanup then takes what is left)
+            sim.stop(api, signal.SIGINT)
+            sim.stop(suite, signal.SIGTERM)
         runs = created_runs(state)
         helpers = sim.helpers_of(started_names, runs)
         figures = _figures(out)
@@ -216,7 +211,7 @@ def test_a_killed_non_root_run_is_cleaned_up_by_its_user(laptop: tuple[pwd.struc
     user; the user's own ``chaoskit cleanup`` removes all of it (handing the directory back first)."""
     pw, venv = laptop
     tmp_before = sim.tmp_files_of(pw.pw_uid)
-    with sim.user_workdir(pw) as work:
+    with sim.user_workdir(pw, venv) as work:
         state = work / "state"
         env = sim.user_env(pw, state, CHAOSKIT_DOCKER_ADDRESSING="published")
         run = subprocess.Popen(sim.as_user(pw, [venv / "bin" / "chaoskit", "run", "mongo-primary-kill", "--backend",
@@ -233,7 +228,7 @@ def test_a_killed_non_root_run_is_cleaned_up_by_its_user(laptop: tuple[pwd.struc
             assert chaoskit_containers(state) and sim.tmp_files_of(pw.pw_uid) - tmp_before, "nothing to clean?"
             assert sim.foreign_files(Path(f"/tmp/chaoskit-{run_id}"), pw.pw_uid), "no file of another user"
         finally:
-            _stop(run)
+            sim.stop(run, signal.SIGKILL, grace=30)
             res = subprocess.run(sim.as_user(pw, [venv / "bin" / "chaoskit", "cleanup"]), cwd=work, env=env,
                                  capture_output=True, text=True, timeout=180)
         assert res.returncode == 0 and f"run {run_id}: removed" in res.stdout, res.stdout + res.stderr
@@ -256,7 +251,7 @@ def test_ci_example_runs_as_a_non_root_docker_user(laptop: tuple[pwd.struct_pass
     assert argv[:2] == ["pytest", "examples/cart"] and "--chaoskit-backend" in argv, argv
     started = time.time()
     tmp_before = sim.tmp_files_of(pw.pw_uid)
-    with sim.user_workdir(pw) as work:  # a checkout: the example at the same path
+    with sim.user_workdir(pw, venv) as work:  # a checkout: the example at the same path
         shutil.copytree(ROOT / "examples" / "cart", work / "examples" / "cart",
                         ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", work], check=True)
