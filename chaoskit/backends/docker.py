@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
+from chaoskit.backends.docker_workdir import hand_back
 from chaoskit.backends.ledger import Ledger, claim_subnet
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
@@ -383,6 +384,7 @@ class DockerBackend:
     def teardown(self) -> None:
         from chaoskit.backends.ledger import remove_entries
 
+        hand_back(self.client, self.ledger, LABEL)  # files the servers wrote, when this user is not root
         remove_entries(self.ledger)
         self.ledger.forget()
 

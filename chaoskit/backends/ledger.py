@@ -126,6 +126,8 @@ class Ledger:
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
         self.path.with_suffix(".lock").unlink(missing_ok=True)  # a lab's command lock (chaoskit.lab.locked)
+        with contextlib.suppress(OSError):  # its subnet claim: the run is over, nothing of it is left in /tmp
+            (_claims_path() / f"{self.run_id}.claim").unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> Ledger:
@@ -155,12 +157,16 @@ CLAIM_TTL_S = 120.0  # by then the claiming run has created its network (Docker)
 CLAIMS_DEFAULT = "/tmp/chaoskit-claims"  # noqa: S108 -- machine-wide on purpose (every user's runs)
 
 
+def _claims_path() -> Path:
+    return Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or CLAIMS_DEFAULT)
+
+
 def _claims_dir() -> Path:
     """Machine-wide, not per state directory or per user: runs with different state directories (each test
     has its own) and runs of different users (root and a laptop user, side by side) must not pick the same
     subnet either. Made sticky and world-writable like /tmp (mode 1777), whoever comes first; each user
     writes and removes only their own claims. Raises InfrastructureError (one line) when it cannot be used."""
-    path = Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or CLAIMS_DEFAULT)
+    path = _claims_path()
     try:
         path.mkdir(mode=0o1777, exist_ok=True)
         st = path.stat()
