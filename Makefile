@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "creating virtualenv $(VENV) and installing chaoskit with test deps"
 	@$(T) "virtualenv + Python deps" sh -c '$(PYTHON) -m venv $(VENV) && \
 	  $(BIN)/pip install -q --disable-pip-version-check --upgrade pip && \
-	  $(BIN)/pip install -q --disable-pip-version-check -e ".[test]"'
+	  $(BIN)/pip install -q --disable-pip-version-check -e ".[all,mongo-local,test]"'
 	@touch $@
 
 # `make chaos-<system>`: that system's experiments with the default backend, side by side (JOBS=auto: from

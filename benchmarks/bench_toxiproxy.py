@@ -22,7 +22,7 @@ import redis
 from chaoskit import toxiproxy
 from chaoskit.backends.local import LocalBackend
 from chaoskit.catalog import parse
-from chaoskit.systems.redis import RedisTopology
+from chaoskit.systems.redis.topology import RedisTopology
 from chaoskit.toxics import Latency
 
 

@@ -25,6 +25,7 @@ from chaoskit import toxiproxy
 from chaoskit.backends import make_backend
 from chaoskit.backends.base import Backend
 from chaoskit.choice import Needs, choose
+from chaoskit.drivers import require_drivers
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Expectation, Experiment
 from chaoskit.faults import Applied, Fault
@@ -40,12 +41,12 @@ if TYPE_CHECKING:
     from pymongo import MongoClient
 
     from chaoskit.lab import Lab
-    from chaoskit.systems.cassandra import CassandraConnection
-    from chaoskit.systems.memcached import MemcachedConnection
-    from chaoskit.systems.mongo import MongoConnection
-    from chaoskit.systems.opensearch import OpenSearchConnection
-    from chaoskit.systems.postgres import PostgresConnection
-    from chaoskit.systems.redis import RedisConnection
+    from chaoskit.systems.cassandra.connection import CassandraConnection
+    from chaoskit.systems.memcached.connection import MemcachedConnection
+    from chaoskit.systems.mongo.connection import MongoConnection
+    from chaoskit.systems.opensearch.connection import OpenSearchConnection
+    from chaoskit.systems.postgres.connection import PostgresConnection
+    from chaoskit.systems.redis.connection import RedisConnection
 
 ConnT = TypeVar("ConnT")
 ClientT = TypeVar("ClientT")
@@ -82,6 +83,7 @@ class Cluster(Generic[ConnT, ClientT]):
         self.system_name, self.requested_backend, self.ready_timeout = system, backend, ready_timeout
         self._system: System = get_system(system)
         self.settings = _validated(system, self._system, settings)
+        require_drivers(system, self._system.drivers, (system,))  # before anything starts: exit 2 / UsageError
         self._progress: Progress = progress or (lambda _msg: None)
         self._backend: Backend | None = None
         self._topology: Topology | None = None

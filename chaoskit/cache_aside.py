@@ -9,7 +9,8 @@ cleanup`` ends it, and killed through the runner's ExitStack.
 
 The final read takes both sides after recovery: every register from the database (the truth) and every
 key from the cache (what the application would serve); :mod:`chaoskit.cache_aside_checks` compares them.
-Postgres only for now (``validate_experiment(..., cache=True)``).
+Postgres only for now (``validate_experiment(..., cache=True)``). The drivers (psycopg, pymemcache) are
+imported where they are used, not with this module: the runner imports it for every run.
 """
 
 from __future__ import annotations
@@ -18,19 +19,18 @@ import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from pymemcache.client.base import Client as MemcacheClient
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.base import Client
-from chaoskit.clients.cache_aside import CREATE, TABLE, CacheAsideClient
-from chaoskit.clients.memcached import PORT
-from chaoskit.clients.postgres import PostgresClient
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
 from chaoskit.experiment import CacheSpec, Experiment
 from chaoskit.systems.base import Topology, wait_until
+from chaoskit.systems.memcached.settings import PORT, memcached_argv, memcached_image
+
+if TYPE_CHECKING:
+    import psycopg
+    from pymemcache.client.base import Client as MemcacheClient
 
 NAME = "cache"
 MEMORY_MB = 64
@@ -47,9 +47,7 @@ def refuse(exp: Experiment, backend_name: str) -> None:
 
 def images() -> list[str]:
     """The cache node's image on docker: the Memcached system's (``CHAOSKIT_MEMCACHED_IMAGE``)."""
-    from chaoskit.systems.memcached import SYSTEM
-
-    return SYSTEM.images()
+    return [memcached_image()]
 
 
 class CacheNode:
@@ -60,12 +58,10 @@ class CacheNode:
         self.node: Node | None = None
 
     def start(self, timeout: float = 20.0) -> None:
-        from chaoskit.systems.memcached import memcached_argv
-
         d = self.workdir / NAME
         d.mkdir(parents=True, exist_ok=True)
         d.chmod(0o777)
-        self.node = self.backend.start(NodeSpec(NAME, memcached_argv(MEMORY_MB), d, PORT, image=images()[0]))
+        self.node = self.backend.start(NodeSpec(NAME, memcached_argv(MEMORY_MB), d, PORT, image=memcached_image()))
         wait_until(self._answers, timeout, "the cache (memcached) to answer",
                    log_tail=lambda: self.backend.log_tail(self.node) if self.node else "")  # type: ignore[arg-type]
 
@@ -74,8 +70,13 @@ class CacheNode:
         assert self.node is not None
         return self.node.client_addr
 
+    def _client(self, timeout: float) -> MemcacheClient:
+        from pymemcache.client.base import Client as MemcacheClient
+
+        return MemcacheClient(self.addr, connect_timeout=timeout, timeout=timeout)
+
     def _answers(self) -> bool:
-        client = MemcacheClient(self.addr, connect_timeout=0.3, timeout=0.3)
+        client = self._client(0.3)
         try:
             return bool(client.version())
         except OSError:
@@ -91,7 +92,7 @@ class CacheNode:
 
     def read_all(self, keys: int) -> dict[str, int]:
         """What the cache serves now: key -> value for every register it holds."""
-        client = MemcacheClient(self.addr, connect_timeout=5.0, timeout=5.0)
+        client = self._client(5.0)
         got: dict[str, int] = {}
         try:
             for start in range(0, keys, 200):  # a multi-get per 200 keys (one line each)
@@ -103,17 +104,25 @@ class CacheNode:
 
 
 def _primary_conn(topology: Topology) -> psycopg.Connection[Any]:
+    import psycopg
+
     conninfo = topology.connection().conninfo  # type: ignore[attr-defined]  # Postgres: every node, read-write
     return psycopg.connect(conninfo, autocommit=True)
 
 
 def create_table(topology: Topology) -> None:
+    """Create the registers' table (``chaoskit_kv``) on the primary, if missing."""
+    from chaoskit.clients.cache_aside import CREATE
+
     with _primary_conn(topology) as conn:
         conn.execute(CREATE)
 
 
 def wrap(make_client: Callable[[Any], Client], cache: CacheNode, exp: Experiment) -> Callable[[Any], Client]:
     """Each worker's client: the experiment's database client pattern behind the cache."""
+    from chaoskit.clients.cache_aside import CacheAsideClient
+    from chaoskit.clients.postgres import PostgresClient
+
     spec = cache.spec
 
     def make(worker: Any) -> Client:
@@ -128,6 +137,7 @@ def wrap(make_client: Callable[[Any], Client], cache: CacheNode, exp: Experiment
 
 def final_read(topology: Topology, cache: CacheNode) -> Callable[[], Any]:
     """The final read of a cache-aside run: ``{"db": {key: value}, "cache": {key: value}}``."""
+    from chaoskit.clients.cache_aside import TABLE
 
     def read() -> Any:
         with _primary_conn(topology) as conn:

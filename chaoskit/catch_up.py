@@ -1,5 +1,5 @@
 """How long after heal a lagging replica had every value again, from a probe's ``replica-behind`` /
-``replica-caught-up`` events (Cassandra's ``probe_node``, :mod:`chaoskit.systems.cassandra_probe`)."""
+``replica-caught-up`` events (Cassandra's ``probe_node``, :mod:`chaoskit.systems.cassandra.probe`)."""
 
 from __future__ import annotations
 

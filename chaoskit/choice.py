@@ -120,10 +120,10 @@ def choose(requested: str, needs: Needs) -> Choice:
     if requested == "docker":
         if problem := docker_problem(needs, subs):
             raise problem
-        return Choice("docker", subs, _substituted(needs, subs))
+        return Choice("docker", subs, images_note(needs, subs))
     docker_why = docker_problem(needs, subs)
     if docker_why is None:
-        return Choice("docker", subs, _substituted(needs, subs))
+        return Choice("docker", subs, images_note(needs, subs))
     local_why = local_problem(needs)
     if local_why is None:
         return Choice("local")
@@ -138,7 +138,7 @@ def _clause(why: ChaoskitError) -> str:
     return (str(why).splitlines() or [""])[0]
 
 
-def _substituted(needs: Needs, subs: dict[str, str]) -> str:
+def images_note(needs: Needs, subs: dict[str, str]) -> str:
     """Which images docker runs in place of official ones that cannot be had here ('' when none)."""
     from chaoskit.backends.docker import docker_client
     from chaoskit.backends.docker_images import pick

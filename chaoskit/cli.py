@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
@@ -20,6 +20,9 @@ from chaoskit.catalog import list_experiments, load
 from chaoskit.errors import ChaoskitError, UsageError
 from chaoskit.experiment import Experiment
 from chaoskit.resources import user_experiment_dirs
+
+if TYPE_CHECKING:
+    from chaoskit.backends.ledger import Ledger
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,8 +120,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from chaoskit.clients.user import load_factory
+    from chaoskit.runner import check_drivers
 
     exps = _select(args)  # every file validated before anything starts
+    for exp in exps:  # and every driver they need there (one line naming the extra, exit 2)
+        check_drivers(exp)
     jobs = _jobs(args.jobs, exps)
     client = load_factory(args.client, args.path) if args.client else None
     for exp in exps:  # and every user client's factory imported
@@ -219,8 +225,21 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _remove_run(ledger: Ledger) -> list[str]:
+    """Remove everything a dead run's ledger lists, then the ledger; returns what was removed."""
+    from chaoskit.backends.docker import LABEL
+    from chaoskit.backends.docker_workdir import hand_back
+    from chaoskit.backends.ledger import remove_entries
+
+    if ledger.backend == "docker":
+        hand_back(None, ledger, LABEL)  # what its servers wrote, when this user is not root
+    removed = remove_entries(ledger)
+    ledger.forget()
+    return removed
+
+
 def cmd_down(cleanup_all: bool, run_id: str | None = None) -> int:
-    from chaoskit.backends.ledger import all_ledgers, remove_entries
+    from chaoskit.backends.ledger import all_ledgers
     from chaoskit.lab import heal_before_removal, locked, select
 
     if run_id is not None:
@@ -238,11 +257,9 @@ def cmd_down(cleanup_all: bool, run_id: str | None = None) -> int:
         if ledger.lab is not None:
             with locked(ledger) as ledger:  # not while a lab command runs
                 heal_before_removal(ledger)  # its faults in force, newest first
-                removed = remove_entries(ledger)
-                ledger.forget()
+                removed = _remove_run(ledger)
         else:
-            removed = remove_entries(ledger)
-            ledger.forget()
+            removed = _remove_run(ledger)
         n += 1
         print(f"run {ledger.run_id}: removed {len(removed)} item(s)" + (f": {', '.join(removed)}" if removed else ""))
     summary = f"{n} run(s) cleaned up" if n else "nothing to clean up"

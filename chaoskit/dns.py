@@ -29,17 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.resolver
-
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.backends.docker_images import DNS_IMAGE
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
 from chaoskit.systems.base import Event
 
 if TYPE_CHECKING:
+    import dns.resolver
+
     from chaoskit.experiment import Experiment
 
+DNS_PATTERNS = ("dns-endpoint", "dns-cached")  # the client patterns that resolve the run's names (clients.endpoint)
 DOMAIN = "chaoskit.test"  # RFC 2606: reserved for testing, never delegated
 PORT = 53  # in the hub's own namespace: no conflict with a resolver of this host
 
@@ -108,7 +108,7 @@ def validate_dns_client(exp: Experiment) -> None:
     """The DNS client patterns (``chaoskit.clients.endpoint``) resolve the run's names: they need ``dns:``;
     ``cache_s`` is ``dns-cached``'s. ValueError with one line otherwise."""
     pattern = exp.client.pattern
-    if pattern in ("dns-endpoint", "dns-cached") and exp.dns is None:
+    if pattern in DNS_PATTERNS and exp.dns is None:
         raise ValueError(f"client.pattern: {pattern} resolves the run's DNS names: add `dns: {{ttl_s: 5}}`")
     cache_s = exp.client.options.get("cache_s")
     if cache_s is not None and pattern != "dns-cached":
@@ -120,7 +120,10 @@ def validate_dns_client(exp: Experiment) -> None:
 # ---- resolving ------------------------------------------------------------------------------
 
 def resolver(server: tuple[str, int], timeout_s: float = 1.0) -> dns.resolver.Resolver:
-    """A dnspython resolver that asks only ``server`` (no /etc/resolv.conf)."""
+    """A dnspython resolver that asks only ``server`` (no /etc/resolv.conf). dnspython is imported here,
+    not with this module: validating an experiment needs no driver."""
+    import dns.resolver
+
     res = dns.resolver.Resolver(configure=False)
     res.nameservers, res.port = [server[0]], server[1]
     res.lifetime = res.timeout = timeout_s
@@ -129,6 +132,8 @@ def resolver(server: tuple[str, int], timeout_s: float = 1.0) -> dns.resolver.Re
 
 def lookup(res: dns.resolver.Resolver, name: str) -> tuple[list[str], int]:
     """The A records of ``name`` (sorted) and their TTL; ([], 0) when the name has none."""
+    import dns.resolver
+
     try:
         answer = res.resolve(name, "A", search=False)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -218,6 +223,8 @@ class DnsServer:
         self._wait_answering(timeout, alive, tail)
 
     def _wait_answering(self, timeout: float, alive: Callable[[], bool], tail: Callable[[], str]) -> None:
+        import dns.exception  # dnspython: a run with DNS endpoints has it (chaoskit[redis] / [postgres])
+
         res_ = resolver(self.zone.server, 0.2)
         deadline = time.monotonic() + timeout
         while True:
@@ -249,6 +256,8 @@ def watch(zone: DnsZone, labels: tuple[str, ...], sink: Callable[[Event], None],
     stop = threading.Event()
 
     def loop() -> None:
+        import dns.exception
+
         res, last = resolver(zone.server, 0.5), dict.fromkeys(labels, None)
         while not stop.wait(interval):
             for label in labels:

@@ -9,26 +9,24 @@
         with c.fault(chaoskit.Kill("primary")):
             ...
 
-Registered through the ``pytest11`` entry point, so installing chaoskit is enough.
+Registered through the ``pytest11`` entry point, so installing chaoskit is enough. Every pytest session
+of a project that installs chaoskit loads this module: it imports nothing of chaoskit's own (nor any
+driver) until a test uses one of its fixtures (``benchmarks/bench_import.py`` measures what it costs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chaoskit.api import Cluster
-from chaoskit.catalog import load
-from chaoskit.checkers import Verdict
-from chaoskit.clients.user import Factory
-from chaoskit.console import check_table
-from chaoskit.errors import UsageError
-from chaoskit.experiment import Experiment
-from chaoskit.recount import disagreements
-from chaoskit.runner import RunResult, run
+if TYPE_CHECKING:
+    from chaoskit.api import Cluster
+    from chaoskit.clients.user import Factory
+    from chaoskit.experiment import Experiment
+    from chaoskit.runner import RunResult
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,12 +57,19 @@ def chaoskit_run(tmp_path: Path, chaoskit_backend: str) -> Callable[..., RunResu
 
     def _run(experiment: str | Experiment, backend: str | None = None, *, client: Factory | None = None,
              expect_pass: bool = True) -> RunResult:
+        from chaoskit.catalog import load
+        from chaoskit.checkers import Verdict
+        from chaoskit.console import check_table
+        from chaoskit.errors import UsageError
+        from chaoskit.recount import disagreements
+        from chaoskit.runner import run
+
         try:
             exp = load(experiment) if isinstance(experiment, str) else experiment
             result = run(exp, backend or chaoskit_backend, tmp_path / exp.name,
                          progress=lambda msg: print(f"[chaoskit] {msg}"), client=client)
         except UsageError as exc:
-            pytest.fail(f"chaoskit: {exc}", pytrace=False)
+            raise pytest.fail.Exception(f"chaoskit: {exc}", pytrace=False) from None  # the one line, no chain
         if differ := disagreements(result.out_dir):  # every figure is recounted from history.jsonl
             pytest.fail(f"{exp.name}: the second reading disagrees with the journal: {'; '.join(differ)}",
                         pytrace=False)
@@ -83,8 +88,14 @@ def chaoskit_cluster(chaoskit_backend: str) -> Iterator[Callable[..., Cluster[An
     started: list[Cluster[Any, Any]] = []
 
     def _start(system: str, backend: str | None = None, **settings: Any) -> Cluster[Any, Any]:
-        cluster: Cluster[Any, Any] = Cluster(system, backend or chaoskit_backend,
-                                             progress=lambda msg: print(f"[chaoskit] {msg}"), **settings)
+        from chaoskit.api import Cluster
+        from chaoskit.errors import UsageError
+
+        try:  # bad input (an unknown system or setting, a driver not installed): one line, no traceback
+            cluster: Cluster[Any, Any] = Cluster(system, backend or chaoskit_backend,
+                                                 progress=lambda msg: print(f"[chaoskit] {msg}"), **settings)
+        except UsageError as exc:
+            raise pytest.fail.Exception(f"chaoskit: {exc}", pytrace=False) from None  # the one line, no chain
         started.append(cluster)
         return cluster.start()
 

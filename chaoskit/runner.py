@@ -33,6 +33,7 @@ from chaoskit.clients.user import (
     load_factory,
     make_user_client,
 )
+from chaoskit.drivers import require_drivers
 from chaoskit.errors import Interrupted
 from chaoskit.experiment import Experiment
 from chaoskit.faults import Applied
@@ -98,6 +99,16 @@ def _shield_signals() -> None:
         signal.signal(sig, lambda *_: print("chaoskit: cleaning up, please wait...", flush=True))
 
 
+def check_drivers(exp: Experiment) -> None:
+    """Return when every Python driver the experiment needs is importable; else UsageError (exit 2), one
+    line naming the extra(s) to install -- a cache-aside run needs the memcached driver besides its system's."""
+    system = get_system(exp.system)
+    if exp.cache is None:
+        require_drivers(exp.system, system.drivers, (exp.system,))
+    else:
+        require_drivers("cache-aside", (*system.drivers, *get_system("memcached").drivers), (exp.system, "memcached"))
+
+
 def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None,
         progress: Progress = print, *, client: Factory | None = None, paths: Sequence[str] = ()) -> RunResult:
     """Run one experiment end to end; raises ChaoskitError subclasses for infrastructure problems.
@@ -105,6 +116,7 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     ``client`` is your own client's factory (see :mod:`chaoskit.clients.user`); without it the experiment's
     ``client.factory`` (imported from the working directory or ``paths``) or built-in ``client.pattern`` runs.
     """
+    check_drivers(exp)  # a missing driver is exit 2 before anything starts
     if client is None and exp.client.factory:
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
     choice = choose(backend_name, Needs.of(exp))  # one line (exit 2 or 3) when it cannot run here

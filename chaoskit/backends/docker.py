@@ -26,6 +26,7 @@ from typing import Any
 from chaoskit.backends import docker_images
 from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
 from chaoskit.backends.docker_images import NET_IMAGE
+from chaoskit.backends.docker_workdir import hand_back
 from chaoskit.backends.ledger import Ledger, claim_subnet
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
@@ -219,8 +220,6 @@ class DockerBackend:
         if not spec.image:
             raise InfrastructureError(f"{spec.name}: no container image for the docker backend")
         image = docker_images.ensure(self.client, spec.image, self.stand_ins)
-        if not any(e.kind == "mount" for e in self.ledger.entries):  # what can empty the work directory later
-            self.ledger.record("mount", str(self.workdir), image=image)
         spec.workdir.mkdir(parents=True, exist_ok=True)
         spec.workdir.chmod(0o777)
         self.ledger.record("container", self.container_name(spec.name))
@@ -357,6 +356,7 @@ class DockerBackend:
     def teardown(self) -> None:
         from chaoskit.backends.ledger import remove_entries
 
+        hand_back(self.client, self.ledger, LABEL)  # files the servers wrote, when this user is not root
         remove_entries(self.ledger)
         self.ledger.forget()
 
@@ -376,28 +376,3 @@ def remove_docker_entry(kind: str, name: str, run_id: str) -> bool:
     obj.remove(force=True) if kind == "container" else obj.remove()
     return True
 
-
-def empty_mount(path: str, image: str | None, run_id: str) -> bool:
-    """Empty a run's work directory that its containers wrote into. What this user may remove goes first; the
-    rest (files a container's root made in directories of its own, when this runner is not root) is removed
-    by a throw-away container of ``image`` as root in the container, with only that directory mounted.
-    Returns whether anything was removed; never raises on a daemon that is gone."""
-    top = Path(path)
-    if not top.is_dir() or not any(top.iterdir()):
-        return False
-    for child in list(top.iterdir()):
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
-    rest = [str(child) for child in top.iterdir()]
-    if rest and image:
-        import docker
-
-        try:
-            docker.from_env(timeout=30).containers.run(
-                image, ["-rf", "--", *rest], entrypoint=["rm"], user="0:0", network_mode="none", remove=True,
-                volumes={path: {"bind": path, "mode": "rw"}}, labels={LABEL: run_id})
-        except Exception:  # noqa: BLE001 -- no daemon or no image any more: the directory stays
-            return True
-    return True

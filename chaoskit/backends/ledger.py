@@ -21,9 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["netns", "process", "dir", "container", "network", "mount"]
-# "mount": a directory containers write into (their root-owned files need a container to remove them when the
-# run is not root); ``image`` is the run's image that does it
+Kind = Literal["netns", "process", "dir", "container", "network"]
 CREATED_LOG = "created.log"  # one line per run ever ledgered in this state directory: "RUN_ID BACKEND PID"
 
 
@@ -75,7 +73,6 @@ class Entry:
     name: str
     pid: int | None = None
     start_time: int | None = None
-    image: str | None = None
 
 
 @dataclass
@@ -102,8 +99,8 @@ class Ledger:
             fh.write(f"{run_id} {backend} {pid}\n")
         return ledger
 
-    def record(self, kind: Kind, name: str, pid: int | None = None, *, image: str | None = None) -> Entry:
-        entry = Entry(kind, name, pid, process_start_time(pid) if pid else None, image)
+    def record(self, kind: Kind, name: str, pid: int | None = None) -> Entry:
+        entry = Entry(kind, name, pid, process_start_time(pid) if pid else None)
         self.entries.append(entry)
         self.save()
         return entry
@@ -129,6 +126,8 @@ class Ledger:
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
         self.path.with_suffix(".lock").unlink(missing_ok=True)  # a lab's command lock (chaoskit.lab.locked)
+        with contextlib.suppress(OSError):  # its subnet claim: the run is over, nothing of it is left in /tmp
+            (_claims_path() / f"{self.run_id}.claim").unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> Ledger:
@@ -158,12 +157,16 @@ CLAIM_TTL_S = 120.0  # by then the claiming run has created its network (Docker)
 CLAIMS_DEFAULT = "/tmp/chaoskit-claims"  # noqa: S108 -- machine-wide on purpose (every user's runs)
 
 
+def _claims_path() -> Path:
+    return Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or CLAIMS_DEFAULT)
+
+
 def _claims_dir() -> Path:
     """Machine-wide, not per state directory or per user: runs with different state directories (each test
     has its own) and runs of different users (root and a laptop user, side by side) must not pick the same
     subnet either. Made sticky and world-writable like /tmp (mode 1777), whoever comes first; each user
     writes and removes only their own claims. Raises InfrastructureError (one line) when it cannot be used."""
-    path = Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or CLAIMS_DEFAULT)
+    path = _claims_path()
     try:
         path.mkdir(mode=0o1777, exist_ok=True)
         st = path.stat()
@@ -292,10 +295,6 @@ def _remove(entry: Entry, run_id: str) -> bool:
         from chaoskit.backends.docker import remove_docker_entry
 
         return remove_docker_entry(entry.kind, entry.name, run_id)
-    if entry.kind == "mount":
-        from chaoskit.backends.docker import empty_mount
-
-        return empty_mount(entry.name, entry.image, run_id)
     if entry.kind == "dir":
         if os.path.isdir(entry.name):
             shutil.rmtree(entry.name, ignore_errors=True)

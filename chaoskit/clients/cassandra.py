@@ -58,11 +58,10 @@ from chaoskit.clients.base import Outcome
 from chaoskit.clients.retry import RetryPolicy as AppRetry
 from chaoskit.clients.retry import call_with_policy
 from chaoskit.history import OpType
+from chaoskit.systems.cassandra.settings import KEYSPACE, PORT, TABLE
 
 # the driver's errors do not share one base: NoHostAvailable and ConnectionException are plain Exceptions
 RETRY_ON = (DriverException, NoHostAvailable, ConnectionException, OSError)
-PATTERNS = ("quorum", "one", "quorum-write-one-read", "downgrading")
-KEYSPACE, TABLE, PORT = "chaoskit", "writes", 9042
 LEVELS = {"quorum": (ConsistencyLevel.QUORUM, ConsistencyLevel.QUORUM),
           "one": (ConsistencyLevel.ONE, ConsistencyLevel.ONE),
           "quorum-write-one-read": (ConsistencyLevel.QUORUM, ConsistencyLevel.ONE),

@@ -9,6 +9,8 @@
 
 Names are resolved with dnspython against the run's own DNS server (``chaoskit.dns``), never the
 host's resolver. A name that does not resolve is an error before anything was sent: *fail*, retried.
+This module is the name cache both share; the clients are ``DnsRedisClient`` (:mod:`chaoskit.clients.redis`)
+and ``DnsPostgresClient`` (:mod:`chaoskit.clients.postgres`), so each needs only its own driver.
 """
 
 from __future__ import annotations
@@ -19,17 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 import dns.exception
-import psycopg
-import redis
 
-from chaoskit.clients.base import Outcome
-from chaoskit.clients.postgres import PostgresClient
-from chaoskit.clients.redis import _read, _write, classify, no_retry
-from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.dns import lookup, resolver
-from chaoskit.history import OpType
 
-DNS_PATTERNS = ("dns-endpoint", "dns-cached")
 DEFAULT_CACHE_S = 30.0
 
 
@@ -75,65 +69,3 @@ def name_cache(pattern: str, server: tuple[str, int], name: str, options: dict[s
                timeout_s: float) -> NameCache:
     cache_s = float(options.get("cache_s", DEFAULT_CACHE_S)) if pattern == "dns-cached" else None
     return NameCache(server, name, cache_s, timeout_s)
-
-
-class DnsPostgresClient(PostgresClient):
-    """``PostgresClient`` whose one host is what the name resolves to when a connection is opened."""
-
-    def __init__(self, names: NameCache, port: int, **kwargs: Any) -> None:
-        super().__init__(kwargs.pop("pattern"), [("0.0.0.0", port)], **kwargs)  # noqa: S104 -- replaced on connect
-        self.names, self.port = names, port
-
-    def conninfo(self) -> str:
-        try:  # called only when a connection is opened (inside the retried call)
-            self.hosts = [(self.names.address(), self.port)]
-        except NameNotResolved as exc:
-            raise psycopg.OperationalError(str(exc)) from None
-        return super().conninfo()
-
-
-class DnsRedisClient:
-    """redis-py to the address the name resolves to; a new client (so a new resolution) after an error."""
-
-    def __init__(self, names: NameCache, port: int, *, timeout_s: float, policy: RetryPolicy,
-                 name_of: Callable[[str, int], str | None]) -> None:
-        self.names, self.port, self.timeout_s, self.policy, self.name_of = names, port, timeout_s, policy, name_of
-        self._client: redis.Redis | None = None
-        self._addr: tuple[str, int] | None = None
-
-    def open(self) -> None:
-        return None  # connect lazily, inside the retried call
-
-    def _connected(self) -> redis.Redis:
-        if self._client is None:
-            try:
-                self._addr = (self.names.address(), self.port)
-            except NameNotResolved as exc:
-                raise redis.ConnectionError(f"Error connecting to {self.names.name}: {exc}") from None
-            self._client = redis.Redis(host=self._addr[0], port=self.port, socket_timeout=self.timeout_s,
-                                       socket_connect_timeout=self.timeout_s, retry=no_retry())
-        return self._client
-
-    def _drop(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-                self._client.connection_pool.disconnect()
-            except Exception:  # noqa: BLE001 -- a broken client is gone either way
-                pass
-            self._client = None
-
-    def invoke(self, f: str, value: Any) -> Outcome:
-        if f == "write":
-            fn: Callable[[], Any] = lambda: _write(self._connected(), value)  # noqa: E731
-        elif f == "read":
-            fn = lambda: _read(self._connected(), value)  # noqa: E731
-        else:
-            raise ValueError(f"unknown op {f!r}")
-        out = call_with_policy(fn, classify, self.policy, retry_on=(redis.RedisError,), before_retry=self._drop)
-        value_out = out.value if f == "read" and out.type is OpType.OK else value
-        node = self.name_of(*self._addr) if out.type is OpType.OK and self._addr else None
-        return Outcome(out.type, value_out, node, out.error, out.attempts)
-
-    def close(self) -> None:
-        self._drop()

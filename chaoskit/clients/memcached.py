@@ -34,9 +34,6 @@ from pymemcache.client.hash import HashClient
 from chaoskit.clients.base import Outcome
 from chaoskit.history import OpType
 
-PATTERNS = ("hash-ignore-exc", "hash-raise")
-PORT = 11211
-
 
 def key_of(value: int, keys: int) -> str:
     """The key write value ``value`` sets: values 1..keys fill k0..k<keys-1>, then wrap."""

@@ -34,10 +34,9 @@ from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStart
 from chaoskit.clients.base import Outcome
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
+from chaoskit.systems.mongo.settings import COLLECTION, DATABASE, REPLICA_SET
 
-PATTERNS = ("retry-writes-majority", "retry-writes-w1", "driver-retry-only", "no-retry-writes")
 APP_RETRY = ("retry-writes-majority", "retry-writes-w1")
-REPLICA_SET, DATABASE, COLLECTION = "rs0", "chaoskit", "writes"
 
 # Replies meaning "refused before it ran": the server checks that it can accept writes first.
 NOT_APPLIED_CODES = frozenset({10058, 10107, 13435, 13436})  # LegacyNotPrimary, NotWritablePrimary, NotPrimary...

@@ -58,10 +58,8 @@ from opensearchpy.exceptions import (
 from chaoskit.clients.base import Outcome
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
+from chaoskit.systems.opensearch.settings import INDEX, PORT
 
-PATTERNS = ("all-hosts-retry", "single-host")
-OPTIONS = ("wait_for_active_shards", "refresh", "read", "sniff", "max_retries", "host", "shard_timeout_s")
-INDEX, PORT = "chaoskit", 9200
 ATTEMPTS = "_chaoskit_attempts"  # set on a raised error: how each attempt on the wire ended
 REFUSED_STATUS = frozenset({400, 403, 404, 405, 429, 503})
 

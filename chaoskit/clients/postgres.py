@@ -24,11 +24,10 @@ from typing import Any
 import psycopg
 
 from chaoskit.clients.base import Outcome
+from chaoskit.clients.endpoint import NameCache, NameNotResolved
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
-
-PATTERNS = ("multihost-backoff", "single-host-no-retry", "proxy-backoff")
-TABLE = "chaoskit_writes"
+from chaoskit.systems.postgres.settings import TABLE
 
 
 def classify(exc: BaseException) -> OpType:
@@ -155,3 +154,19 @@ class PostgresClient:
 
     def close(self) -> None:
         self._drop()
+
+
+class DnsPostgresClient(PostgresClient):
+    """``dns-endpoint`` / ``dns-cached`` (:mod:`chaoskit.clients.endpoint`): a ``PostgresClient`` whose one host
+    is what the name resolves to when a connection is opened."""
+
+    def __init__(self, names: NameCache, port: int, **kwargs: Any) -> None:
+        super().__init__(kwargs.pop("pattern"), [("0.0.0.0", port)], **kwargs)  # noqa: S104 -- replaced on connect
+        self.names, self.port = names, port
+
+    def conninfo(self) -> str:
+        try:  # called only when a connection is opened (inside the retried call)
+            self.hosts = [(self.names.address(), self.port)]
+        except NameNotResolved as exc:
+            raise psycopg.OperationalError(str(exc)) from None
+        return super().conninfo()

@@ -1,4 +1,4 @@
-"""Redis workload client: redis-py through Sentinel, in five resilience patterns.
+"""Redis workload client: redis-py through Sentinel, in five resilience patterns (and the DNS endpoint one).
 
 - ``sentinel-backoff``: Sentinel-managed pool + tenacity exponential backoff with jitter; before each
   retry the pool is disconnected so the next connection re-resolves the primary (the recommended
@@ -27,14 +27,14 @@ from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel, SlaveNotFoundError
 
 from chaoskit.clients.base import Outcome
+from chaoskit.clients.endpoint import NameCache, NameNotResolved
 from chaoskit.clients.retry import RetryPolicy, call_with_policy
 from chaoskit.history import OpType
+from chaoskit.systems.redis.settings import MASTER_NAME
 
-PATTERNS = ("sentinel-backoff", "sentinel-no-retry", "pinned-retry", "sentinel-notify", "wait-all-replicas")
 RERESOLVING = ("sentinel-backoff", "sentinel-notify", "wait-all-replicas")
 KEY = "chaoskit:writes"
 LAST = "chaoskit:last"  # the newest value, so a read can tell how old the replica's data is
-MASTER_NAME = "mymaster"
 
 _NOT_SENT = ("connecting to", "Connection refused", "previous master is now a slave", "No master found",
              "No slave found", "Timeout connecting")
@@ -114,7 +114,9 @@ class MappedSentinel(Sentinel):
         return self.translate(super().discover_master(service_name))
 
     def discover_slaves(self, service_name: str) -> list[tuple[str, int]]:
-        return [self.translate(addr) for addr in super().discover_slaves(service_name)]
+        # redis-py types each address as a pair of any encodable values: they are (host, port)
+        return [self.translate((str(_text(host)), int(_text(port))))
+                for host, port in super().discover_slaves(service_name)]
 
 
 class RedisClient:
@@ -210,3 +212,51 @@ class RedisClient:
                 self._client.connection_pool.disconnect()
             except Exception:  # noqa: BLE001 -- close never raises
                 pass
+
+
+class DnsRedisClient:
+    """``dns-endpoint`` / ``dns-cached`` (:mod:`chaoskit.clients.endpoint`): redis-py to the address the name
+    resolves to; a new client (so a new resolution) after an error."""
+
+    def __init__(self, names: NameCache, port: int, *, timeout_s: float, policy: RetryPolicy,
+                 name_of: Callable[[str, int], str | None]) -> None:
+        self.names, self.port, self.timeout_s, self.policy, self.name_of = names, port, timeout_s, policy, name_of
+        self._client: redis.Redis | None = None
+        self._addr: tuple[str, int] | None = None
+
+    def open(self) -> None:
+        return None  # connect lazily, inside the retried call
+
+    def _connected(self) -> redis.Redis:
+        if self._client is None:
+            try:
+                self._addr = (self.names.address(), self.port)
+            except NameNotResolved as exc:
+                raise redis.ConnectionError(f"Error connecting to {self.names.name}: {exc}") from None
+            self._client = redis.Redis(host=self._addr[0], port=self.port, socket_timeout=self.timeout_s,
+                                       socket_connect_timeout=self.timeout_s, retry=no_retry())
+        return self._client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+                self._client.connection_pool.disconnect()
+            except Exception:  # noqa: BLE001 -- a broken client is gone either way
+                pass
+            self._client = None
+
+    def invoke(self, f: str, value: Any) -> Outcome:
+        if f == "write":
+            fn: Callable[[], Any] = lambda: _write(self._connected(), value)  # noqa: E731
+        elif f == "read":
+            fn = lambda: _read(self._connected(), value)  # noqa: E731
+        else:
+            raise ValueError(f"unknown op {f!r}")
+        out = call_with_policy(fn, classify, self.policy, retry_on=(redis.RedisError,), before_retry=self._drop)
+        value_out = out.value if f == "read" and out.type is OpType.OK else value
+        node = self.name_of(*self._addr) if out.type is OpType.OK and self._addr else None
+        return Outcome(out.type, value_out, node, out.error, out.attempts)
+
+    def close(self) -> None:
+        self._drop()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.base import Client
+from chaoskit.drivers import Driver
 from chaoskit.errors import InfrastructureError, UsageError
 
 if TYPE_CHECKING:
@@ -173,6 +174,11 @@ class System(Protocol):
         ...
 
     @property
+    def drivers(self) -> tuple[Driver, ...]:
+        """The Python packages its topology and clients import (the extra ``chaoskit[<name>]`` installs them)."""
+        ...
+
+    @property
     def run_weight(self) -> float:
         """How heavy one run is (CPU and memory) against a Redis run, 1.0: ``-j auto`` divides by it."""
         ...
@@ -182,7 +188,8 @@ class System(Protocol):
         ...
 
     def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> Topology:
-        """Build (not start) the topology an experiment describes."""
+        """Build (not start) the topology an experiment describes; the first call imports the drivers
+        (ImportError when one is missing: check :attr:`drivers` first, see :func:`chaoskit.drivers.require_drivers`)."""
         ...
 
     def binaries(self) -> dict[str, str]:

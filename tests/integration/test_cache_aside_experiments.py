@@ -20,7 +20,7 @@ from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.recount import disagreements, recount
 from chaoskit.runner import run
-from chaoskit.systems.postgres import SYSTEM
+from chaoskit.systems.postgres.system import SYSTEM
 from tests.integration.test_redis_experiments import _run
 from tests.integration.util import cleanup_cli, completed_ops, netns_names, run_ids, runner_killed_at, server_pids
 

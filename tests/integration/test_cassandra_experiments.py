@@ -20,7 +20,7 @@ import pytest
 from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.runner import run
-from chaoskit.systems.cassandra import SYSTEM
+from chaoskit.systems.cassandra.system import SYSTEM
 from tests.integration.test_redis_experiments import _run, recount_lost
 from tests.integration.util import (
     CHAOSKIT,

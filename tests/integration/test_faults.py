@@ -16,7 +16,8 @@ import redis
 from chaoskit.backends import make_backend
 from chaoskit.catalog import parse
 from chaoskit.faults import Kill, PacketLoss, Partition, Pause, Restart
-from chaoskit.systems.redis import ClientPause, RedisTopology, SentinelFailover
+from chaoskit.systems.redis.faults import ClientPause, SentinelFailover
+from chaoskit.systems.redis.topology import RedisTopology
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import pytest
 from chaoskit.checkers import Verdict
 from chaoskit.experiment import load
 from chaoskit.runner import run
-from chaoskit.systems.memcached import SYSTEM
+from chaoskit.systems.memcached.system import SYSTEM
 from tests.integration.test_redis_experiments import _run
 from tests.integration.util import (
     cleanup_cli,

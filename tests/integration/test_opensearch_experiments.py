@@ -26,8 +26,9 @@ from chaoskit.clients.opensearch import attempt_outcome
 from chaoskit.errors import InfrastructureError
 from chaoskit.history import History, OpType
 from chaoskit.runner import run
-from chaoskit.systems import opensearch_node
-from chaoskit.systems.opensearch import SYSTEM, CloseIndex, ExcludeNode
+from chaoskit.systems.opensearch import node as opensearch_node
+from chaoskit.systems.opensearch.faults import CloseIndex, ExcludeNode
+from chaoskit.systems.opensearch.system import SYSTEM
 from tests.integration.test_redis_experiments import _run, recount_lost
 from tests.integration.util import (
     CHAOSKIT,

@@ -29,9 +29,9 @@ from chaoskit.faults import parse_fault
 from chaoskit.history import OpType
 from chaoskit.recount import recount
 from chaoskit.runner import run
-from chaoskit.systems.mongo import MongoTopology, _admin
-from chaoskit.systems.postgres import PostgresTopology
-from chaoskit.systems.redis import RedisTopology
+from chaoskit.systems.mongo.topology import MongoTopology
+from chaoskit.systems.postgres.topology import PostgresTopology
+from chaoskit.systems.redis.topology import RedisTopology
 from chaoskit.toxics import TOXIC_KINDS, Latency, ResetPeer, Timeout, ToxicFault
 from tests.integration.util import (
     cleanup_cli,
@@ -346,7 +346,7 @@ def _mongo_checks(mongo: MongoTopology, path: toxiproxy.ClientPath) -> None:
             assert out.type is OpType.OK and out.node == primary.name, out
             before.append((time.perf_counter() - t) * 1000)
         user["chaoskit"]["user"].insert_one({"_id": 1})
-        ops = _admin(primary).admin.command("currentOp", {"$all": True})["inprog"]  # idle connections too
+        ops = mongo.command(primary, {"currentOp": {"$all": True}}, 5.0)["inprog"]  # idle connections too
         peers = [str(op["client"]).rsplit(":", 1)[0] for op in ops if op.get("appName") == mongo.appname]
         assert len(peers) >= 2 and set(peers) == {path.host}, f"connections not from the proxy: {peers}"
         applied = Latency(latency_ms=100).apply(mongo, mongo.backend)

@@ -1,17 +1,21 @@
 """The wheel is the whole tool: built, installed into a fresh venv, run from a directory outside the checkout.
 
 No editable install and no system site-packages: a file or a dependency missing from the wheel fails
-here. Dependencies come through pip's cache. Prints how long each step took.
+here. The venv has the light install a Redis user makes, ``chaoskit[redis]``: the core and redis-py (with
+dnspython), no other driver -- every experiment is still listed, and asking for another system is one line
+naming its extra. Dependencies come through pip's cache. Prints how long each step took.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,7 +25,7 @@ from tests import docker_tests
 from tests.integration.test_user_clients import CART_CLIENT
 from tests.integration.util import cli_env, netns_names, server_pids
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("wheel")]  # one worker builds the venv once
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "runs", "*.egg-info", "__pycache__",
                                        ".*_cache")
@@ -40,6 +44,38 @@ def elsewhere(tmp_path: Path) -> Path:
     d = tmp_path / "elsewhere"
     d.mkdir()
     return d
+
+
+@dataclass
+class Install:
+    """The wheel, and a fresh venv with ``chaoskit[redis]`` installed from it."""
+
+    wheel: Path
+    venv: Path
+    timings: dict[str, float]
+
+    @property
+    def chaoskit(self) -> Path:
+        return self.venv / "bin" / "chaoskit"
+
+
+@pytest.fixture(scope="module")
+def redis_install(tmp_path_factory: pytest.TempPathFactory) -> Install:
+    """Built once for this module's tests (they share one xdist group)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    mark = time.monotonic()
+    # build from a copy, so no stale build/ directory of the checkout can slip a file into the wheel
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=SOURCE_IGNORE)
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", tmp / "dist", source], tmp, env, 300)
+    (wheel,) = (tmp / "dist").glob("chaoskit-*.whl")
+    built = time.monotonic() - mark
+    venv = tmp / "venv"
+    _run([sys.executable, "-m", "venv", venv], tmp, env, 120)
+    _run([venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[redis]"], tmp, env, 600)
+    return Install(wheel, venv, {"build wheel": built, "venv + pip install chaoskit[redis]": time.monotonic() - mark
+                                 - built})
 
 
 @pytest.fixture
@@ -86,9 +122,9 @@ def test_my_redis_code_follows_a_failover(chaoskit_cluster):
 
 
 def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
-        tmp_path: Path, elsewhere: Path, state_dir: Path, wheel_env: dict[str, str],
+        redis_install: Install, elsewhere: Path, state_dir: Path, wheel_env: dict[str, str],
         capsys: pytest.CaptureFixture[str]) -> None:
-    timings: dict[str, float] = {}
+    timings = dict(redis_install.timings)
     started = mark = time.monotonic()
 
     def lap(step: str) -> None:
@@ -96,24 +132,14 @@ def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
         timings[step] = time.monotonic() - mark
         mark = time.monotonic()
 
-    # build from a copy, so no stale build/ directory of the checkout can slip a file into the wheel
-    source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=SOURCE_IGNORE)
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", tmp_path / "dist", source], elsewhere, wheel_env, 300)
-    (wheel,) = (tmp_path / "dist").glob("chaoskit-*.whl")
-    lap("build wheel")
-
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], elsewhere, wheel_env, 120)
-    _run([venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", wheel], elsewhere, wheel_env, 600)
-    lap("venv + pip install")
-    chaoskit = venv / "bin" / "chaoskit"
-
+    venv, chaoskit = redis_install.venv, redis_install.chaoskit
     where = _run([venv / "bin" / "python", "-c", "import chaoskit; print(chaoskit.__file__)"], elsewhere, wheel_env, 60)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
 
     try:
-        listed = _run([chaoskit, "list"], elsewhere, wheel_env, 60).stdout
+        listing = _run([chaoskit, "list"], elsewhere, wheel_env, 60)  # every system's, with only redis-py there
+        listed = listing.stdout
+        assert listing.stderr == ""  # none skipped
         builtin = sorted(p.stem for p in (ROOT / "chaoskit" / "experiments").glob("*.yaml"))
         assert len(builtin) >= 21
         assert [name for name in builtin if name not in listed] == []
@@ -158,6 +184,42 @@ def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
         lap("pytest file with chaoskit_cluster")
     finally:
         subprocess.run([chaoskit, "cleanup"], cwd=elsewhere, env=wheel_env, capture_output=True, timeout=120)
-    timings["total"] = time.monotonic() - started
+    timings["total"] = time.monotonic() - started + sum(redis_install.timings.values())
     with capsys.disabled():
         print("\nwheel test: " + ", ".join(f"{step} {secs:.1f} s" for step, secs in timings.items()))
+
+
+DRIVERS = ("redis", "dns", "psycopg", "pymongo", "cassandra", "opensearchpy", "pymemcache", "mongod_wheel")
+
+
+@pytest.mark.docker
+def test_the_redis_install_runs_redis_on_docker_and_names_the_extra_of_another_system(
+        redis_install: Install, elsewhere: Path, state_dir: Path, wheel_env: dict[str, str], docker_clean: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    python, chaoskit = redis_install.venv / "bin" / "python", redis_install.chaoskit
+    found = _run([python, "-c", "import importlib.util as u, importlib.metadata as m; print(*[d for d in "
+                  f"{DRIVERS[:-1]!r} if u.find_spec(d)], *[d.metadata['Name'] for d in m.distributions() "
+                  "if d.metadata['Name'].startswith('fiftyone')])"], elsewhere, wheel_env, 60).stdout.split()
+    assert found == ["redis", "dns"]  # chaoskit[redis]: redis-py and dnspython, no other driver, no mongod wheel
+
+    # the images this machine built (no registry here), named as `chaoskit images --env` names them
+    images = _run([chaoskit, "images", "--env"], elsewhere, wheel_env, 60).stdout.split()
+    env = {**wheel_env, **dict(line.split("=", 1) for line in images)}
+    assert env["CHAOSKIT_REDIS_IMAGE"]
+    t = time.monotonic()
+    out = elsewhere / "out"
+    _run([chaoskit, "run", "redis-primary-kill", "--backend", "docker", "--out", out], elsewhere, env, 600)
+    journal = json.loads((out / "journal.json").read_text())
+    assert (journal["verdict"], journal["backend"]) == ("pass", "docker"), journal["checks"]
+    assert journal["metrics"]["lost_writes"] == 0
+    ran = time.monotonic() - t
+
+    mongo = subprocess.run([chaoskit, "run", "mongo-primary-kill"], cwd=elsewhere, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert (mongo.returncode, mongo.stdout) == (2, "")
+    assert mongo.stderr == "chaoskit: mongo needs its driver (pymongo): pip install 'chaoskit[mongo]'\n"
+    assert not (elsewhere / "runs").exists()  # nothing started
+    with capsys.disabled():
+        print(f"\nchaoskit[redis] on docker: redis-primary-kill PASS in {ran:.1f} s (RTO "
+              f"{journal['metrics']['rto_s']} s, {journal['metrics']['acked_writes']} acknowledged, 0 lost); "
+              "mongo-primary-kill: exit 2, one line")

@@ -16,8 +16,9 @@ from cassandra import (
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException, ConnectionShutdown
 
-from chaoskit.clients.cassandra import LEVELS, PATTERNS, classify, classify_read
+from chaoskit.clients.cassandra import LEVELS, classify, classify_read
 from chaoskit.history import OpType
+from chaoskit.systems.cassandra.settings import PATTERNS
 
 QUORUM = ConsistencyLevel.QUORUM
 UNAVAILABLE = Unavailable("Cannot achieve consistency level QUORUM", consistency=QUORUM, required_replicas=2,

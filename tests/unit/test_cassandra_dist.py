@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from chaoskit.errors import InfrastructureError, MissingDependencyError
-from chaoskit.systems import cassandra_dist as dist
+from chaoskit.systems.cassandra import dist
+from chaoskit.systems.cassandra.settings import PARTITION_0_TOKEN, first_replica
 
 
 @pytest.fixture
@@ -58,3 +59,13 @@ def test_missing_tools_are_one_line_exit_3(home: Path, monkeypatch: pytest.Monke
 def test_tokens_are_evenly_spaced_murmur3_tokens() -> None:
     assert dist.tokens(3) == [-(2**63), -(2**63) + 2**64 // 3, -(2**63) + 2 * (2**64 // 3)]
     assert all(-(2**63) <= t < 2**63 for t in dist.tokens(5))
+
+
+def test_partition_0_token_is_the_drivers_murmur3_of_the_key() -> None:
+    """The constant that lets validation find the first replica without the driver is the driver's token."""
+    from cassandra.murmur3 import murmur3
+
+    assert murmur3((0).to_bytes(4, "big", signed=True)) == PARTITION_0_TOKEN
+    assert first_replica(dist.tokens(3)) == 1  # cassandra-2, the probe_node of the hinted-handoff experiments
+    assert first_replica([10, -(2**63), 0]) == 2  # the first token at or after the key's, in ring order
+    assert first_replica([-(2**63), PARTITION_0_TOKEN - 1]) == 0  # none after it: wraps round to the lowest

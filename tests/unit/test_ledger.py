@@ -231,6 +231,19 @@ def test_runs_with_their_own_state_directories_never_claim_the_same_subnet(tmp_p
     assert len(set(subnets)) == 16, subnets  # no ledger is shared: the machine-wide claims keep them apart
 
 
+def test_a_finished_run_leaves_no_claim_behind() -> None:
+    """The claim covers choosing a subnet until its network exists; when the run's ledger is forgotten (the
+    run is over, its network gone), its claim file goes too: nothing of the run is left in /tmp."""
+    import chaoskit.backends.ledger as ledger_module
+
+    ledger, _ = ledger_module.claim_subnet("claim9", "local", "CHAOSKIT_TEST_SUBNET_BASE", "10.250",
+                                           lambda: lambda net: False)
+    claims = Path(os.environ.get("CHAOSKIT_SUBNET_CLAIMS") or ledger_module.CLAIMS_DEFAULT)
+    assert (claims / "claim9.claim").exists()
+    ledger.forget()
+    assert not (claims / "claim9.claim").exists() and not ledger.path.exists()
+
+
 def test_a_claim_of_a_process_that_is_gone_does_not_hold_its_subnet(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from chaoskit.backends.ledger import _claims_dir

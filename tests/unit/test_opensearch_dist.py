@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from chaoskit.errors import InfrastructureError, MissingDependencyError
-from chaoskit.systems import opensearch_dist as dist
-from chaoskit.systems import opensearch_node as nodes
+from chaoskit.systems.opensearch import dist
+from chaoskit.systems.opensearch import node as nodes
 
 JAR = f"opensearch-{dist.VERSION}/lib/opensearch-{dist.VERSION}.jar"
 

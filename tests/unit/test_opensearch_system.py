@@ -11,7 +11,7 @@ from chaoskit.checkers import OldPrimary, RunFacts, Valid
 from chaoskit.errors import ExperimentError
 from chaoskit.history import History
 from chaoskit.systems import get_system, system_names
-from chaoskit.systems.opensearch_state import View, health, majority
+from chaoskit.systems.opensearch.state import View, health, majority
 
 EXPERIMENTS = ("opensearch-primary-holder-kill", "opensearch-cluster-manager-kill", "opensearch-search-before-refresh",
                "opensearch-search-after-refresh-wait-for", "opensearch-realtime-get", "opensearch-single-host-client",

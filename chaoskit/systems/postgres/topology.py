@@ -1,10 +1,5 @@
-"""PostgreSQL primary + streaming replicas with automatic failover: the RDS Multi-AZ / Aurora stand-in.
-
-Patroni (Debian's 3.0) manages each Postgres node and keeps the leader lock in a 3-member etcd
-cluster; when the leader's lock expires (ttl) a replica is promoted. This is the field's standard
-for self-managed Postgres HA. Lab-tuned: ttl 10 s, loop_wait 1 s, wal_sender_timeout 5 s (the
-default made an old leader's demotion take ~52 s here).
-"""
+"""The Postgres topology: Patroni + etcd (+ HAProxy), watched through Patroni's REST API; the workload's
+clients (imports psycopg)."""
 
 from __future__ import annotations
 
@@ -14,59 +9,33 @@ import os
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.dataclasses import dataclass as fault_model
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.endpoint import DNS_PATTERNS, DnsPostgresClient, name_cache
-from chaoskit.clients.postgres import PATTERNS, TABLE, PostgresClient
+from chaoskit.clients.endpoint import name_cache
+from chaoskit.clients.postgres import DnsPostgresClient, PostgresClient
 from chaoskit.clients.retry import RetryPolicy
-from chaoskit.dns import patroni_hook, validate_dns_client
-from chaoskit.errors import InfrastructureError
+from chaoskit.dns import DNS_PATTERNS, patroni_hook
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, kind_of, register
-from chaoskit.systems.base import (
-    ComposeNode,
-    Event,
-    EventSink,
-    Facts,
-    ImageOf,
-    LocalImage,
-    NodeBook,
-    Progress,
-    System,
-    Topology,
-    node_at,
-    own_topology,
-    resolve_role,
-    validate_experiment,
-    wait_until,
+from chaoskit.systems.base import Event, EventSink, Facts, NodeBook, Progress, node_at, resolve_role, wait_until
+from chaoskit.systems.postgres.connection import PostgresConnection
+from chaoskit.systems.postgres.settings import (
+    ETCD_NAMES,
+    READER_PORT,
+    REST_PORT,
+    SYSTEM_IMAGE,
+    TABLE,
+    WRITER_PORT,
+    PostgresSettings,
+    etcd_argv,
+    haproxy_conf,
+    patroni_conf,
+    pg_names,
 )
-from chaoskit.toxics import TOXIC_KINDS, uses_toxics
-
-SYSTEM_IMAGE = ("CHAOSKIT_POSTGRES_IMAGE", "chaoskit/postgres-patroni:15")
-ROLES = ("primary", "replica", "replicas", "etcd", "proxy", "others", "all")
-WRITER_PORT, READER_PORT, REST_PORT = 5000, 5001, 8008
-PG_BIN = os.environ.get("CHAOSKIT_PG_BIN", "/usr/lib/postgresql/15/bin")
-
-
-class PostgresSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    replicas: int = Field(2, ge=1, le=4)
-    ttl: int = Field(10, ge=5)
-    loop_wait: int = Field(1, ge=1)
-    retry_timeout: int = Field(4, ge=1)
-    synchronous: bool = False
-    wal_sender_timeout: str = "5s"
-    proxy: bool = Field(False, description="HAProxy writer (5000) / reader (5001) endpoints on Patroni health checks")
-    unique_key: bool = Field(True, description="the workload's table has a primary key, which makes its "
-                                                "INSERT ... ON CONFLICT DO NOTHING idempotent; false: it has none")
 
 
 def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
@@ -76,75 +45,9 @@ def _get(node: Node, path: str, timeout: float = 0.5) -> Any:
         return json.loads(resp.read() or b"{}")
 
 
-def _patroni_conf(name: str, addr: str, datadir: Path, etcd: list[str], s: PostgresSettings) -> dict[str, Any]:
-    params = {"wal_sender_timeout": s.wal_sender_timeout, "unix_socket_directories": str(datadir.parent),
-              "max_connections": 50, "shared_buffers": "32MB", "fsync": "on",
-              # a replica whose first attempt beat its slot retries in 0.5 s instead of 5 s
-              "wal_retrieve_retry_interval": "500ms"}
-    dcs_pg: dict[str, Any] = {"use_pg_rewind": True, "parameters": {"wal_log_hints": "on", **params}}
-    dcs: dict[str, Any] = {"ttl": s.ttl, "loop_wait": s.loop_wait, "retry_timeout": s.retry_timeout,
-                           "maximum_lag_on_failover": 1 << 30, "postgresql": dcs_pg}
-    if s.synchronous:
-        dcs.update(synchronous_mode=True, synchronous_mode_strict=False)
-    return {
-        "scope": "chaoskit", "name": name,
-        "restapi": {"listen": f"{addr}:8008", "connect_address": f"{addr}:8008"},
-        "etcd3": {"hosts": etcd},
-        "bootstrap": {"dcs": dcs, "initdb": [{"encoding": "UTF8"}, {"auth": "trust"}],
-                      "pg_hba": ["host replication replicator 0.0.0.0/0 trust", "host all all 0.0.0.0/0 trust",
-                                 "local all all trust"]},
-        "postgresql": {
-            "listen": f"{addr}:5432", "connect_address": f"{addr}:5432", "data_dir": str(datadir),
-            "bin_dir": PG_BIN, "pgpass": str(datadir.parent / "pgpass"),
-            "authentication": {"replication": {"username": "replicator", "password": "chaoskit"},
-                               "superuser": {"username": "postgres", "password": "chaoskit"}},
-            "parameters": params,
-        },
-    }
-
-
-def _etcd_argv(name: str, members: dict[str, str], datadir: str) -> tuple[str, ...]:
-    a = members[name]
-    cluster = ",".join(f"{n}=http://{addr}:2380" for n, addr in members.items())
-    return ("etcd", "--name", name, "--data-dir", datadir,
-            "--listen-client-urls", f"http://{a}:2379", "--advertise-client-urls", f"http://{a}:2379",
-            "--listen-peer-urls", f"http://{a}:2380", "--initial-advertise-peer-urls", f"http://{a}:2380",
-            "--initial-cluster", cluster, "--initial-cluster-state", "new",
-            "--initial-cluster-token", "chaoskit", "--heartbeat-interval", "100", "--election-timeout", "1000")
-
-
 def _can_connect(dsn: str) -> bool:
     with psycopg.connect(dsn):
         return True
-
-
-def _haproxy_conf(servers: dict[str, str]) -> str:
-    """Writer/reader endpoints routed by Patroni's REST health checks (the RDS Proxy / Aurora endpoint analog)."""
-    out = ["global", "  maxconn 200", "defaults", "  mode tcp", "  timeout connect 1s", "  timeout client 30m",
-           "  timeout server 30m", "  timeout check 1s"]
-    for name, port, check in (("writer", WRITER_PORT, "/primary"), ("reader", READER_PORT, "/replica")):
-        out += [f"listen {name}", f"  bind *:{port}", f"  option httpchk GET {check}", "  http-check expect status 200",
-                "  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions"]
-        out += [f"  server {n} {addr}:5432 check port 8008" for n, addr in servers.items()]
-    return "\n".join(out) + "\n"
-
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class Switchover(NativeFault):
-    """Planned promotion of a replica through Patroni (the upgrade-by-replica path); nothing to heal."""
-
-    kind: Literal["switchover"] = field(default="switchover", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        leader = own_topology(topology, PostgresTopology, self.kind).resolve("primary")[0]
-        body = json.dumps({"leader": leader.name}).encode()
-        host, port = leader.endpoint(REST_PORT)
-        req = urllib.request.Request(f"http://{host}:{port}/switchover", data=body, method="POST")
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
-            if resp.status != 200:
-                raise InfrastructureError(f"switchover refused: {resp.read().decode()[:200]}")
-        return [leader]
 
 
 def _conninfo(hosts: list[tuple[str, int]], attrs: str | None) -> str:
@@ -153,49 +56,27 @@ def _conninfo(hosts: list[tuple[str, int]], attrs: str | None) -> str:
     return f"{out} target_session_attrs={attrs}" if attrs else out
 
 
-@dataclass(frozen=True)
-class PostgresConnection:
-    """How your own psycopg reaches the cluster, as on RDS / Aurora.
-
-    ``conninfo``: every node, ``target_session_attrs=read-write`` (libpq finds the primary itself, and
-    again after a failover when you reconnect). ``writer_dsn`` / ``reader_dsn``: the HAProxy writer and
-    reader endpoints with ``proxy: true`` (the RDS Proxy / Aurora endpoint analog), else every node with
-    ``read-write`` / ``prefer-standby``. ``hosts``: node name -> where this process reaches it.
-    """
-
-    conninfo: str
-    writer_dsn: str
-    reader_dsn: str
-    hosts: dict[str, tuple[str, int]]
-    proxy: bool = False
-
-    def client(self, **kwargs: Any) -> psycopg.Connection[Any]:
-        """A psycopg connection to the primary through ``conninfo``; ``kwargs`` go to ``psycopg.connect``
-        (e.g. ``autocommit=True``). After a failover, open a new one: libpq picks the new primary."""
-        return psycopg.connect(self.conninfo, **kwargs)
-
-
 class PostgresTopology(NodeBook):
     facts = Facts(detected_kinds=("leader-lost",), promoted_kinds=("new-leader",))
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
         super().__init__(backend, workdir)
         self.settings, self.exp = PostgresSettings.model_validate(exp.topology), exp
-        self.pg_names = [f"pg-{i + 1}" for i in range(self.settings.replicas + 1)]
-        self.etcd_names = ["etcd-1", "etcd-2", "etcd-3"]
+        self.pg_names = pg_names(self.settings)
+        self.etcd_names = list(ETCD_NAMES)
         self.proxy_names = ["proxy"] if self.settings.proxy else []
 
     def up(self, progress: Progress) -> None:
         self.addresses = self.backend.prepare(self.etcd_names + self.pg_names + self.proxy_names + list(self.aside))
         etcd_addresses = {n: self.addresses[n] for n in self.etcd_names}
         for name in self.etcd_names:
-            self._start(NodeSpec(name, _etcd_argv(name, etcd_addresses, str(self.workdir / name / "data")),
+            self._start(NodeSpec(name, etcd_argv(name, etcd_addresses, str(self.workdir / name / "data")),
                                  self.workdir / name, 2379, image=os.environ.get(*SYSTEM_IMAGE)))
         etcd = [f"{self.addresses[n]}:2379" for n in self.etcd_names]
         for name in self.pg_names:
             d = self.workdir / name
             d.mkdir(parents=True, exist_ok=True)
-            conf = _patroni_conf(name, self.addresses[name], d / "data", etcd, self.settings)
+            conf = patroni_conf(name, self.addresses[name], d / "data", etcd, self.settings)
             if self.dns is not None:  # the records follow the roles through Patroni's own callbacks
                 hook = d / "dns-hook.sh"
                 hook.write_text(patroni_hook(self.dns, name, self.addresses[name]))
@@ -207,7 +88,7 @@ class PostgresTopology(NodeBook):
         for name in self.proxy_names:
             d = self.workdir / name
             d.mkdir(parents=True, exist_ok=True)
-            (d / "haproxy.cfg").write_text(_haproxy_conf({n: self.addresses[n] for n in self.pg_names}))
+            (d / "haproxy.cfg").write_text(haproxy_conf({n: self.addresses[n] for n in self.pg_names}))
             self._start(NodeSpec(name, ("haproxy", "-db", "-f", str(d / "haproxy.cfg")), d, WRITER_PORT,
                                  image=os.environ.get(*SYSTEM_IMAGE), extra_ports=(READER_PORT,)))
         progress(f"started {len(self.etcd_names)} etcd + {len(self.pg_names)} Patroni/Postgres nodes"
@@ -361,58 +242,3 @@ class PostgresTopology(NodeBook):
     def final_read(self) -> list[Any]:
         with psycopg.connect(self._dsn(self.resolve("primary")[0]), autocommit=True) as conn:
             return sorted(int(r[0]) for r in conn.execute(f"SELECT v FROM {TABLE}").fetchall())
-
-
-class PostgresSystem(ImageOf):
-    name, image = "postgres", SYSTEM_IMAGE
-    run_weight = 1.0
-    local_image = LocalImage("chaoskit/postgres-patroni:15", "postgres")  # Debian: PostgreSQL 15, Patroni, etcd
-    client_patterns, roles, settings_model = (*PATTERNS, *DNS_PATTERNS), ROLES, PostgresSettings
-    native_faults = (kind_of(Switchover), *TOXIC_KINDS)  # toxics: the client path (multi-host clients)
-
-    def validate(self, exp: Experiment) -> None:
-        validate_experiment(exp, PostgresSettings, self.client_patterns, self.native_faults, ROLES,
-                            lambda s: {f"pg-{i + 1}" for i in range(s.replicas + 1)} | {"etcd-1", "etcd-2", "etcd-3"},
-                            client_options=("statement_timeout_s", "socket_timeout", "cache_s"), dns=True, cache=True)
-        if exp.cache is not None and exp.client.factory:
-            raise ValueError("cache: the cache-aside workload is built in; it does not wrap your own client")
-        validate_dns_client(exp)
-        if exp.client.pattern == "proxy-backoff" and not exp.topology.get("proxy"):
-            raise ValueError("client.pattern: proxy-backoff needs topology.proxy: true")
-        if exp.client.pattern == "proxy-backoff" and uses_toxics(list(exp.faults)):
-            raise ValueError("client.pattern: toxic faults act on the client's own links to the nodes; "
-                             "proxy-backoff reaches them through HAProxy (use multihost-backoff)")
-
-    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> PostgresTopology:
-        return PostgresTopology(exp, backend, workdir)
-
-    def binaries(self) -> dict[str, str]:
-        return {"patroni": "apt-get install -y patroni", "etcd": "apt-get install -y etcd-server",
-                "haproxy": "apt-get install -y haproxy",
-                f"{PG_BIN}/postgres": "apt-get install -y postgresql-15"}
-
-    def compose_nodes(self, net: str) -> list[ComposeNode]:
-        """etcd on its official image; Patroni + Postgres built on the official postgres image (there is no
-        official Patroni image); HAProxy writer/reader endpoints on the official haproxy image."""
-        s = PostgresSettings(proxy=True)
-        pg = [f"pg-{i + 1}" for i in range(s.replicas + 1)]
-        etcd = ["etcd-1", "etcd-2", "etcd-3"]
-        addr = {name: f"{net}.{10 + i}" for i, name in enumerate([*pg, *etcd, "proxy"])}
-        etcd_addr = {n: addr[n] for n in etcd}
-        nodes = []
-        for name in pg:
-            conf = _patroni_conf(name, addr[name], Path(f"/var/lib/postgresql/{name}/data"),
-                                 [f"{etcd_addr[n]}:2379" for n in etcd], s)
-            path = f"/var/lib/postgresql/{name}/patroni.yml"
-            nodes.append(ComposeNode(name, addr[name], ("patroni", path),
-                                     files=((path, yaml.safe_dump(conf, sort_keys=False)),), user="postgres",
-                                     build=("postgres", "CHAOSKIT_POSTGRES_BASE", "postgres:15")))
-        nodes += [ComposeNode(n, addr[n], _etcd_argv(n, etcd_addr, "/tmp/etcd-data"),  # noqa: S108
-                              image=("CHAOSKIT_ETCD_IMAGE", "quay.io/coreos/etcd:v3.5.17")) for n in etcd]
-        nodes.append(ComposeNode("proxy", addr["proxy"], ("haproxy", "-db", "-f", "/tmp/haproxy.cfg"),  # noqa: S108
-                                 files=(("/tmp/haproxy.cfg", _haproxy_conf({n: addr[n] for n in pg})),),  # noqa: S108
-                                 image=("CHAOSKIT_HAPROXY_IMAGE", "haproxy:2.8")))
-        return nodes
-
-
-SYSTEM: System = PostgresSystem()  # typed: mypy checks it against the System protocol

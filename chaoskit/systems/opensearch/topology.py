@@ -1,19 +1,5 @@
-"""OpenSearch 2.19 cluster of 3: the Amazon OpenSearch Service stand-in.
-
-Every node is cluster-manager eligible and holds data. The experiment's index ``chaoskit`` has 3 shards
-with 1 replica each, spread over the nodes: every node holds primaries of some shards and replicas of
-others. A write goes to the node holding its shard's primary, which forwards it to every in-sync replica
-before acknowledging. When that node fails, the elected cluster manager promotes a replica of each of its
-shards to primary (the cluster goes yellow: some replicas are missing) and writes carry on; when it comes
-back its copies are recovered and the cluster goes green. Search sees what the last refresh (every
-``refresh_interval``, 1 s) made visible: "typically eventual"; a GET by id is realtime.
-
-Fault detection: a node that closes its connections (killed) is noticed at once; a silent one (partitioned,
-frozen) after ``fault_detection_retries`` follower checks of ``fault_detection_timeout_s`` each (OpenSearch's
-defaults: 3 x 10 s). Lab-sized: 256 MB heaps, ``cluster.info.update.interval`` 10 s (default 30 s, at least
-10 s: how soon disk watermarks are noticed). Local backend: the zip from Maven Central (``opensearch_dist``), nodes
-run as ``nobody``; docker backend: ``$CHAOSKIT_OPENSEARCH_IMAGE`` (``opensearch_node``).
-"""
+"""The OpenSearch topology: three nodes, the index, each node's view of the cluster, the final read; the
+workload's clients (imports opensearch-py)."""
 
 from __future__ import annotations
 
@@ -26,36 +12,27 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opensearchpy import OpenSearch
-from pydantic import BaseModel, ConfigDict, Field
-
 from chaoskit.backends.base import Backend, Node
-from chaoskit.clients.opensearch import INDEX, OPTIONS, PATTERNS, PORT, OpenSearchClientPattern, make_client
+from chaoskit.clients.opensearch import OpenSearchClientPattern, make_client
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import kind_of
-from chaoskit.systems import opensearch_dist as dist
-from chaoskit.systems import opensearch_node as nodes
 from chaoskit.systems.base import (
-    ComposeNode,
     EventSink,
     Facts,
-    ImageOf,
-    LocalImage,
     NodeBook,
     Progress,
-    System,
     node_at,
-    validate_experiment,
     wait_until,
 )
-from chaoskit.systems.opensearch_faults import CloseIndex, DiskWatermark, ExcludeNode
-from chaoskit.systems.opensearch_state import (
+from chaoskit.systems.opensearch import dist
+from chaoskit.systems.opensearch import node as nodes
+from chaoskit.systems.opensearch.connection import OpenSearchConnection
+from chaoskit.systems.opensearch.settings import INDEX, OpenSearchSettings, node_settings
+from chaoskit.systems.opensearch.state import (
     VIEW_PATH,
     View,
     get,
@@ -65,51 +42,6 @@ from chaoskit.systems.opensearch_state import (
     read_every_value,
     watch_views,
 )
-
-ROLES = ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
-ONE_PRIMARY_ONLY = ("old_primary_demoted",)  # a primary per shard, on several nodes: no one old primary
-
-
-class OpenSearchSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    nodes: int = Field(3, ge=3, le=5)
-    heap_mb: int = Field(256, ge=128, le=4096)
-    shards: int = Field(3, ge=1, le=12)
-    replicas: int = Field(1, ge=0, le=4)
-    refresh_interval: str = Field("1s", pattern=r"^(-1|\d+(ms|s|m))$", description="the index's refresh interval")
-    fault_detection_timeout_s: float = Field(10.0, gt=0, description="follower/leader check timeout (default 10)")
-    fault_detection_retries: int = Field(3, ge=1, le=10, description="failed checks before a node is removed "
-                                         "(default 3)")
-    cluster_info_interval_s: float = Field(10.0, ge=10, description="how often disk usage is sampled (default 30, "
-                                           "at least 10)")
-
-
-def _extra(s: OpenSearchSettings) -> dict[str, str]:
-    """The settings each node gets from the experiment's topology, and the lab's disk watermarks."""
-    return {"cluster.fault_detection.follower_check.timeout": f"{s.fault_detection_timeout_s:g}s",
-            "cluster.fault_detection.follower_check.retry_count": str(s.fault_detection_retries),
-            "cluster.fault_detection.leader_check.timeout": f"{s.fault_detection_timeout_s:g}s",
-            "cluster.fault_detection.leader_check.retry_count": str(s.fault_detection_retries),
-            "cluster.info.update.interval": f"{s.cluster_info_interval_s:g}s",
-            # lab disks are shared and may be fuller than a server's: block only when nearly out of space
-            "cluster.routing.allocation.disk.watermark.low": "1gb",
-            "cluster.routing.allocation.disk.watermark.high": "500mb",
-            "cluster.routing.allocation.disk.watermark.flood_stage": "200mb"}
-
-
-@dataclass(frozen=True)
-class OpenSearchConnection:
-    """How your own opensearch-py reaches the cluster: every node's address (port 9200, plain HTTP, no
-    security plugin) and the index (documents ``{"v": <int>}`` with id ``str(v)``)."""
-
-    hosts: tuple[str, ...]
-    port: int = PORT
-    index: str = INDEX
-    nodes: dict[str, str] = field(default_factory=dict)  # node name -> address
-
-    def client(self, **kwargs: Any) -> OpenSearch:
-        """opensearch-py's own ``OpenSearch`` over every node; ``kwargs`` override its options."""
-        return OpenSearch(hosts=[{"host": h, "port": self.port} for h in self.hosts], **kwargs)
 
 
 class OpenSearchTopology(NodeBook):
@@ -135,7 +67,7 @@ class OpenSearchTopology(NodeBook):
             d = self.workdir / name
             values = nodes.settings(name=name, address=self.addresses[name], names=self.names,
                                    seeds=[self.addresses[n] for n in self.names], data=str(d / "data"),
-                                   extra=_extra(self.settings))
+                                   extra=node_settings(self.settings))
             if home is None:
                 self._start(nodes.docker_spec(name, d, values, self.settings.heap_mb))
             else:
@@ -360,58 +292,9 @@ class OpenSearchTopology(NodeBook):
         return self._settles(settled, timeout, "the cluster to be green and settled", interval=0.5)
 
     def final_read(self) -> list[Any]:
-        """Every document's value (:func:`~chaoskit.systems.opensearch_state.read_every_value`)."""
+        """Every document's value (:func:`~chaoskit.systems.opensearch.state.read_every_value`)."""
         client = make_client(self._hosts(), timeout_s=30.0, retry=True)
         try:
             return read_every_value(client)
         finally:
             client.close()
-
-
-class OpenSearchSystem(ImageOf):
-    name, image = "opensearch", nodes.IMAGE
-    run_weight = 2.0  # three JVMs of ~430 MB that are green in ~9-20 s
-    local_image: LocalImage | None = LocalImage(nodes.LOCAL_TAG, "opensearch", nodes.stage_image)
-    client_patterns, roles, settings_model = PATTERNS, ROLES, OpenSearchSettings
-    native_faults = (kind_of(ExcludeNode), kind_of(CloseIndex), kind_of(DiskWatermark))
-
-    def validate(self, exp: Experiment) -> None:
-        validate_experiment(exp, OpenSearchSettings, PATTERNS, self.native_faults, ROLES,
-                            lambda s: {f"opensearch-{i + 1}" for i in range(s.nodes)}, client_options=OPTIONS)
-        options = exp.client.options
-        for key, allowed in (("wait_for_active_shards", ("1", "all")), ("refresh", ("false", "wait_for")),
-                             ("read", ("get", "search"))):
-            if key in options and str(options[key]).lower() not in allowed:
-                raise ValueError(f"client.options.{key}: {options[key]!r} (known: {', '.join(allowed)})")
-        nodes = OpenSearchSettings.model_validate(exp.topology).nodes
-        if "host" in options and options["host"] not in {f"opensearch-{i + 1}" for i in range(nodes)}:
-            raise ValueError(f"client.options.host: unknown node {options['host']!r}")
-        for i, expectation in enumerate(exp.expect):
-            if expectation.metric in ONE_PRIMARY_ONLY:
-                raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to OpenSearch "
-                                 "(a primary per shard, spread over the nodes)")
-
-    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> OpenSearchTopology:
-        if getattr(backend, "addressing", "direct") == "published":
-            raise UsageError("opensearch on Docker Desktop (published ports) is not supported yet: chaoskit reaches "
-                             "each node at its own address; use a Linux Docker host or --backend local")
-        return OpenSearchTopology(exp, backend, workdir)
-
-    def binaries(self) -> dict[str, str]:
-        """``java`` and ``runuser`` (nodes run as nobody), and ``mvn`` until the zip is fetched."""
-        need = ["java", "runuser"] + ([] if dist.fetched() else ["mvn"])
-        return {b: dist.INSTALL_HINT if b != "runuser" else "apt-get install -y util-linux" for b in need}
-
-    def compose_nodes(self, net: str) -> list[ComposeNode]:
-        """Three nodes started together, each configured by its environment (the official image's way);
-        data in the container. No index: create your own."""
-        s = OpenSearchSettings()
-        names = [f"opensearch-{i + 1}" for i in range(s.nodes)]
-        addresses = [f"{net}.{10 + i}" for i in range(s.nodes)]
-        return [ComposeNode(name, address, nodes.container_argv(
-                    nodes.settings(name=name, address=address, names=names, seeds=addresses,
-                                  data=f"{nodes.IMAGE_HOME}/data", extra=_extra(s)), s.heap_mb))
-                for name, address in zip(names, addresses, strict=True)]
-
-
-SYSTEM: System = OpenSearchSystem()  # typed: mypy checks it against the System protocol

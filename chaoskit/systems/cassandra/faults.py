@@ -23,11 +23,11 @@ from chaoskit.faults import CONFIG, NativeFault, register
 from chaoskit.systems.base import Topology, own_topology
 
 if TYPE_CHECKING:
-    from chaoskit.systems.cassandra import CassandraTopology
+    from chaoskit.systems.cassandra.topology import CassandraTopology
 
 
 def _ring(topology: Topology, kind: str) -> CassandraTopology:
-    from chaoskit.systems.cassandra import CassandraTopology  # noqa: PLC0415 -- cassandra imports this module
+    from chaoskit.systems.cassandra.topology import CassandraTopology  # a running ring: the driver is there
 
     return own_topology(topology, CassandraTopology, kind)
 

@@ -1,7 +1,7 @@
 """How an OpenSearch node runs on each backend: its settings, its node spec, its Compose service, and the
-build context of ``chaoskit/opensearch``. A helper of :mod:`chaoskit.systems.opensearch` (no ``SYSTEM``).
+build context of ``chaoskit/opensearch``. No driver.
 
-Local backend: the JVM command line of :mod:`~chaoskit.systems.opensearch_dist` with a per-node
+Local backend: the JVM command line of :mod:`~chaoskit.systems.opensearch.dist` with a per-node
 ``opensearch.yml``, as ``nobody``. Docker backend and Compose lab: the image's own entrypoint, which
 (like the official ``opensearchproject/opensearch`` image's) turns environment variables named like
 settings (``cluster.name=chaoskit``) into ``-E`` options and runs ``bin/opensearch`` as the image's non-root
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaoskit.backends.base import NodeSpec
-from chaoskit.clients.opensearch import PORT
-from chaoskit.systems import opensearch_dist as dist
+from chaoskit.systems.opensearch import dist
+from chaoskit.systems.opensearch.settings import PORT
 
 IMAGE = ("CHAOSKIT_OPENSEARCH_IMAGE", "opensearchproject/opensearch:2")
 LOCAL_TAG = f"chaoskit/opensearch:{dist.VERSION}"

@@ -1,6 +1,6 @@
 """OpenSearch 2.19.6 for the local backend (and the ``chaoskit/opensearch`` image): the distribution
-(fetched once from Maven Central), each node's configuration directory, and the JVM command line. A
-helper of :mod:`chaoskit.systems.opensearch` (no ``SYSTEM``).
+(fetched once from Maven Central), each node's configuration directory, and the JVM command line. No
+driver.
 
 The distribution is ``org.opensearch.distribution.integ-test-zip:opensearch:2.19.6`` (a 56 MB zip: the
 server and its transport module, no security plugin, no bundled JDK), unpacked into

@@ -5,7 +5,7 @@ SimpleSnitch keeps ring order, so every read at ONE goes to the first replica of
 node whose token follows the key's) while the coordinator counts it alive. The probe sends its reads
 to that node as coordinator -- it always counts itself alive, also when cut off -- so each one reads
 its own copy, with no read repair (ONE) and, with ``speculative_retry: NONE``, no second replica.
-``probe_node`` must therefore be the first replica of partition 0 (validated: ``first_replica``).
+``probe_node`` must therefore be the first replica of partition 0 (validated: ``settings.first_replica``).
 
 Every 0.5 s the probe keeps the ids it read. When the final read (at ALL) has every value, the probe
 judges each sample: the node was *behind* if it lacked a value of the final read no newer than the
@@ -23,26 +23,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cassandra import ConsistencyLevel
-from cassandra.murmur3 import murmur3
 from cassandra.policies import FallthroughRetryPolicy
 from cassandra.query import SimpleStatement
 
-from chaoskit.clients.cassandra import KEYSPACE, RETRY_ON, TABLE, make_cluster
+from chaoskit.clients.cassandra import RETRY_ON, make_cluster
 from chaoskit.systems.base import Event, EventSink
+from chaoskit.systems.cassandra.settings import KEYSPACE, TABLE
 
 if TYPE_CHECKING:
-    from chaoskit.systems.cassandra import CassandraTopology
+    from chaoskit.systems.cassandra.topology import CassandraTopology
 
 INTERVAL_S = 0.5
 GRACE_S = 2.0
-
-
-def first_replica(tokens: list[int]) -> int:
-    """Index of the node that is the first replica of partition 0 (``p int``): the first token at or
-    after the key's Murmur3 token, wrapping round the ring."""
-    key = murmur3((0).to_bytes(4, "big", signed=True))
-    ordered = sorted(range(len(tokens)), key=lambda i: tokens[i])
-    return next((i for i in ordered if tokens[i] >= key), ordered[0])
 
 
 class CopyProbe:

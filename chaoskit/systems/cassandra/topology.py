@@ -1,18 +1,5 @@
-"""Cassandra 5.0 ring of 3: the Amazon Keyspaces stand-in. Leaderless: no primary, no failover.
-
-Every node owns one token (evenly spaced) and, with replication factor 3, a copy of every row. Any
-node coordinates any request: it forwards it to the replicas and answers once as many as the
-consistency level asks (QUORUM = 2 of 3) have. A node is marked down by the others' phi-accrual
-failure detector (``phi_convict_threshold``, default 8: ~18-20 s after a SIGKILL here); until then a
-coordinator still counts it alive and waits out the request timeout (write 2 s, read 5 s) when it is
-needed, after that it refuses at once (``Unavailable``).
-
-Lab-sized: 128-512 MB heap, C1 only, ``num_tokens: 1``, ``auto_bootstrap: false`` for the initial
-ring, ring delay 1 s. The first node starts first; the others start together once it answers CQL. Every
-node is a seed: a node restarted while the first is down too (two killed, both restarted) gossips with
-whichever peer is up -- with one seed it exited ("Unable to gossip with any peers").
-Local backend only in this slice (the jars come from Maven Central, see ``cassandra_dist``).
-"""
+"""The Cassandra topology: the ring's nodes (the first as seed), its schema, a watcher of each coordinator's
+view, the final read at ALL; the workload's clients (imports the DataStax driver)."""
 
 from __future__ import annotations
 
@@ -22,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,83 +16,24 @@ from cassandra import ConsistencyLevel, Unavailable
 from cassandra.cluster import Cluster, Session
 from cassandra.policies import FallthroughRetryPolicy
 from cassandra.query import SimpleStatement
-from pydantic import BaseModel, ConfigDict, Field
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.cassandra import (
-    KEYSPACE,
-    PATTERNS,
-    PORT,
-    RETRY_ON,
-    TABLE,
-    CassandraClientPattern,
-    make_cluster,
-)
+from chaoskit.clients.cassandra import RETRY_ON, CassandraClientPattern, make_cluster
 from chaoskit.clients.retry import RetryPolicy
-from chaoskit.errors import InfrastructureError, UsageError
+from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.faults import kind_of
-from chaoskit.systems import cassandra_dist as dist
-from chaoskit.systems import cassandra_probe as probe
-from chaoskit.systems.base import (
-    ComposeNode,
-    Event,
-    EventSink,
-    Facts,
-    ImageOf,
-    LocalImage,
-    NodeBook,
-    Progress,
-    System,
-    node_at,
-    validate_experiment,
-    wait_until,
+from chaoskit.systems.base import Event, EventSink, Facts, NodeBook, Progress, node_at, wait_until
+from chaoskit.systems.cassandra import dist, probe
+from chaoskit.systems.cassandra.connection import CassandraConnection
+from chaoskit.systems.cassandra.settings import (
+    IMAGE_LIB,
+    JMX_PORT,
+    KEYSPACE,
+    PORT,
+    SYSTEM_IMAGE,
+    TABLE,
+    CassandraSettings,
 )
-from chaoskit.systems.cassandra_faults import NODETOOL_FAULTS
-
-ROLES = ("any", "two", "all", "others")
-SYSTEM_IMAGE = ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
-IMAGE_LIB = Path("/opt/cassandra/lib")  # the official image's (and chaoskit/cassandra:5.0's) jars
-LEADER_ONLY = ("failover_happened", "old_primary_demoted")  # figures a ring without a primary never has
-JMX_PORT = 7199
-
-
-class CassandraSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    nodes: int = Field(3, ge=3, le=5)
-    replication_factor: int = Field(3, ge=1, le=5)
-    phi_convict_threshold: float = Field(8.0, ge=1, le=16, description="failure detector: lower = faster, "
-                                         "more false positives (default 8)")
-    read_timeout_ms: int = Field(5000, ge=100)
-    write_timeout_ms: int = Field(2000, ge=100)
-    speculative_retry: str = Field("99p", pattern=r"^(?i:none|always|\d+(\.\d+)?(p|percentile|ms))$",
-                                   description="the table's speculative_retry ('99p', '50ms', 'NONE')")
-    parallel_start: bool = Field(True, description="start the non-seed nodes together once the seed answers")
-    hinted_handoff: bool = Field(True, description="hinted_handoff_enabled: coordinators keep writes for an "
-                                 "unreachable replica and replay them when it is back")
-    dynamic_snitch: bool = Field(True, description="rank replicas by latency (false: ring order)")
-    probe_node: str = Field("", description="sample this node's own copy until the final read: events "
-                            "replica-behind / replica-caught-up (metrics caught_up_s, behind_at_end)")
-
-
-@dataclass(frozen=True)
-class CassandraConnection:
-    """How your own driver reaches the ring: its contact points, port and keyspace (table ``writes``:
-    ``p int, id int, PRIMARY KEY (p, id)``, every row in partition 0)."""
-
-    hosts: tuple[str, ...]
-    port: int = PORT
-    keyspace: str = KEYSPACE
-    nodes: dict[str, str] = field(default_factory=dict)  # node name -> address
-
-    def cluster(self, **kwargs: Any) -> Cluster:
-        """The driver's own ``Cluster`` for these contact points; ``kwargs`` override its options."""
-        return Cluster(list(self.hosts), **{"port": self.port, "protocol_version": 5, **kwargs})
-
-    def client(self, **kwargs: Any) -> Session:
-        """A driver ``Session`` on the keyspace, from :meth:`cluster` (``kwargs`` as there); end it with
-        ``session.cluster.shutdown()``."""
-        return self.cluster(**kwargs).connect(self.keyspace)
 
 
 def _answers(address: str) -> bool:
@@ -360,54 +287,3 @@ class CassandraTopology(NodeBook):
                 except (*RETRY_ON, InfrastructureError) as exc:
                     errors.append(f"{address or 'any'}: {type(exc).__name__}: {exc}")
         raise InfrastructureError("no coordinator answered the final read at ALL: " + "; ".join(errors)[:400])
-
-
-class CassandraSystem(ImageOf):
-    name, image = "cassandra", SYSTEM_IMAGE
-    run_weight = 2.0  # three JVMs of ~600 MB that start in 12-40 s
-    local_image: LocalImage | None = LocalImage("chaoskit/cassandra:5.0", "cassandra", dist.stage_image)
-    client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
-    native_faults: tuple[str, ...] = tuple(kind_of(f) for f in NODETOOL_FAULTS)
-
-    def validate(self, exp: Experiment) -> None:
-        validate_experiment(exp, CassandraSettings, PATTERNS, self.native_faults, ROLES,
-                            lambda s: {f"cassandra-{i + 1}" for i in range(s.nodes)})
-        settings = CassandraSettings.model_validate(exp.topology)
-        if settings.probe_node:
-            first = f"cassandra-{probe.first_replica(dist.tokens(settings.nodes)) + 1}"
-            if settings.probe_node != first or settings.dynamic_snitch:
-                raise ValueError(f"topology.probe_node: only the first replica of partition 0 ({first}) with "
-                                 "dynamic_snitch: false reads its own copy at ONE")
-        for i, expectation in enumerate(exp.expect):
-            if expectation.metric in LEADER_ONLY:
-                raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a leaderless system")
-
-    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> CassandraTopology:
-        if getattr(backend, "addressing", "direct") == "published":
-            raise UsageError("cassandra on Docker Desktop (published ports) is not supported yet: the driver "
-                             "connects to the addresses the nodes announce; use a Linux Docker host or --backend local")
-        return CassandraTopology(exp, backend, workdir)
-
-    def binaries(self) -> dict[str, str]:
-        """``java``, and ``mvn`` until the jars are fetched."""
-        need = ("java",) if dist.fetched() else ("java", "mvn")
-        return {b: dist.INSTALL_HINT for b in need}
-
-    def compose_nodes(self, net: str) -> list[ComposeNode]:
-        """Three nodes started together (every one a seed, tokens given, no bootstrap), each with the
-        ``cassandra.yaml`` chaoskit writes; data in the container. No keyspace: create your own."""
-        s = CassandraSettings()
-        addresses = [f"{net}.{10 + i}" for i in range(s.nodes)]
-        conf, data = Path("/etc/chaoskit-cassandra"), Path("/var/lib/cassandra")
-        nodes = []
-        for i, address in enumerate(addresses):
-            text = dist.config_yaml(name=f"cassandra-{i + 1}", address=address, seeds=addresses,
-                                    token=dist.tokens(s.nodes)[i], directory=data, phi=s.phi_convict_threshold,
-                                    read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms)
-            argv = dist.jvm_argv(lib=IMAGE_LIB, conf=conf, directory=data, jmx_port=JMX_PORT)
-            files = ((str(conf / "cassandra.yaml"), text), (str(conf / "logback.xml"), dist.LOGBACK))
-            nodes.append(ComposeNode(f"cassandra-{i + 1}", address, argv, files=files))
-        return nodes
-
-
-SYSTEM: System = CassandraSystem()  # typed: mypy checks it against the System protocol

@@ -1,7 +1,6 @@
-"""What chaoskit reads of a running OpenSearch cluster, and the events it draws from it: a helper of
-:mod:`chaoskit.systems.opensearch` (no ``SYSTEM``). Its own plain HTTP (urllib, one node at a time), each
-node's local view of the cluster state, the watcher's loop over those views, and the final read (every value,
-by search)."""
+"""What chaoskit reads of a running OpenSearch cluster, and the events it draws from it (no driver): its
+own plain HTTP (urllib, one node at a time), each node's local view of the cluster state, the watcher's
+loop over those views, and the final read (every value, by search)."""
 
 from __future__ import annotations
 
@@ -12,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chaoskit.clients.opensearch import INDEX, PORT
 from chaoskit.errors import InfrastructureError
 from chaoskit.systems.base import Event, EventSink
+from chaoskit.systems.opensearch.settings import INDEX, PORT
 
 # -- chaoskit's own HTTP (not the workload's client): urllib, one node at a time ------------------------------
 

@@ -1,6 +1,5 @@
-"""OpenSearch's native faults (a helper of :mod:`chaoskit.systems.opensearch`, which registers them by
-importing this module): ``exclude-node``, ``close-index``, ``disk-watermark``. Each acts through the
-topology's own REST calls (to the elected manager, else any node that answers)."""
+"""OpenSearch's native faults (no driver): ``exclude-node``, ``close-index``, ``disk-watermark``. Each acts
+through the topology's own REST calls (to the elected manager, else any node that answers)."""
 
 from __future__ import annotations
 
@@ -10,17 +9,17 @@ from typing import TYPE_CHECKING, Literal
 from pydantic.dataclasses import dataclass as fault_model
 
 from chaoskit.backends.base import Backend, Node
-from chaoskit.clients.opensearch import INDEX
 from chaoskit.errors import InfrastructureError
 from chaoskit.faults import CONFIG, NativeFault, register
 from chaoskit.systems.base import Topology, own_topology
+from chaoskit.systems.opensearch.settings import INDEX
 
 if TYPE_CHECKING:
-    from chaoskit.systems.opensearch import OpenSearchTopology
+    from chaoskit.systems.opensearch.topology import OpenSearchTopology
 
 
 def _own(topology: Topology, kind: str) -> OpenSearchTopology:
-    from chaoskit.systems.opensearch import OpenSearchTopology  # this module is imported by that one
+    from chaoskit.systems.opensearch.topology import OpenSearchTopology  # a running cluster: its driver is there
 
     return own_topology(topology, OpenSearchTopology, kind)
 

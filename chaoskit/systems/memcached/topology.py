@@ -1,65 +1,22 @@
-"""Memcached 1.6, three nodes: the ElastiCache for Memcached stand-in. A cache, not a database.
-
-Each node is a plain ``memcached`` with nothing shared: no replication, no node-to-node traffic at all
-(ElastiCache Memcached has none either). Which node holds a key is the *client's* choice (pymemcache's
-``HashClient``: rendezvous hashing over the servers it was given). A killed node loses everything it held
-and comes back empty. So there is no primary, no failover and no acknowledged write to lose: the figures
-that matter are the hit ratio, the errors the application sees and the misses on keys it had cached
-(:mod:`chaoskit.cache_checks`).
-
-The local backend runs Debian's ``memcached`` (one per network namespace); the docker backend the official
-``memcached`` image (``CHAOSKIT_MEMCACHED_IMAGE``) or the one ``chaoskit images`` builds from Debian's package.
-"""
+"""The Memcached topology: independent nodes, polled for who answers; the workload's clients (imports
+pymemcache)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from pymemcache.client.base import Client as NodeClient
-from pymemcache.client.hash import HashClient
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
-from chaoskit.clients.memcached import PATTERNS, PORT, MemcachedClientPattern
+from chaoskit.clients.memcached import MemcachedClientPattern
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
-from chaoskit.systems.base import (
-    ComposeNode,
-    Event,
-    EventSink,
-    Facts,
-    ImageOf,
-    LocalImage,
-    NodeBook,
-    Progress,
-    System,
-    node_at,
-    validate_experiment,
-    wait_until,
-)
-
-SYSTEM_IMAGE = ("CHAOSKIT_MEMCACHED_IMAGE", "memcached:1.6")
-ROLES = ("any", "all", "others")
-LEADER_ONLY = ("failover_happened", "old_primary_demoted", "lost_writes", "lost_fraction", "stale_reads",
-               "stale_fraction", "info_writes_applied")  # figures a cache of independent nodes never has
-CLIENT_OPTIONS = ("keys", "retry_attempts", "retry_timeout_s", "dead_timeout_s")
-DEFAULTS: dict[str, Any] = {"keys": 200, "retry_attempts": 2, "retry_timeout_s": 1.0, "dead_timeout_s": 60.0}
-
-
-class MemcachedSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    nodes: int = Field(3, ge=2, le=5)
-    memory_mb: int = Field(64, ge=16, le=1024, description="each node's item memory (-m)")
-
-
-def memcached_argv(memory_mb: int) -> tuple[str, ...]:
-    """One node: TCP 11211 on every address, no UDP; ``-u nobody`` is what root needs (ignored otherwise)."""
-    return ("memcached", "-l", "0.0.0.0", "-p", str(PORT), "-U", "0", "-m", str(memory_mb), "-c", "1024",
-            "-u", "nobody")
+from chaoskit.systems.base import Event, EventSink, Facts, NodeBook, Progress, node_at, wait_until
+from chaoskit.systems.memcached.connection import MemcachedConnection
+from chaoskit.systems.memcached.settings import DEFAULTS, PORT, MemcachedSettings, memcached_argv, memcached_image
 
 
 def _answers(addr: tuple[str, int], timeout: float = 0.3) -> bool:
@@ -68,22 +25,6 @@ def _answers(addr: tuple[str, int], timeout: float = 0.3) -> bool:
         return bool(client.version())
     finally:
         client.close()
-
-
-@dataclass(frozen=True)
-class MemcachedConnection:
-    """How your own pymemcache reaches the nodes (``servers``: (host, port) this process reaches)."""
-
-    servers: tuple[tuple[str, int], ...]
-    nodes: dict[str, tuple[str, int]] = field(default_factory=dict)  # node name -> (host, port)
-
-    def client(self, **kwargs: Any) -> HashClient:
-        """pymemcache's ``HashClient`` over every node, the recommended way: ``ignore_exc=True`` (a dead node
-        is a miss, not an error), a node marked dead after 2 failed retries 1 s apart and tried again after
-        60 s; ``kwargs`` override any of its options."""
-        opts: dict[str, Any] = {"ignore_exc": True, "connect_timeout": 0.5, "timeout": 0.5, "retry_attempts": 2,
-                                "retry_timeout": 1.0, "dead_timeout": 60.0, "default_noreply": False, **kwargs}
-        return HashClient(list(self.servers), **opts)
 
 
 class MemcachedTopology(NodeBook):
@@ -101,7 +42,7 @@ class MemcachedTopology(NodeBook):
             d.mkdir(parents=True, exist_ok=True)
             d.chmod(0o777)
             self._start(NodeSpec(name, memcached_argv(self.settings.memory_mb), d, PORT,
-                                 image=MemcachedSystem().images()[0]))
+                                 image=memcached_image()))
         progress(f"started {len(self.names)} memcached nodes (no replication)")
 
     def wait_ready(self, timeout: float) -> None:
@@ -185,32 +126,3 @@ class MemcachedTopology(NodeBook):
             finally:
                 node.close()
         return sorted(found)
-
-
-class MemcachedSystem(ImageOf):
-    name, image = "memcached", SYSTEM_IMAGE
-    run_weight = 0.5  # three small C processes
-    local_image = LocalImage("chaoskit/memcached:1.6", "memcached")  # Debian's memcached 1.6
-    client_patterns, roles, settings_model = PATTERNS, ROLES, MemcachedSettings
-    native_faults: tuple[str, ...] = ()
-
-    def validate(self, exp: Experiment) -> None:
-        validate_experiment(exp, MemcachedSettings, PATTERNS, self.native_faults, ROLES,
-                            lambda s: {f"memcached-{i + 1}" for i in range(s.nodes)}, client_options=CLIENT_OPTIONS)
-        for i, expectation in enumerate(exp.expect):
-            if expectation.metric in LEADER_ONLY:
-                raise ValueError(f"expect.{i}.metric: {expectation.metric} does not apply to a cache")
-
-    def topology(self, exp: Experiment, backend: Backend, workdir: Path) -> MemcachedTopology:
-        return MemcachedTopology(exp, backend, workdir)
-
-    def binaries(self) -> dict[str, str]:
-        return {"memcached": "apt-get install -y memcached"}
-
-    def compose_nodes(self, net: str) -> list[ComposeNode]:
-        settings = MemcachedSettings()
-        return [ComposeNode(f"memcached-{i + 1}", f"{net}.{10 + i}", memcached_argv(settings.memory_mb))
-                for i in range(settings.nodes)]
-
-
-SYSTEM: System = MemcachedSystem()  # typed: mypy checks it against the System protocol
