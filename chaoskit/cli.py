@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import sys
@@ -356,20 +355,6 @@ def cmd_recount(run_dirs: list[Path]) -> int:
     return worst
 
 
-def permission_problem(exc: PermissionError) -> str:
-    """One line for a permission this user lacks, naming the path and its owner, and what to do."""
-    import pwd
-
-    path = str(exc.filename or "")
-    owner = ""
-    existing = next((p for p in (Path(path), *Path(path).parents) if p.exists()), None) if path else None
-    with contextlib.suppress(OSError, KeyError):
-        owner = pwd.getpwuid(existing.stat().st_uid).pw_name if existing else ""
-    whose = f" ({existing} belongs to {owner})" if owner else ""
-    return (f"{exc.strerror or 'permission denied'}: {path}{whose} -- another user's file in the way: "
-            "remove it as that user, or use a directory of your own")
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -396,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chaoskit: {exc}", file=sys.stderr)
         return exc.exit_code
     except PermissionError as exc:  # a file another user made (root's runs/, a shared directory): one line
-        print(f"chaoskit: {permission_problem(exc)}", file=sys.stderr)
+        print(f"chaoskit: {console.permission_problem(exc)}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("chaoskit: interrupted", file=sys.stderr)
