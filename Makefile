@@ -1,5 +1,6 @@
 # chaoskit -- `make chaos-redis` runs the Redis experiments, `make test` runs the test suite.
-# Both do all their own set-up: OS packages (as root, via apt), a virtualenv and Python deps.
+# Both do all their own set-up: a virtualenv and Python deps, and what their backend needs -- as root the OS
+# packages via apt; as a user with Docker only the locally built images where no registry answers.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,13 +14,17 @@ SYSTEMS = $(basename $(notdir $(wildcard scripts/setup.d/*.sh)))
 export CHAOSKIT_TIMINGS ?= $(CURDIR)/.make-timings
 T = scripts/timed.sh
 
-.PHONY: setup system-deps docker images postgres-image test test-unit lint bench cleanup clean
-# (chaos-% and bench-% are pattern rules: make does not search pattern rules for .PHONY targets)
+.PHONY: setup system-deps venv-deps docker images postgres-image test test-unit lint bench cleanup clean
+# (chaos-%, deps-% and bench-% are pattern rules: make does not search pattern rules for .PHONY targets)
 
 setup: system-deps $(VENV)/.installed
 
 system-deps:
 	@$(T) "OS packages (apt, if missing)" scripts/setup-system.sh $(SYSTEMS)
+
+# what the venv alone needs (python3-venv): the unit tests and lint need nothing else
+venv-deps:
+	@scripts/setup-system.sh --backend venv
 
 # Docker engine (installed and started when missing) and locally built images (cached).
 docker:
@@ -38,17 +43,25 @@ $(VENV)/.installed: pyproject.toml
 
 # `make chaos-<system>`: that system's experiments with the default backend, side by side (JOBS=auto: from
 # the machine's cores and memory; JOBS=1 one after another), a verdict table and the suite report.
-chaos-%: setup
+# Set-up per backend (scripts/setup-system.sh --path): as root, or with BACKEND=local, the local backend's OS
+# packages (apt); as a user whose Docker daemon answers, or with BACKEND=docker, only the venv and the images
+# `chaoskit images --system` builds where no registry gives the official ones; neither: one line, exit 3.
+deps-%:
+	@MAKE_TARGET=chaos-$* $(T) "OS packages for $* ($(BACKEND) backend)" scripts/setup-system.sh --backend $(BACKEND) $*
+
+chaos-%: deps-% $(VENV)/.installed
+	@if [ "$$(scripts/setup-system.sh --path $(BACKEND))" = docker ]; then \
+	  $(T) "local images for $* (where no registry answers)" $(BIN)/chaoskit images --system $*; fi
 	$(BIN)/chaoskit run --system $* --backend $(BACKEND) -j $(JOBS)
 
 # There is no official image with Patroni: with a Docker daemon and a registry, build one on the
-# official postgres:15 image (chaoskit/images/postgres); without, --backend auto falls back to local.
+# official postgres:15 image (chaoskit/images/postgres); without, `chaoskit images` builds it on Debian.
 PG_IMAGE ?= $${CHAOSKIT_POSTGRES_IMAGE:-chaoskit/postgres-patroni:15}
 postgres-image:
 	@if docker info >/dev/null 2>&1 && ! docker image inspect $(PG_IMAGE) >/dev/null 2>&1; then \
 	  echo "building $(PG_IMAGE) on the official postgres:15 image (adds Debian's Patroni, etcd, HAProxy)"; \
 	  docker build -q --force-rm --build-arg BASE=postgres:15 -t $(PG_IMAGE) chaoskit/images/postgres >/dev/null 2>&1 \
-	    || echo "could not build it (no registry?): --backend auto will use the local backend"; \
+	    || echo "could not build it on postgres:15 (no registry?): chaoskit images builds it on Debian's PostgreSQL"; \
 	fi
 chaos-postgres: postgres-image
 
@@ -63,10 +76,11 @@ test: setup images
 	  $(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup --durations=15 || status=$$?; \
 	  echo "make test, step by step:"; cat $(CHAOSKIT_TIMINGS) 2>/dev/null; rm -f $(CHAOSKIT_TIMINGS); exit $$status
 
-test-unit: setup
+# the fast tier: no root, no Docker, no server binaries (the venv only)
+test-unit: venv-deps $(VENV)/.installed
 	$(BIN)/pytest tests/unit
 
-lint: setup
+lint: venv-deps $(VENV)/.installed
 	$(BIN)/ruff check chaoskit tests benchmarks examples
 	$(BIN)/mypy chaoskit
 
@@ -75,7 +89,7 @@ bench: bench-redis
 bench-%: setup images
 	env $$($(BIN)/chaoskit images --env) $(BIN)/python benchmarks/bench_$*.py --backends local docker
 
-cleanup: setup
+cleanup: venv-deps $(VENV)/.installed
 	$(BIN)/chaoskit cleanup
 
 clean:

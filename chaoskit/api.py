@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 from pydantic import ValidationError
 
 from chaoskit import toxiproxy
-from chaoskit.backends import make_backend, resolve_backend_name
+from chaoskit.backends import make_backend
 from chaoskit.backends.base import Backend
+from chaoskit.choice import Needs, choose
 from chaoskit.drivers import require_drivers
 from chaoskit.errors import InfrastructureError, UsageError
 from chaoskit.experiment import ClientSpec, Expectation, Experiment
@@ -126,21 +127,16 @@ class Cluster(Generic[ConnT, ClientT]):
     def start(self) -> Cluster[ConnT, ClientT]:
         """Start every node and wait until the system is ready. Raises InfrastructureError (with the
         failing node's log tail) or MissingDependencyError; nothing is left behind when it does."""
-        from chaoskit.runner import check_binaries
-
         if self._backend is not None:
             raise UsageError(f"this {self.system_name} cluster is already started")
-        chosen = "local" if self.toxics and self.requested_backend == "auto" else resolve_backend_name(
-            self.requested_backend, self._system.images())
-        check_binaries(self.system_name, chosen)
-        if self.toxics:
-            toxiproxy.refuse(chosen)
-            proxy_binary = toxiproxy.server_binary(self._progress)
+        choice = choose(self.requested_backend, Needs(self.system_name, toxics=self.toxics))
+        if self.toxics and choice.backend == "local":
+            toxiproxy.server_binary(self._progress)  # built now (once): no Go is exit 3 before anything starts
         self.run_id = secrets.token_hex(3)
         workdir = Path(tempfile.gettempdir()) / f"chaoskit-{self.run_id}"
         self.workdir = str(workdir)
-        self._backend = backend = make_backend(chosen, self.run_id, str(workdir))
-        self._progress(f"backend: {backend.name} (run {self.run_id})")
+        self._backend = backend = make_backend(choice.backend, self.run_id, str(workdir), stand_ins=choice.stand_ins)
+        self._progress(f"backend: {backend.name} (run {self.run_id})" + (f"; {choice.note}" if choice.note else ""))
         try:
             exp = lab_experiment(self.system_name, self._system, self.settings)
             topology = self._system.topology(exp, backend, workdir)
@@ -149,8 +145,7 @@ class Cluster(Generic[ConnT, ClientT]):
             topology.up(self._progress)
             topology.wait_ready(self.ready_timeout)
             if self.toxics:
-                self._toxiproxy = toxiproxy.put_on_client_path(topology, backend, proxy_binary,
-                                                               self._system.images()[0], self._progress)
+                self._toxiproxy = toxiproxy.put_on_client_path(topology, backend, self._progress)
             self._progress(f"ready in {time.monotonic() - started:.1f}s")
         except BaseException:
             self.stop()
@@ -342,12 +337,13 @@ def cluster(system: str, backend: str = "auto", *, progress: Progress | None = N
             ready_timeout: float = 60.0, toxics: bool = False, **settings: Any) -> Cluster[Any, Any]:
     """A :class:`Cluster` of ``system`` (not started yet: use it in a ``with`` block).
 
-    ``backend``: ``auto`` (docker when a daemon answers and the image is there, else local), ``local``
-    or ``docker``. ``settings``: the system's topology knobs, as under ``topology:`` in an experiment
-    file (e.g. ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError.
+    ``backend``: ``auto`` (docker when a daemon answers and the images are there, pullable or built here by
+    ``chaoskit images``; else local, on Linux as root; see :mod:`chaoskit.choice`), ``local`` or ``docker``.
+    ``settings``: the system's topology knobs, as under ``topology:`` in an experiment file (e.g.
+    ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError.
     ``progress`` receives one line per step (``print`` to watch it start). ``toxics=True`` puts Toxiproxy
     between your clients (``connection``, ``client()``) and the data nodes, for the toxic faults
-    (``chaoskit.toxics``: ``Latency``, ``Timeout``, ...); ``auto`` then means the local backend.
+    (``chaoskit.toxics``: ``Latency``, ``Timeout``, ...).
     """
     return Cluster(system, backend, progress=progress, ready_timeout=ready_timeout, toxics=toxics, **settings)
 

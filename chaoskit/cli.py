@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     img.add_argument("--force", action="store_true", help="rebuild every image, even if up to date")
     img.add_argument("--env", action="store_true",
                      help="build nothing; print VAR=TAG for each system's image: the local one unless VAR is set")
+    img.add_argument("--system", help="only what this system's docker runs need and no registry gives")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
     rec = sub.add_parser("recount", help="recount a run's figures from history.jsonl and compare with its journal")
@@ -296,13 +297,13 @@ def cmd_compose(system: str, output: Path | None) -> int:
     return 0
 
 
-def cmd_images(force: bool, env: bool = False) -> int:
+def cmd_images(force: bool, env: bool = False, system: str | None = None) -> int:
     from chaoskit.images import build_images, image_env
 
     if env:
         sys.stdout.write("".join(f"{var}={tag}\n" for var, tag in image_env().items()))
         return 0
-    build_images(force=force, say=lambda msg: print(msg, flush=True))
+    build_images(force=force, say=lambda msg: print(msg, flush=True), system=system)
     return 0
 
 
@@ -372,13 +373,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "compose":
             return cmd_compose(args.system, args.output)
         if args.cmd == "images":
-            return cmd_images(args.force, args.env)
+            return cmd_images(args.force, args.env, args.system)
         if args.cmd == "recount":
             return cmd_recount(args.run_dirs)
         return cmd_report(args.run_dir)
     except ChaoskitError as exc:
         print(f"chaoskit: {exc}", file=sys.stderr)
         return exc.exit_code
+    except PermissionError as exc:  # a file another user made (root's runs/, a shared directory): one line
+        print(f"chaoskit: {console.permission_problem(exc)}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("chaoskit: interrupted", file=sys.stderr)
         return 130

@@ -1,11 +1,14 @@
-"""Terminal output: timestamped progress and verdict tables (colour only on a TTY)."""
+"""Terminal output: timestamped progress and verdict tables (colour only on a TTY); the one line a permission
+problem gets."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from chaoskit.checkers import Valid
 from chaoskit.verdicts import Check
@@ -65,3 +68,17 @@ def check_table(checks: Sequence[Check], color: bool = True) -> str:
 
 def verdict_line(name: str, verdict: str, out_dir: str) -> str:
     return f"{paint(verdict.upper(), verdict)}  {name}  ->  {out_dir}/report.html"
+
+
+def permission_problem(exc: PermissionError) -> str:
+    """One line for a permission this user lacks, naming the path and its owner, and what to do."""
+    import pwd
+
+    path = str(exc.filename or "")
+    owner = ""
+    existing = next((p for p in (Path(path), *Path(path).parents) if p.exists()), None) if path else None
+    with contextlib.suppress(OSError, KeyError):
+        owner = pwd.getpwuid(existing.stat().st_uid).pw_name if existing else ""
+    whose = f" ({existing} belongs to {owner})" if owner else ""
+    return (f"{exc.strerror or 'permission denied'}: {path}{whose} -- another user's file in the way: "
+            "remove it as that user, or use a directory of your own")

@@ -10,8 +10,9 @@ renamed or deleted file is answered within ~1 ms, measured on 2.90). The system'
 atomically (temporary file + rename) -- no signal to dnsmasq, no chaoskit process in the loop.
 
 On the local backend dnsmasq runs in the hub namespace on the subnet's third address (Toxiproxy
-has the second); on docker (routed addressing) it runs on this host's loopback. Either way it is
-ledgered like a node: ``chaoskit cleanup`` ends it.
+has the second); on docker (routed addressing) it is one more container of the run, of the image
+``chaoskit/dnsmasq``, on the run's network just below Toxiproxy's address: nothing on the host. Either
+way it is ledgered like a node: ``chaoskit cleanup`` ends it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import contextlib
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chaoskit.backends.base import Backend
+from chaoskit.backends.base import Backend, Node, NodeSpec
+from chaoskit.backends.docker_images import DNS_IMAGE
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
 from chaoskit.systems.base import Event
 
@@ -141,23 +142,24 @@ def lookup(res: dns.resolver.Resolver, name: str) -> tuple[list[str], int]:
 
 
 def refuse(backend_name: str) -> None:
-    """DNS endpoints run on the local backend, and on docker with routed addressing (the clients connect
-    to the in-network addresses the records hold). UsageError (exit 2) elsewhere; no dnsmasq: exit 3."""
+    """DNS endpoints run on the local backend (with this host's dnsmasq: else exit 3), and on docker with routed
+    addressing (the clients connect to the in-network addresses the records hold). UsageError (exit 2) elsewhere."""
     if backend_name == "docker":
         from chaoskit.backends.docker import addressing
 
         if addressing() != "routed":
             raise UsageError("dns: DNS endpoints on the docker backend need routed addressing (a Linux daemon)")
-    elif backend_name != "local":
+        return
+    if backend_name != "local":
         raise UsageError(f"dns: DNS endpoints are not supported on the {backend_name} backend")
     if shutil.which("dnsmasq") is None:
         raise MissingDependencyError("`dnsmasq` not found: apt-get install -y dnsmasq-base (or run `make setup`)")
 
 
 def zone_for(backend: Backend, run_id: str, workdir: Path, ttl_s: int) -> DnsZone:
-    """The zone of a run: local, served in the hub namespace on the subnet's third address; docker, on this
-    host's loopback (only the runner's clients resolve; the hooks in the containers write through the
-    work directory's bind mount, and inotify sees their writes)."""
+    """The zone of a run: local, served in the hub namespace on the subnet's third address; docker, by a
+    container on the run's network at the subnet's eighth host address (the hooks in the node containers
+    write through the work directory's bind mount, and the server's inotify sees their writes)."""
     from chaoskit.backends.docker import DockerBackend
     from chaoskit.backends.local import LocalBackend
 
@@ -165,19 +167,17 @@ def zone_for(backend: Backend, run_id: str, workdir: Path, ttl_s: int) -> DnsZon
     if isinstance(backend, LocalBackend):
         return DnsZone(f"{run_id}.{DOMAIN}", (str(list(backend.subnet.hosts())[2]), PORT), hosts_dir, ttl_s)
     if isinstance(backend, DockerBackend):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        return DnsZone(f"{run_id}.{DOMAIN}", ("127.0.0.1", port), hosts_dir, ttl_s)
+        return DnsZone(f"{run_id}.{DOMAIN}", (str(list(backend.subnet.hosts())[7]), PORT), hosts_dir, ttl_s)
     raise UsageError(f"dns: not supported on the {backend.name} backend")
 
 
 class DnsServer:
-    """dnsmasq as a process of the run: in the hub namespace (local), or on this host (docker)."""
+    """dnsmasq as a process of the run in the hub namespace (local), or a container of the run (docker)."""
 
     def __init__(self, backend: Backend, zone: DnsZone) -> None:
         self.backend, self.zone = backend, zone
         self.proc: subprocess.Popen[bytes] | None = None
+        self.node: Node | None = None  # docker: the server's container
 
     def argv(self) -> list[str]:
         z = self.zone
@@ -200,31 +200,46 @@ class DnsServer:
         return ["ip", "netns", "exec", hub]
 
     def start(self, timeout: float = 10.0) -> None:
-        import dns.exception  # dnspython: a run with DNS endpoints has it (chaoskit[redis] / [postgres])
+        """Start dnsmasq and wait until it answers for the zone; InfrastructureError (with its log) otherwise."""
+        from chaoskit.backends.docker import DockerBackend
 
-        netns = self._netns()
         workdir = self.zone.hosts_dir.parent
         self.zone.hosts_dir.mkdir(parents=True, exist_ok=True)
         self.zone.hosts_dir.chmod(0o777)  # hooks run as the servers' users (postgres)
         self.zone.write("ns", [(self.zone.server[0], "ns")])
         log_path = workdir / "dnsmasq.log"
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen([*netns, *self.argv()], cwd=workdir, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.backend.ledger.record("process", "dnsmasq", self.proc.pid)
+        if isinstance(self.backend, DockerBackend):
+            self.backend.addresses["dns"] = self.zone.server[0]
+            node = self.node = self.backend.start(NodeSpec("dns", tuple(self.argv()), workdir, PORT, image=DNS_IMAGE))
+            alive, tail = (lambda: self.backend.is_running(node)), (lambda: self.backend.log_tail(node))
+        else:
+            netns = self._netns()
+            with log_path.open("ab") as log:
+                proc = self.proc = subprocess.Popen([*netns, *self.argv()], cwd=workdir, stdout=log,
+                                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                    start_new_session=True)
+            self.backend.ledger.record("process", "dnsmasq", proc.pid)
+            alive, tail = (lambda: proc.poll() is None), (lambda: log_path.read_text(errors="replace")[-1500:])
+        self._wait_answering(timeout, alive, tail)
+
+    def _wait_answering(self, timeout: float, alive: Callable[[], bool], tail: Callable[[], str]) -> None:
+        import dns.exception  # dnspython: a run with DNS endpoints has it (chaoskit[redis] / [postgres])
+
         res_ = resolver(self.zone.server, 0.2)
         deadline = time.monotonic() + timeout
         while True:
             with contextlib.suppress(dns.exception.DNSException, OSError):
                 if lookup(res_, self.zone.name("ns"))[0]:
                     return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-1500:]
-                raise InfrastructureError("dnsmasq did not answer for the run's zone", tail)
+            if not alive() or time.monotonic() > deadline:
+                raise InfrastructureError("dnsmasq did not answer for the run's zone", tail())
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """End dnsmasq. Never raises."""
+        """End dnsmasq (docker: kill its container; teardown removes it). Never raises."""
+        if self.node is not None:
+            with contextlib.suppress(Exception):
+                self.backend.kill(self.node)
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):

@@ -6,13 +6,17 @@ They provide the same binaries as the official images; the build contexts are pa
 when its Dockerfile changed (the Dockerfile's hash is kept in the label ``io.chaoskit.dockerfile``), or
 with ``force``.
 
-The base of them all is ``chaoskit/debian:bookworm`` (debootstrap --variant=minbase + docker import);
-``chaoskit/nettools`` (iptables) runs partitions from a helper container.
+The base of them all is ``chaoskit/debian:bookworm``: the official ``debian:bookworm`` where a registry gives
+it, else a minimal Debian made here -- by debootstrap as root, or by mmdebstrap in a user namespace for
+anyone else -- and ``docker import``-ed. ``chaoskit/nettools`` (iptables) runs partitions from a helper
+container, ``chaoskit/dnsmasq`` the DNS endpoints on docker; ``chaoskit/toxiproxy`` stands in for Toxiproxy's.
+
+Where no registry answers, a docker run uses these images by itself (:func:`stand_ins`): nobody exports
+anything. ``chaoskit images --system NAME`` builds only what that system's docker runs need and cannot pull.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -20,21 +24,27 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from chaoskit import toxiproxy
+from chaoskit.backends.docker_images import DNS_IMAGE, NET_IMAGE
 from chaoskit.errors import InfrastructureError, MissingDependencyError
-from chaoskit.resources import image_context
+from chaoskit.resources import DOCKERFILE_LABEL, dockerfile_hash, image_context
 from chaoskit.systems.base import LocalImage
 
 BASE = "chaoskit/debian:bookworm"
-LABEL = "io.chaoskit.dockerfile"
-HELPERS = (LocalImage("chaoskit/nettools", "nettools"),)  # not a system's: iptables for partitions
+OFFICIAL_BASE = "debian:bookworm"  # what BASE is where a registry answers
+LABEL = DOCKERFILE_LABEL
+STAGE_LABEL = "io.chaoskit.stage"  # on a build stage of a multi-stage Dockerfile: its leftover image is pruned
+NETTOOLS = LocalImage(NET_IMAGE, "nettools")  # not a system's: iptables for partitions from a helper container
+DNSMASQ = LocalImage(DNS_IMAGE, "dnsmasq")  # the DNS server of DNS endpoints on docker
+TOXIPROXY = LocalImage(toxiproxy.LOCAL_TAG, "toxiproxy", stage=toxiproxy.stage_image)
+HELPERS = (NETTOOLS, DNSMASQ, TOXIPROXY)
+NONROOT_BASE = (f"cannot make the base image {BASE} as a user: no registry gives {OFFICIAL_BASE} and debootstrap "
+                "needs root -- build the images once as root (`sudo make images`: every user of this Docker "
+                "daemon shares them), or have mmdebstrap and uidmap installed (`sudo apt-get install mmdebstrap "
+                "uidmap`) and run `chaoskit images` again: it then makes the base in a user namespace")
 DEBOOTSTRAP_LOG = Path(tempfile.gettempdir()) / f"chaoskit-debootstrap-{os.getuid()}.log"  # per user: /tmp is shared
 
 Say = Callable[[str], None]
-
-
-def dockerfile_hash(context: Path) -> str:
-    """The label value an image built from ``context`` carries (first 16 hex digits of its Dockerfile's sha256)."""
-    return hashlib.sha256((context / "Dockerfile").read_bytes()).hexdigest()[:16]
 
 
 def _docker(*args: str, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,9 +61,28 @@ def _exists(tag: str) -> bool:
 
 
 def build_base(force: bool, say: Say) -> bool:
-    """``chaoskit/debian:bookworm`` from debootstrap, unless it exists. Returns whether it was built."""
+    """``chaoskit/debian:bookworm`` unless it exists: the official image where a registry gives it, else made
+    here (root: debootstrap; anyone else: mmdebstrap in a user namespace). Returns whether it was made.
+    MissingDependencyError (one line, how) when none of these can be done."""
     if not force and _exists(BASE):
         return False
+    if _docker("pull", "-q", OFFICIAL_BASE).returncode == 0:
+        say(f"base image {BASE}: the official {OFFICIAL_BASE}")
+        if _docker("tag", OFFICIAL_BASE, BASE).returncode != 0:
+            raise InfrastructureError(f"docker tag {OFFICIAL_BASE} {BASE} failed")
+        return True
+    mirror = os.environ.get("CHAOSKIT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+    if os.geteuid() == 0:
+        _debootstrap(mirror, say)
+    elif shutil.which("mmdebstrap") and shutil.which("newuidmap"):
+        _mmdebstrap(mirror, say)
+    else:
+        raise MissingDependencyError(NONROOT_BASE)
+    return True
+
+
+def _debootstrap(mirror: str, say: Say) -> None:
+    """The base by debootstrap (root): a minbase tree in a temporary directory, imported with tar."""
     if shutil.which("debootstrap") is None:
         say("installing debootstrap")
         apt = subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], capture_output=True, text=True,
@@ -61,19 +90,35 @@ def build_base(force: bool, say: Say) -> bool:
         if apt.returncode != 0:
             raise MissingDependencyError(f"cannot build {BASE}: debootstrap is missing and apt-get failed",
                                          apt.stderr[-2000:])
-    mirror = os.environ.get("CHAOSKIT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     say(f"building base image {BASE} with debootstrap (~1 min)")
     with tempfile.TemporaryDirectory(prefix="chaoskit-rootfs.") as root, DEBOOTSTRAP_LOG.open("w") as log:
         boot = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", root, mirror], stdout=log,
                               stderr=subprocess.STDOUT, check=False)
         if boot.returncode != 0:
-            tail = "\n".join(DEBOOTSTRAP_LOG.read_text(errors="replace").splitlines()[-20:])
-            raise InfrastructureError(f"debootstrap failed (log: {DEBOOTSTRAP_LOG})", tail)
+            raise InfrastructureError(f"debootstrap failed (log: {DEBOOTSTRAP_LOG})", _log_tail())
         with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar:
             imported = _docker("import", "-", BASE, stdin=tar.stdout.fileno() if tar.stdout else None)
         if tar.returncode != 0 or imported.returncode != 0:
             raise InfrastructureError(f"docker import of {BASE} failed: {imported.stderr.strip()}")
-    return True
+    DEBOOTSTRAP_LOG.unlink(missing_ok=True)  # kept only when it failed
+
+
+def _mmdebstrap(mirror: str, say: Say) -> None:
+    """The base by mmdebstrap as this user (``--mode=unshare``: root only in a user namespace, through this
+    user's /etc/subuid range); its tarball goes straight to ``docker import``, nothing is left in /tmp."""
+    say(f"building base image {BASE} with mmdebstrap in a user namespace (~20 s)")
+    with DEBOOTSTRAP_LOG.open("w") as log, subprocess.Popen(
+            ["mmdebstrap", "--mode=unshare", "--variant=minbase", "bookworm", "-", mirror],
+            stdout=subprocess.PIPE, stderr=log) as boot:
+        imported = _docker("import", "-", BASE, stdin=boot.stdout.fileno() if boot.stdout else None)
+    if boot.returncode != 0 or imported.returncode != 0:
+        raise InfrastructureError(f"mmdebstrap (user namespace) failed: it needs a range of this user in "
+                                  f"/etc/subuid and /etc/subgid (log: {DEBOOTSTRAP_LOG})", _log_tail())
+    DEBOOTSTRAP_LOG.unlink(missing_ok=True)  # kept only when it failed
+
+
+def _log_tail() -> str:
+    return "\n".join(DEBOOTSTRAP_LOG.read_text(errors="replace").splitlines()[-20:])
 
 
 def build(tag: str, context: Path, force: bool, say: Say, sha: str | None = None) -> bool:
@@ -84,6 +129,7 @@ def build(tag: str, context: Path, force: bool, say: Say, sha: str | None = None
     say(f"building {tag}")
     res = _docker("build", "-q", "--force-rm", "--build-arg", f"BASE={BASE}", "--label", f"{LABEL}={sha}",
                   "-t", tag, str(context))
+    _docker("image", "prune", "-f", "--filter", f"label={STAGE_LABEL}")  # a build stage's image, now untagged
     if res.returncode != 0:
         raise InfrastructureError(f"docker build of {tag} failed", res.stderr[-2000:])
     return True
@@ -126,13 +172,65 @@ def image_env() -> dict[str, str]:
     return env
 
 
-def build_images(force: bool = False, say: Say = print) -> list[str]:
-    """Build what is missing or out of date (everything with ``force``); returns the tags built."""
+def stand_ins() -> dict[str, str]:
+    """Official image -> the local image built for it here, which a docker run uses where the official one is not
+    here and cannot be pulled; not for an image whose variable is set (the user's own choice is kept)."""
+    from chaoskit.systems import get_system, system_names
+
+    pairs = [(get_system(name).image_variable(), get_system(name).local_image) for name in system_names()]
+    pairs.append((toxiproxy.IMAGE, TOXIPROXY))
+    return {official: local.tag for (var, official), local in pairs
+            if local is not None and var not in os.environ and official != local.tag}
+
+
+def needed_by(system_name: str) -> list[LocalImage]:
+    """The local images a docker run of this system's built-in experiments may use: its own, the memcached one
+    beside a cache-aside run, ``chaoskit/nettools`` (partitions from a helper container), ``chaoskit/dnsmasq``
+    for DNS endpoints and ``chaoskit/toxiproxy`` for toxic faults. UsageError for an unknown system."""
+    from chaoskit.catalog import list_experiments
+    from chaoskit.errors import UsageError
+    from chaoskit.systems import get_system, system_names
+    from chaoskit.toxics import uses_toxics
+
+    if system_name not in system_names():
+        raise UsageError(f"unknown system {system_name!r} (known: {', '.join(system_names())})")
+    exps = [e for e in list_experiments([]) if e.system == system_name]
+    systems = [system_name] + (["memcached"] if any(e.cache is not None for e in exps) else [])
+    found = [img for name in systems if (img := get_system(name).local_image) is not None]
+    return [*found, NETTOOLS, *([DNSMASQ] if any(e.dns is not None for e in exps) else []),
+            *([TOXIPROXY] if any(uses_toxics(list(e.faults)) for e in exps) else [])]
+
+
+def _docker_answers() -> None:
     if shutil.which("docker") is None or _docker("info").returncode != 0:
         raise MissingDependencyError("no Docker daemon answers (`make docker` installs and starts one)")
-    built = [BASE] if build_base(force, say) else []
-    todo = local_images()
-    for image in todo:
+
+
+def build_images(force: bool = False, say: Say = print, system: str | None = None) -> list[str]:
+    """Build what is missing or out of date (everything with ``force``); with ``system``, only what its docker
+    runs need and no registry gives (:func:`needed_by`). Returns the tags built."""
+    _docker_answers()
+    todo = local_images() if system is None else _unpullable(needed_by(system), say)
+    if system is not None and not todo:
+        say(f"images for {system}: the official ones (a registry answers); nothing to build")
+        return []
+    stale = [img for img in todo if force or _label(img.tag) != dockerfile_hash(image_context(img.context))]
+    built = [BASE] if stale and build_base(force, say) else []
+    for image in stale:
         built += [image.tag] if build_local(image, force, say) else []
     say(f"images ready: {BASE} {' '.join(i.tag for i in todo)}" + ("" if built else " (all up to date)"))
     return built
+
+
+def _unpullable(images: list[LocalImage], say: Say) -> list[LocalImage]:
+    """The local images among ``images`` that stand in for an official image no registry gives here (and those
+    with no official image); an official image pulled here is used as it is."""
+    official = {local: image for image, local in stand_ins().items()}
+    todo = []
+    for img in images:
+        source = official.get(img.tag)
+        if source is not None and (_exists(source) or _docker("pull", "-q", source).returncode == 0):
+            say(f"{source}: here, {img.tag} not needed")
+            continue
+        todo.append(img)
+    return todo

@@ -13,6 +13,7 @@ shadowed silently. Run such a file by its path instead, or rename it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 from importlib.resources import files
@@ -46,6 +47,14 @@ def image_context(image: str) -> Path:
     if not (context / "Dockerfile").is_file():
         raise InfrastructureError(f"no build context for image {image!r} in {images_dir()}")
     return context
+
+
+DOCKERFILE_LABEL = "io.chaoskit.dockerfile"  # what a locally built image was built from (see dockerfile_hash)
+
+
+def dockerfile_hash(context: Path) -> str:
+    """The label value an image built from ``context`` carries (first 16 hex digits of its Dockerfile's sha256)."""
+    return hashlib.sha256((context / "Dockerfile").read_bytes()).hexdigest()[:16]
 
 
 def user_experiment_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
-import shutil
 import signal
 import tempfile
 import time
@@ -20,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit import cache_aside, dns, toxiproxy
-from chaoskit.backends import make_backend, resolve_backend_name
+from chaoskit.backends import make_backend
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import RunFacts, Verdict, run_checkers, summarize
+from chaoskit.choice import Needs, choose
 from chaoskit.clients.base import Client
 from chaoskit.clients.user import (
     Factory,
@@ -34,7 +34,7 @@ from chaoskit.clients.user import (
     make_user_client,
 )
 from chaoskit.drivers import require_drivers
-from chaoskit.errors import Interrupted, MissingDependencyError
+from chaoskit.errors import Interrupted
 from chaoskit.experiment import Experiment
 from chaoskit.faults import Applied
 from chaoskit.generator import WorkerSpec, Workload, worker_specs
@@ -109,14 +109,6 @@ def check_drivers(exp: Experiment) -> None:
         require_drivers("cache-aside", (*system.drivers, *get_system("memcached").drivers), (exp.system, "memcached"))
 
 
-def check_binaries(system_name: str, backend: str) -> None:
-    if backend == "docker":
-        return
-    for binary, hint in get_system(system_name).binaries().items():
-        if shutil.which(binary) is None:
-            raise MissingDependencyError(f"`{binary}` not found: {hint} (or run `make setup`)")
-
-
 def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None,
         progress: Progress = print, *, client: Factory | None = None, paths: Sequence[str] = ()) -> RunResult:
     """Run one experiment end to end; raises ChaoskitError subclasses for infrastructure problems.
@@ -127,19 +119,9 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     check_drivers(exp)  # a missing driver is exit 2 before anything starts
     if client is None and exp.client.factory:
         client = load_factory(exp.client.factory, paths)  # a bad import is exit 2 before anything starts
-    toxic = uses_toxics(list(exp.faults))  # only then is Toxiproxy on the client path (no cost otherwise)
-    local_only = toxic or exp.dns is not None  # Toxiproxy / dnsmasq on docker: routed addressing only
-    images = get_system(exp.system).images() + (cache_aside.images() if exp.cache is not None else [])
-    chosen = "local" if local_only and backend_name == "auto" else resolve_backend_name(backend_name, images)
-    check_binaries(exp.system, chosen)
-    proxy_binary = None
-    if exp.dns is not None:
-        dns.refuse(chosen)
-    if exp.cache is not None:
-        cache_aside.refuse(exp, chosen)
-    if toxic:
-        toxiproxy.refuse(chosen)
-        proxy_binary = toxiproxy.server_binary(progress)
+    choice = choose(backend_name, Needs.of(exp))  # one line (exit 2 or 3) when it cannot run here
+    if uses_toxics(list(exp.faults)) and choice.backend == "local":
+        toxiproxy.server_binary(progress)  # built now (once), before anything starts: no Go is exit 3
     run_id = secrets.token_hex(3)
     out_dir = out_dir or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{exp.name}"
     workdir = Path(tempfile.gettempdir()) / f"chaoskit-{run_id}"
@@ -149,10 +131,10 @@ def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None
     old_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
     stack = contextlib.ExitStack()
     try:
-        backend = make_backend(chosen, run_id, str(workdir))
+        backend = make_backend(choice.backend, run_id, str(workdir), stand_ins=choice.stand_ins)
         stack.callback(backend.teardown)
-        progress(f"backend: {backend.name} (run {run_id})")
-        _lifecycle(state, backend, workdir, stack, progress, client, proxy_binary, run_id)
+        progress(f"backend: {backend.name} (run {run_id})" + (f"; {choice.note}" if choice.note else ""))
+        _lifecycle(state, backend, workdir, stack, progress, client, run_id)
     except KeyboardInterrupt:
         _shield_signals()
         stack.close()
@@ -184,8 +166,7 @@ def _workers(exp: Experiment, topology: Topology, factory: Factory | None,
 
 
 def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.ExitStack,
-               progress: Progress, factory: Factory | None = None, proxy_binary: Path | None = None,
-               run_id: str = "") -> None:
+               progress: Progress, factory: Factory | None = None, run_id: str = "") -> None:
     exp, sched = state.exp, state.exp.schedule
     topology = get_system(exp.system).topology(exp, backend, workdir)
     if exp.dns is not None:  # before up(): the nodes' failover hooks write into the zone
@@ -204,9 +185,8 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     state.leaderless, state.one_primary, state.cache = (topology.facts.leaderless, topology.facts.one_primary,
                                                          topology.facts.cache)
     progress(f"ready in {time.monotonic() - t:.1f}s")
-    if proxy_binary is not None:
-        server = toxiproxy.put_on_client_path(topology, backend, proxy_binary, get_system(exp.system).images()[0],
-                                              progress)
+    if uses_toxics(list(exp.faults)):
+        server = toxiproxy.put_on_client_path(topology, backend, progress)
         stack.callback(server.stop)  # after every heal: POST /reset, then the server ends
     state.history = History()
     stack.callback(topology.watch(state.events.append, state.history.now))

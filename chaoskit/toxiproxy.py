@@ -1,10 +1,12 @@
 """Toxiproxy on the client path: the server binary, a typed HTTP client, and the proxies of one run.
 
-The server is built by chaoskit itself from the Go module proxy (pinned: ``@latest`` resolves to the
-old v2.5.0), once, into ``~/.cache/chaoskit/toxiproxy-2.12.0/``. On the local backend it runs as one
-more process of the run, inside the run's hub namespace (ledgered, so ``chaoskit cleanup`` ends it by
-PID), listening on its own address of the run's subnet; on the docker backend as one more container
-of the run (ledgered too). One proxy per data node stands between the
+On the local backend the server is built by chaoskit itself from the Go module proxy (pinned: ``@latest``
+resolves to the old v2.5.0), once, into ``~/.cache/chaoskit/toxiproxy-2.12.0/``, and runs as one more
+process of the run, inside the run's hub namespace (ledgered, so ``chaoskit cleanup`` ends it by PID),
+listening on its own address of the run's subnet. On the docker backend it is one more container of the
+run (ledgered too), of the official image ``ghcr.io/shopify/toxiproxy:2.12.0`` (``CHAOSKIT_TOXIPROXY_IMAGE``)
+or, where that cannot be pulled, ``chaoskit/toxiproxy:2.12.0`` that ``chaoskit images`` builds: nothing on
+the host but Docker. One proxy per data node stands between the
 workload client and that node; toxic faults (:mod:`chaoskit.toxics`) add toxics to those proxies.
 """
 
@@ -40,6 +42,8 @@ MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
 BINARY = "toxiproxy-server"
 API_PORT = 8474
 FIRST_PROXY_PORT = 20000
+IMAGE = ("CHAOSKIT_TOXIPROXY_IMAGE", f"ghcr.io/shopify/toxiproxy:{VERSION}")  # FROM scratch, ENTRYPOINT /toxiproxy
+LOCAL_TAG = f"chaoskit/toxiproxy:{VERSION}"  # its stand-in, built by `chaoskit images` (chaoskit/images/toxiproxy)
 GO_MIN = (1, 23)  # toxiproxy 2.12.0's go.mod: go 1.23.0 (the toolchain is not switched: GOTOOLCHAIN=local)
 Stream = Literal["upstream", "downstream"]
 
@@ -282,13 +286,35 @@ def _answering(api: ToxiproxyClient, host: str, timeout: float, alive: Callable[
             time.sleep(0.05)
 
 
-class DockerToxiproxy:
-    """The server as one more container of a docker run, on the run's network. It needs no image of
-    its own: the built binary is copied into the run's work directory, which every container mounts,
-    and runs in the system's image. Routed addressing only (this host reaches containers directly)."""
+def image() -> str:
+    """The server's image on docker: ``$CHAOSKIT_TOXIPROXY_IMAGE``, else the official one (whose stand-in where
+    it cannot be pulled is :data:`LOCAL_TAG`)."""
+    return os.environ.get(*IMAGE)
 
-    def __init__(self, backend: DockerBackend, binary: Path, image: str) -> None:
-        self.backend, self.binary, self.image = backend, binary, image
+
+CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+
+
+def stage_image(context: Path, say: Callable[[str], None]) -> None:
+    """Put this host's trusted CA certificates in the image's build context (``host-ca.crt``; empty when none
+    is found): the build stage's Go then reaches the module proxy wherever this host does, through a
+    TLS-inspecting proxy too. They stay in the build stage, not in the image."""
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    found = next((Path(p) for p in (os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile, *CA_BUNDLES)
+                  if p and Path(p).is_file() and Path(p).stat().st_size > 0), None)
+    (context / "host-ca.crt").write_bytes(found.read_bytes() if found else b"")
+    say(f"building {LOCAL_TAG}: Toxiproxy {VERSION} with Go 1.23 from Debian's bookworm-backports (~1 min)")
+
+
+class DockerToxiproxy:
+    """The server as one more container of a docker run, on the run's network, of :func:`image` (its
+    entrypoint is the server: the container's command is only its options). Routed addressing only (this
+    host reaches containers directly)."""
+
+    def __init__(self, backend: DockerBackend) -> None:
+        self.backend = backend
         self.host = str(list(backend.subnet.hosts())[8])  # just below the nodes (from hosts[9])
         self.api = ToxiproxyClient(f"http://{self.host}:{API_PORT}")
         self.node: Node | None = None
@@ -296,10 +322,9 @@ class DockerToxiproxy:
     def start(self, timeout: float = 20.0) -> ClientPath:
         workdir = self.backend.workdir / "toxiproxy"
         workdir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.binary, workdir / BINARY)
         self.backend.addresses["toxiproxy"] = self.host
-        argv = (str(workdir / BINARY), "-host", "0.0.0.0", "-port", str(API_PORT))  # noqa: S104 -- its own netns
-        node = self.node = self.backend.start(NodeSpec("toxiproxy", argv, workdir, API_PORT, image=self.image))
+        argv = ("-host", "0.0.0.0", "-port", str(API_PORT))  # noqa: S104 -- its own netns
+        node = self.node = self.backend.start(NodeSpec("toxiproxy", argv, workdir, API_PORT, image=image()))
         return _answering(self.api, self.host, timeout, lambda: self.backend.is_running(node),
                           lambda: self.backend.log_tail(node))
 
@@ -313,23 +338,23 @@ class DockerToxiproxy:
             self.backend.kill(self.node)
 
 
-def server_for(backend: Backend, binary: Path, image: str) -> LocalToxiproxy | DockerToxiproxy:
-    """The Toxiproxy server of a run on this backend (after :func:`refuse` let it through)."""
+def server_for(backend: Backend, progress: Any = print) -> LocalToxiproxy | DockerToxiproxy:
+    """The Toxiproxy server of a run on this backend (after :func:`refuse` let it through); on the local
+    backend the binary is built first if need be (:func:`server_binary`, which may raise)."""
     from chaoskit.backends.docker import DockerBackend
     from chaoskit.backends.local import LocalBackend
 
     if isinstance(backend, LocalBackend):
-        return LocalToxiproxy(backend, binary)
+        return LocalToxiproxy(backend, server_binary(progress))
     if isinstance(backend, DockerBackend):
-        return DockerToxiproxy(backend, binary, image)
+        return DockerToxiproxy(backend)
     raise UsageError(f"toxic faults are not supported on the {backend.name} backend")
 
 
-def put_on_client_path(topology: Topology, backend: Backend, binary: Path, image: str,
-                       progress: Any) -> LocalToxiproxy | DockerToxiproxy:
+def put_on_client_path(topology: Topology, backend: Backend, progress: Any) -> LocalToxiproxy | DockerToxiproxy:
     """Start the run's server and route the topology's clients through one proxy per data node;
     returns the server (its ``stop()`` resets every toxic and ends it). Stops it again if routing fails."""
-    server = server_for(backend, binary, image)
+    server = server_for(backend, progress)
     try:
         path = server.start()
         topology.route_clients(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
@@ -11,25 +12,21 @@ from chaoskit.errors import UsageError
 BACKEND_NAMES = ("auto", "local", "docker")
 
 
-def resolve_backend_name(name: str, images: list[str]) -> str:
-    """``auto`` -> docker when a daemon answers and the images are there (or pullable), else local."""
+def check_backend_name(name: str) -> str:
+    """``name`` if it is a backend name (``auto`` included); UsageError (exit 2) otherwise."""
     if name not in BACKEND_NAMES:
         raise UsageError(f"unknown backend {name!r} (known: {', '.join(BACKEND_NAMES)})")
-    if name != "auto":
-        return name
-    from chaoskit.backends.docker import images_available
-
-    if not images:  # a system without a container image yet runs locally
-        return "local"
-    return "docker" if images_available(images) else "local"
+    return name
 
 
-def make_backend(name: str, run_id: str, workdir: str, *, detached: bool = False) -> Backend:
-    """Create a backend by (resolved) name. Raises UsageError for unknown names."""
+def make_backend(name: str, run_id: str, workdir: str, *, detached: bool = False,
+                 stand_ins: Mapping[str, str] | None = None) -> Backend:
+    """Create a backend by (resolved) name; on docker, ``stand_ins`` maps an image to the local one run where it
+    cannot be had (see :mod:`chaoskit.backends.docker_images`). Raises UsageError for unknown names."""
     if name == "docker":
         from chaoskit.backends.docker import DockerBackend
 
-        return DockerBackend(run_id, workdir, detached=detached)
+        return DockerBackend(run_id, workdir, detached=detached, stand_ins=stand_ins)
     if name == "local":
         from chaoskit.backends.local import LocalBackend
 
@@ -51,4 +48,4 @@ def attach_backend(ledger: Ledger, workdir: str, state: dict[str, Any]) -> Backe
     raise UsageError(f"unknown backend {ledger.backend!r} in the ledger of run {ledger.run_id}")
 
 
-__all__ = ["Backend", "Node", "NodeSpec", "make_backend", "attach_backend", "resolve_backend_name", "BACKEND_NAMES"]
+__all__ = ["Backend", "Node", "NodeSpec", "make_backend", "attach_backend", "check_backend_name", "BACKEND_NAMES"]

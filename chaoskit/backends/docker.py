@@ -4,7 +4,8 @@ The topology's generated config files live in the run's work directory, which is
 the same path in every container, so a node's argv is the same as on the local backend and one
 experiment file runs unchanged on either. Faults: ``docker kill`` / ``pause`` / ``stop`` + ``start``;
 partitions are iptables rules in the container's network namespace, entered from the host with
-``nsenter`` (the official images carry no iptables). Every container and network is labelled with
+``nsenter`` when the runner is root on Linux (the official images carry no iptables), else from a helper
+container sharing that namespace: no host tool is needed. Every container and network is labelled with
 the run id and recorded in the ledger before it is created.
 """
 
@@ -18,18 +19,19 @@ import secrets
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from chaoskit.backends import docker_images
 from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
+from chaoskit.backends.docker_images import NET_IMAGE
 from chaoskit.backends.docker_workdir import hand_back
 from chaoskit.backends.ledger import Ledger, claim_subnet
 from chaoskit.errors import InfrastructureError, MissingDependencyError
 
 LABEL = "io.chaoskit.run"
 CHAIN = PARTITION_CHAIN
-NET_IMAGE = "chaoskit/nettools"  # iptables, for partitions where the host cannot enter a container's netns
 
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -120,23 +122,16 @@ def docker_client() -> Any:
     return tc.client
 
 
-def images_available(images: list[str]) -> bool:
-    """True when a daemon answers and every image is present or can be pulled (pulls it)."""
+def missing_images(images: list[str], stand_ins: Mapping[str, str] | None = None) -> list[str]:
+    """What keeps a docker run of ``images`` from starting here, one line each ([]: nothing): no daemon, or
+    an image that is not here, cannot be pulled (pulls it) and has no stand-in built here."""
     try:
         client = docker_client()
-    except MissingDependencyError:
-        return False
-    import docker
-
-    for image in images:
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            try:
-                client.images.pull(image)
-            except docker.errors.APIError:
-                return False
-    return True
+    except MissingDependencyError as exc:
+        return [str(exc)]
+    stand_ins = stand_ins or {}
+    return [docker_images.unavailable(image, stand_ins.get(image)) for image in dict.fromkeys(images)
+            if docker_images.pick(client, image, stand_ins.get(image)) is None]
 
 
 def _in_use(client: Any) -> Callable[[ipaddress.IPv4Network], bool]:
@@ -151,8 +146,10 @@ class DockerBackend:
 
     name = "docker"
 
-    def __init__(self, run_id: str, workdir: str, *, detached: bool = False, ledger: Ledger | None = None) -> None:
+    def __init__(self, run_id: str, workdir: str, *, detached: bool = False, ledger: Ledger | None = None,
+                 stand_ins: Mapping[str, str] | None = None) -> None:
         self.client = docker_client()
+        self.stand_ins = dict(stand_ins or {})  # image -> the local image run where it cannot be had
         self.run_id = run_id
         self.workdir = Path(workdir)
         self.network_name = f"ck-{run_id}"
@@ -222,7 +219,7 @@ class DockerBackend:
             return node
         if not spec.image:
             raise InfrastructureError(f"{spec.name}: no container image for the docker backend")
-        self._ensure_image(spec.image)
+        image = docker_images.ensure(self.client, spec.image, self.stand_ins)
         spec.workdir.mkdir(parents=True, exist_ok=True)
         spec.workdir.chmod(0o777)
         self.ledger.record("container", self.container_name(spec.name))
@@ -235,7 +232,7 @@ class DockerBackend:
         argv = list(spec.argv)
         entrypoint, command = (argv[:1], argv[1:]) if spec.replace_entrypoint else (None, argv)
         container = self.client.containers.create(
-            spec.image, command=command, entrypoint=entrypoint, name=self.container_name(spec.name), hostname=spec.name,
+            image, command=command, entrypoint=entrypoint, name=self.container_name(spec.name), hostname=spec.name,
             labels={LABEL: self.run_id, "io.chaoskit.node": spec.name}, working_dir=str(spec.workdir),
             volumes={str(self.workdir): {"bind": str(self.workdir), "mode": "rw"}},
             user=spec.user or "", network=self.network_name,
@@ -244,19 +241,6 @@ class DockerBackend:
         container.start()
         container.reload()
         return self._node(spec, container)
-
-    def _ensure_image(self, image: str) -> None:
-        import docker
-
-        try:
-            self.client.images.get(image)
-        except docker.errors.ImageNotFound:
-            try:
-                self.client.images.pull(image)
-            except docker.errors.APIError as exc:
-                raise MissingDependencyError(
-                    f"image {image!r} is not here and cannot be pulled ({exc.explanation or exc}); build it with "
-                    "`make images` or point the CHAOSKIT_*_IMAGE variable at an image you have") from None
 
     def _node(self, spec: NodeSpec, container: Any) -> Node:
         pid = container.attrs["State"].get("Pid") or None
@@ -313,7 +297,7 @@ class DockerBackend:
         (or ``script``, a shell line)."""
         import docker
 
-        self._ensure_net_image()
+        docker_images.ensure(self.client, NET_IMAGE, {})
         script = script or " && ".join("iptables " + " ".join(args) for args in commands)
         name = f"ck-{self.run_id}-net-{secrets.token_hex(2)}"
         self.ledger.record("container", name)
@@ -326,18 +310,6 @@ class DockerBackend:
             if check:
                 raise InfrastructureError(f"iptables in {container.name}: {exc.stderr!r}") from None
             return False
-
-    def _ensure_net_image(self) -> None:
-        import docker
-
-        try:
-            self.client.images.get(NET_IMAGE)
-        except docker.errors.ImageNotFound:
-            base = os.environ.get("CHAOSKIT_NET_BASE", "debian:bookworm-slim")
-            from chaoskit.resources import image_context
-
-            context = image_context("nettools")
-            self.client.images.build(path=str(context), tag=NET_IMAGE, buildargs={"BASE": base}, rm=True)
 
     def block(self, node: Node, peers: list[Node], *, one_way: bool = False,
               probability: float | None = None) -> None:
@@ -403,3 +375,4 @@ def remove_docker_entry(kind: str, name: str, run_id: str) -> bool:
         return False
     obj.remove(force=True) if kind == "container" else obj.remove()
     return True
+

@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaoskit.backends.ledger import Ledger
+if TYPE_CHECKING:  # annotations only: the ledger imports the docker backend, which imports this module
+    from chaoskit.backends.ledger import Ledger
 
 
 def foreign_paths(root: Path) -> bool:
@@ -57,12 +58,22 @@ def hand_back(client: Any | None, ledger: Ledger, label: str) -> bool:
             if c.status in ("running", "paused"):
                 with contextlib.suppress(Exception):
                     c.kill()
-        name = f"ck-{ledger.run_id}-chown"
-        ledger.record("container", name)
-        client.containers.run(containers[0].image.id, [f"{os.geteuid()}:{os.getegid()}", str(workdir)],
-                              entrypoint=["chown", "-R"], user="0", name=name, remove=True, network_mode="none",
-                              volumes={str(workdir): {"bind": str(workdir), "mode": "rw"}},
-                              labels={label: ledger.run_id})
-        return True
+        oldest_first = sorted(containers, key=lambda c: str(c.attrs.get("Created", "")))
+        images = list(dict.fromkeys(c.image.id for c in oldest_first))  # the nodes' before Toxiproxy's (scratch)
+        return any(_chown(client, ledger, label, workdir, image, i) for i, image in enumerate(images))
     except Exception:  # noqa: BLE001 -- teardown goes on: the host removes what it can
+        return False
+
+
+def _chown(client: Any, ledger: Ledger, label: str, workdir: Path, image: str, attempt: int) -> bool:
+    """``chown -R`` the work directory to this user from a container of ``image``; False when that image has no
+    ``chown`` (Toxiproxy's is FROM scratch) or it failed. The container is ledgered before it is created."""
+    name = f"ck-{ledger.run_id}-chown{attempt or ''}"
+    ledger.record("container", name)
+    try:
+        client.containers.run(image, [f"{os.geteuid()}:{os.getegid()}", str(workdir)], entrypoint=["chown", "-R"],
+                              user="0", name=name, remove=True, network_mode="none", labels={label: ledger.run_id},
+                              volumes={str(workdir): {"bind": str(workdir), "mode": "rw"}})
+        return True
+    except Exception:  # noqa: BLE001 -- no chown in this image (a created container is ledgered): the next one
         return False

@@ -4,7 +4,6 @@ reading of every run a test makes (its figures recounted from history.jsonl by `
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,9 @@ import pytest
 from chaoskit.recount import KEYS, disagreements, recount
 from tests.integration.util import chaoskit_containers, chaoskit_networks, netns_names, server_pids
 
-DOCKER = pytest.param("docker", marks=pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"),
-                                                        reason="set CHAOSKIT_DOCKER_TESTS=1"))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.docker_extra``: the docker run of an experiment whose docker paths (kill, partition,
-    pause, addressing, the system's containers) other docker tests of that system already take. It runs
-    only with CHAOSKIT_DOCKER_TESTS=all, so `make test` spends its budget on what a second backend can break."""
-    if os.environ.get("CHAOSKIT_DOCKER_TESTS") == "all":
-        return
-    skip = pytest.mark.skip(reason="docker_extra: its docker paths are covered by the system's other docker "
-                                   "tests; CHAOSKIT_DOCKER_TESTS=all runs it")
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if item.get_closest_marker("docker_extra") and callspec and callspec.params.get("backend") == "docker":
-            item.add_marker(skip)
+# the docker parameter of a test run on both backends (it runs with CHAOSKIT_DOCKER_TESTS=1 or all; a test
+# marked docker_extra runs it only with all: tests/docker_tests.py)
+DOCKER = pytest.param("docker", marks=pytest.mark.docker)
 
 
 SECOND_READINGS: list[str] = []
@@ -95,7 +81,7 @@ def docker_clean(state_dir: Path) -> Iterator[None]:
 
 @pytest.fixture(params=["local", DOCKER])
 def backend(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[str]:
-    """Run the test on each backend (docker only with CHAOSKIT_DOCKER_TESTS=1), checking nothing is left."""
+    """Run the test on each backend (docker per CHAOSKIT_DOCKER_TESTS), checking nothing is left."""
     name: str = request.param
     fixture = "no_leftovers" if name == "local" else "docker_clean"
     request.getfixturevalue(fixture)

@@ -3,13 +3,12 @@
 One run per experiment (~40 s each with the failover, ~17 s without), every assertion about it in one
 test; the figures are also recounted from history.jsonl by the second reading (conftest) and compared
 here too. The crash-safety test SIGKILLs a runner of a cache run and checks ``chaoskit cleanup`` ends its
-memcached with the rest. The docker run is opt-in (CHAOSKIT_DOCKER_TESTS=all).
+memcached with the rest. The docker run is marked docker_extra (CHAOSKIT_DOCKER_TESTS=all).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -113,8 +112,8 @@ def test_cleanup_after_sigkill_ends_the_cache_node(tmp_path: Path, state_dir: Pa
         assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and run_ids(state_dir) == []
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "all",
-                    reason="the cache container beside Patroni's: CHAOSKIT_DOCKER_TESTS=all (~50 s)")
+@pytest.mark.docker
+@pytest.mark.docker_extra  # the cache container beside Patroni's (~50 s)
 def test_failover_loss_on_docker(tmp_path: Path, docker_clean: None) -> None:
     """The cache runs the Memcached system's image (CHAOSKIT_MEMCACHED_IMAGE) on the run's network."""
     result = run(load("cache-aside-after-failover-loss"), "docker", tmp_path / "docker", progress=print)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -257,7 +256,7 @@ def test_cassandra_hinted_handoff_brings_the_replica_back_and_without_it_stays_b
     assert m["behind_at_end"] is False and 0 < m["caught_up_s"] <= 30, m
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"), reason="set CHAOSKIT_DOCKER_TESTS=1")
+@pytest.mark.docker
 def test_cassandra_node_kill_on_docker(tmp_path: Path, docker_clean: None) -> None:
     """The same ring in containers (CHAOSKIT_CASSANDRA_IMAGE: chaoskit/cassandra:5.0 built from the same jars)."""
     result = run(load("cassandra-node-kill"), "docker", tmp_path / "docker", progress=print)

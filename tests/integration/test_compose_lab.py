@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1"),
+    pytest.mark.docker,
 ]
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -38,8 +38,7 @@ from tests.integration.util import chaoskit_containers, chaoskit_networks, creat
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.xdist_group("desktop"),  # one simulated user: its rule and the CI example must not overlap
-    pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"),
-                       reason="set CHAOSKIT_DOCKER_TESTS=1"),
+    pytest.mark.docker,
 ]
 
 EXPERIMENTS = ("redis-primary-kill", "mongo-partition-w1", "postgres-primary-kill", "redis-primary-partition")

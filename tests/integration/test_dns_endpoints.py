@@ -85,7 +85,8 @@ def test_postgres_writer_endpoint_follows_the_failover_and_a_cached_address_does
 
 
 def test_redis_primary_endpoint_follows_sentinel(tmp_path: Path, backend: str) -> None:
-    """On docker too: dnsmasq on this host's loopback, Sentinel's script writing through the bind mount."""
+    """On docker too: dnsmasq in a container of the run (chaoskit/dnsmasq), Sentinel's script writing through the
+    bind mount."""
     result = _run("redis-primary-endpoint-dns", tmp_path, attempts=2, backend=backend)
     _assert_followed(result, "primary")
     rto = result.journal["rto"]

@@ -1,6 +1,6 @@
 """The docker backend: the same experiments on containers, built locally (no registry needed).
 
-Runs when CHAOSKIT_DOCKER_TESTS=1 (set by `make test`, which installs/starts Docker and builds the
+Marked docker: runs when CHAOSKIT_DOCKER_TESTS=1 or all (`make test` sets 1, installs/starts Docker and builds the
 images); skipped otherwise so a laptop without Docker can still run the rest.
 """
 
@@ -21,7 +21,7 @@ from tests.integration.util import CHAOSKIT, chaoskit_containers, chaoskit_netwo
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1"),
+    pytest.mark.docker,
 ]
 
 

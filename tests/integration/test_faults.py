@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -40,8 +39,7 @@ UDP_SEND = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
 
 BACKENDS = [
     "local",
-    pytest.param("docker", marks=pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1",
-                                                    reason="set CHAOSKIT_DOCKER_TESTS=1")),
+    pytest.param("docker", marks=pytest.mark.docker),
 ]
 
 

@@ -4,7 +4,6 @@ each in another, re-attaching to the lab from its record."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -117,7 +116,7 @@ def test_a_partition_holds_across_a_kill_and_restart_of_its_node(lab: Lab, backe
     partition_kill_restart(lab, backend)
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
+@pytest.mark.docker
 def test_docker_desktop_path_the_partition_holds_too(lab: Lab, docker_clean: None,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # published ports and the helper container for iptables, forced on Linux (see README, Backends)

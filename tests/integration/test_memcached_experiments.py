@@ -8,7 +8,6 @@ from history.jsonl by the second reading (conftest). The crash-safety test SIGKI
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -96,7 +95,7 @@ def test_cleanup_after_sigkill_ends_the_memcached_nodes(tmp_path: Path, state_di
         assert server_pids(state_dir) == set() and netns_names(state_dir) == set() and run_ids(state_dir) == []
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "1", reason="set CHAOSKIT_DOCKER_TESTS=1")
+@pytest.mark.docker
 def test_memcached_node_kill_on_docker(tmp_path: Path, docker_clean: None) -> None:
     """The official image's stand-in (chaoskit/memcached:1.6, Debian's 1.6.18): the same hypothesis holds.
     A killed container's address does not refuse, it times out (0.5 s): the rehash takes ~3.7 s, not ~2.1."""

@@ -9,7 +9,6 @@ experiment, every assertion about it in one test. The crash-safety test SIGKILLs
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -195,7 +194,7 @@ def test_cleanup_after_sigkill_ends_the_opensearch_jvms(tmp_path: Path, state_di
         assert not workdir.exists(), "the nodes' data directories are gone"
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"), reason="set CHAOSKIT_DOCKER_TESTS=1")
+@pytest.mark.docker
 def test_primary_holder_kill_on_docker(tmp_path: Path, docker_clean: None) -> None:
     """The same cluster in containers (CHAOSKIT_OPENSEARCH_IMAGE: chaoskit/opensearch:2.19.6, built from the
     zip the local backend runs): docker kill, the container started again, its copies recovered."""
@@ -212,8 +211,8 @@ def test_primary_holder_kill_on_docker(tmp_path: Path, docker_clean: None) -> No
     _no_loss(result)
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") != "all", reason="set CHAOSKIT_DOCKER_TESTS=all "
-                    "(the local SIGKILL test covers cleanup's paths but the containers)")
+@pytest.mark.docker
+@pytest.mark.docker_extra  # the local SIGKILL test covers cleanup's paths but the containers
 def test_cleanup_after_sigkill_removes_the_opensearch_containers_and_data(tmp_path: Path, state_dir: Path) -> None:
     with runner_killed_at(state_dir, tmp_path / "out", "opensearch-primary-holder-kill", timeout=300,
                           backend="docker") as run_id:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import docker_tests
 from tests.integration.test_user_clients import CART_CLIENT
 from tests.integration.util import cli_env, netns_names, server_pids
 
@@ -154,7 +155,7 @@ def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
         pg = yaml.safe_load(_run([chaoskit, "compose", "postgres"], elsewhere, wheel_env, 60).stdout)
         context = Path(pg["services"]["pg-1"]["build"]["context"])
         assert context.is_relative_to(venv) and (context / "Dockerfile").is_file()
-        if os.environ.get("CHAOSKIT_DOCKER_TESTS") == "1":  # cached: nothing is rebuilt when the images exist
+        if docker_tests.enabled():  # cached: nothing is rebuilt when the images exist
             assert "images ready" in _run([chaoskit, "images"], elsewhere, wheel_env, 1800).stdout
         lap("list + compose (+ images)")
 
@@ -191,7 +192,7 @@ def test_wheel_installed_in_a_fresh_venv_lists_composes_and_runs_user_code(
 DRIVERS = ("redis", "dns", "psycopg", "pymongo", "cassandra", "opensearchpy", "pymemcache", "mongod_wheel")
 
 
-@pytest.mark.skipif(os.environ.get("CHAOSKIT_DOCKER_TESTS") not in ("1", "all"), reason="set CHAOSKIT_DOCKER_TESTS=1")
+@pytest.mark.docker
 def test_the_redis_install_runs_redis_on_docker_and_names_the_extra_of_another_system(
         redis_install: Install, elsewhere: Path, state_dir: Path, wheel_env: dict[str, str], docker_clean: None,
         capsys: pytest.CaptureFixture[str]) -> None:

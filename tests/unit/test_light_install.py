@@ -108,7 +108,7 @@ def test_each_systems_settings_connection_faults_and_system_import_with_no_drive
     modules += ["chaoskit.systems.mongo.dist", "chaoskit.systems.cassandra.dist", "chaoskit.systems.opensearch.dist",
                 "chaoskit.systems.opensearch.node", "chaoskit.systems.opensearch.state", "chaoskit.cache_aside",
                 "chaoskit.dns", "chaoskit.runner", "chaoskit.cli", "chaoskit.lab_cli", "chaoskit.compose",
-                "chaoskit.images"]
+                "chaoskit.images", "chaoskit.choice", "chaoskit.backends.docker_images"]
     code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
     assert _loaded(_python(code + LOADED_DRIVERS, blocked=DRIVERS)) == []
 
@@ -151,8 +151,8 @@ def test_a_missing_driver_is_one_line_naming_the_extra_exit_2(tmp_path: Path) ->
 
 
 def test_a_missing_mongod_on_the_local_backend_names_the_mongo_local_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoskit.choice import check_binaries
     from chaoskit.errors import MissingDependencyError
-    from chaoskit.runner import check_binaries
 
     monkeypatch.setenv("CHAOSKIT_MONGOD", "/nonexistent/mongod")
     with pytest.raises(MissingDependencyError) as err:
