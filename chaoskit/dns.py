@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.backends.docker_images import DNS_IMAGE
+from chaoskit.drivers import Driver
 from chaoskit.errors import InfrastructureError, MissingDependencyError, UsageError
 from chaoskit.systems.base import Event
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from chaoskit.experiment import Experiment
 
 DNS_PATTERNS = ("dns-endpoint", "dns-cached")  # the client patterns that resolve the run's names (clients.endpoint)
+DRIVER = Driver("dns", "dnspython")  # what the DNS clients and the run's record watcher resolve with
+
 DOMAIN = "chaoskit.test"  # RFC 2606: reserved for testing, never delegated
 PORT = 53  # in the hub's own namespace: no conflict with a resolver of this host
 
@@ -130,14 +133,22 @@ def resolver(server: tuple[str, int], timeout_s: float = 1.0) -> dns.resolver.Re
     return res
 
 
+class LookupFailed(OSError):
+    """The run's DNS server did not answer a lookup (dnspython's timeout or error, as an OSError)."""
+
+
 def lookup(res: dns.resolver.Resolver, name: str) -> tuple[list[str], int]:
-    """The A records of ``name`` (sorted) and their TTL; ([], 0) when the name has none."""
+    """The A records of ``name`` (sorted) and their TTL; ([], 0) when the name has none. LookupFailed when
+    the server does not answer."""
+    import dns.exception
     import dns.resolver
 
     try:
         answer = res.resolve(name, "A", search=False)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return [], 0
+    except dns.exception.DNSException as exc:
+        raise LookupFailed(f"{type(exc).__name__}: {exc}") from None
     return sorted(r.address for r in answer), int(answer.rrset.ttl) if answer.rrset is not None else 0
 
 

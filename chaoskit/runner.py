@@ -101,12 +101,17 @@ def _shield_signals() -> None:
 
 def check_drivers(exp: Experiment) -> None:
     """Return when every Python driver the experiment needs is importable; else UsageError (exit 2), one
-    line naming the extra(s) to install -- a cache-aside run needs the memcached driver besides its system's."""
-    system = get_system(exp.system)
-    if exp.cache is None:
-        require_drivers(exp.system, system.drivers, (exp.system,))
-    else:
-        require_drivers("cache-aside", (*system.drivers, *get_system("memcached").drivers), (exp.system, "memcached"))
+    line naming the extra(s) to install -- a cache-aside run needs the memcached driver besides its system's,
+    a run with DNS endpoints (``dns:`` or a DNS client pattern) dnspython, which its system's extra brings."""
+    drivers, extras, what = [*get_system(exp.system).drivers], [exp.system], exp.system
+    if exp.cache is not None:
+        drivers += get_system("memcached").drivers
+        extras.append("memcached")
+        what = "cache-aside"
+    if exp.dns is not None or exp.client.pattern in dns.DNS_PATTERNS:
+        drivers.append(dns.DRIVER)
+        what += " with DNS endpoints"
+    require_drivers(what, drivers, extras)
 
 
 def run(exp: Experiment, backend_name: str = "auto", out_dir: Path | None = None,

