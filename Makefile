@@ -69,7 +69,7 @@ chaos-postgres: postgres-image
 # built here (CI has no registry), pointed to by the CHAOSKIT_*_IMAGE variables. It runs on TEST_JOBS
 # pytest-xdist workers side by side (default 2; each test's runs have their own subnets, leftover checks look
 # at their own runs; tests marked xdist_group("cassandra") / ("opensearch") each keep to one worker): one at a
-# time (TEST_JOBS=0) it takes ~49 min of tests with every system, on 2 workers ~23-25 min (see README).
+# time (TEST_JOBS=0) it takes ~54 min of tests with every system, on 2 workers ~28 min (see README).
 test: setup images
 	@status=0; $(T) "tests (pytest, TEST_JOBS=$(TEST_JOBS))" env $$($(BIN)/chaoskit images --env) \
 	  CHAOSKIT_REQUIRE_INTEGRATION=1 CHAOSKIT_DOCKER_TESTS=1 \
