@@ -322,6 +322,7 @@ def _report_suite(root: Path, runs: list[Path]) -> int:
 
 def cmd_report(run_dir: Path) -> int:
     from chaoskit.report import write_report
+    from chaoskit.server_logs import read_jsonl
 
     journal_path = run_dir / "journal.json"
     if not journal_path.exists():
@@ -332,7 +333,7 @@ def cmd_report(run_dir: Path) -> int:
     journal = json.loads(journal_path.read_text())
     ops = [json.loads(line) for line in (run_dir / journal.get("history", "history.jsonl")).read_text().splitlines()
            if line.strip()]
-    write_report(run_dir / "report.html", journal, ops)
+    write_report(run_dir / "report.html", journal, ops, read_jsonl(run_dir, journal))
     print(f"wrote {run_dir / 'report.html'}")
     return 0
 

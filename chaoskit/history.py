@@ -88,6 +88,7 @@ class History:
         self._lock = threading.Lock()
         self._clock = clock
         self.t0 = clock()
+        self.wall_t0 = time.time()  # the wall clock at t0 (seconds since the epoch): servers' log lines are on it
 
     def now(self) -> float:
         """Seconds since the history started, to the microsecond: exactly what ``history.jsonl`` holds, so a

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from chaoskit import server_logs
 from chaoskit.checkers import Verdict
 from chaoskit.experiment import Experiment
 from chaoskit.history import History
@@ -76,7 +77,10 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
     }
 
 
-def write_outputs(out_dir: Path, *, history: History, logs: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+def write_outputs(out_dir: Path, *, history: History, logs: dict[str, str],
+                  evidence: server_logs.Evidence | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Write the run directory: the journal, history, report, the nodes' log tails (``logs/``) and, when
+    the system keeps any, the servers' log lines around each heal (``evidence.jsonl``)."""
     from chaoskit.report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +89,11 @@ def write_outputs(out_dir: Path, *, history: History, logs: dict[str, str], **kw
         for name, text in logs.items():
             (out_dir / "logs" / f"{name}.log").write_text(text + "\n")
     journal = build_journal(**kwargs)
+    kept: list[dict[str, Any]] = []
+    if evidence is not None:
+        server_logs.write_jsonl(out_dir / server_logs.FILE, evidence.entries)
+        journal["server_logs"], kept = evidence.summary(), [e.to_dict() for e in evidence.entries]
     history.write_jsonl(out_dir / "history.jsonl")
     (out_dir / "journal.json").write_text(json.dumps(journal, indent=2) + "\n")
-    write_report(out_dir / "report.html", journal, [op.to_dict() for op in history.snapshot()])
+    write_report(out_dir / "report.html", journal, [op.to_dict() for op in history.snapshot()], kept)
     return journal

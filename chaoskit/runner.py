@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaoskit import cache_aside, dns, toxiproxy
+from chaoskit import cache_aside, dns, server_logs, toxiproxy
 from chaoskit.backends import make_backend
 from chaoskit.backends.base import Backend
 from chaoskit.checkers import RunFacts, Verdict, run_checkers, summarize
@@ -79,6 +79,7 @@ class _Run:
     one_primary: bool = True
     cache: bool = False
     logs: dict[str, str] = field(default_factory=dict)
+    evidence: server_logs.Evidence | None = None
     client_label: str = ""
 
     @contextlib.contextmanager
@@ -235,8 +236,13 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
 
 
 def _keep_logs(topology: Topology, backend: Backend, state: _Run) -> None:
-    """Keep every node's log tail with the run's outputs (servers' own account of what happened)."""
+    """Keep every node's log tail with the run's outputs (servers' own account of what happened), and what
+    the system's logs said around each heal (chaoskit.server_logs), if it names what to look for."""
     state.logs = {name: backend.log_tail(node, lines=400) for name, node in topology.nodes.items()}
+    if topology.log_evidence is not None:
+        healed = [(f.kind, f.target, f.healed_at) for f in state.faults]
+        state.evidence = server_logs.gather(backend, topology.nodes, topology.log_evidence, healed,
+                                            state.history.wall_t0)
 
 
 def _apply_all(state: _Run, topology: Topology, backend: Backend, progress: Progress) -> None:
@@ -293,7 +299,8 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
     journal = write_outputs(out_dir, exp=exp, backend=backend, started=started, verdict=v, checks=checks,
                             metrics=summarize(results), faults=state.faults, phases=state.phases,
                             events=state.events, history=state.history, settled=state.settled,
-                            roles_after=state.roles_after, logs=state.logs, client=state.client_label,
+                            roles_after=state.roles_after, logs=state.logs, evidence=state.evidence,
+                            client=state.client_label,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
                                          "promoted_kinds": list(state.promoted_kinds),
                                          "leaderless": state.leaderless, "cache": state.cache,

@@ -53,6 +53,16 @@ class Node:
         return self.spec.port
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a node's log, and when the platform stamped it (seconds since the epoch) if it does:
+    docker's log driver stamps every line it receives; a plain log file stamps nothing (``None``: the
+    server's own timestamp in ``text`` is all there is)."""
+
+    text: str
+    at: float | None = None
+
+
 class Backend(Protocol):
     """Where nodes run. Every method raises InfrastructureError when the platform refuses."""
 
@@ -111,6 +121,11 @@ class Backend(Protocol):
 
     def log_tail(self, node: Node, lines: int = 20) -> str:
         """The last lines of the node's log ('' if none)."""
+        ...
+
+    def log_lines(self, node: Node, since: float | None = None) -> list[LogLine]:
+        """The node's whole log, line by line ([] if none); ``since`` (seconds since the epoch) drops the lines
+        the platform stamped earlier (a backend that stamps none returns every line)."""
         ...
 
     def exec(self, node: Node, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:

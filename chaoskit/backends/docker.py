@@ -11,6 +11,7 @@ the run id and recorded in the ledger before it is created.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.backends import docker_images
-from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, Node, NodeSpec, partition_rules
+from chaoskit.backends.base import CHAIN_SETUP, PARTITION_CHAIN, LogLine, Node, NodeSpec, partition_rules
 from chaoskit.backends.docker_images import NET_IMAGE
 from chaoskit.backends.docker_workdir import hand_back
 from chaoskit.backends.ledger import Ledger, claim_subnet
@@ -353,12 +354,32 @@ class DockerBackend:
             return ""
         return str(c.logs(tail=lines).decode(errors="replace")).rstrip()
 
+    def log_lines(self, node: Node, since: float | None = None) -> list[LogLine]:
+        """The container's log with docker's own timestamp on each line (``docker logs --timestamps``)."""
+        c = self._container(node.name)
+        if c is None:
+            return []
+        kwargs: dict[str, Any] = {"timestamps": True, **({"since": since} if since is not None else {})}
+        text = c.logs(**kwargs).decode(errors="replace")
+        return [stamped_line(line) for line in text.splitlines()]
+
     def teardown(self) -> None:
         from chaoskit.backends.ledger import remove_entries
 
         hand_back(self.client, self.ledger, LABEL)  # files the servers wrote, when this user is not root
         remove_entries(self.ledger)
         self.ledger.forget()
+
+
+def stamped_line(line: str) -> LogLine:
+    """One line of ``docker logs --timestamps``: ``2024-05-01T12:34:56.123456789Z <text>`` (UTC, nanoseconds)."""
+    stamp, sep, text = line.partition(" ")
+    try:
+        day, _, frac = stamp.rstrip("Z").partition(".")
+        at = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp() + float(f"0.{frac or 0}")
+    except ValueError:
+        return LogLine(line)
+    return LogLine(text if sep else "", at)
 
 
 def remove_docker_entry(kind: str, name: str, run_id: str) -> bool:

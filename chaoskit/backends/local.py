@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chaoskit.backends.base import CHAIN_SETUP, Node, NodeSpec, partition_rules
+from chaoskit.backends.base import CHAIN_SETUP, LogLine, Node, NodeSpec, partition_rules
 from chaoskit.backends.base import PARTITION_CHAIN as CHAIN
 from chaoskit.backends.ledger import (
     Ledger,
@@ -219,6 +219,12 @@ class LocalBackend:
         if node.log_path is None or not node.log_path.exists():
             return ""
         return "\n".join(node.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_lines(self, node: Node, since: float | None = None) -> list[LogLine]:
+        """Every line of the node's log file (the file stamps nothing: ``since`` drops none)."""
+        if node.log_path is None or not node.log_path.exists():
+            return []
+        return [LogLine(line) for line in node.log_path.read_text(errors="replace").splitlines()]
 
     def exec(self, node: Node, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
         try:

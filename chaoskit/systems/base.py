@@ -15,6 +15,7 @@ from chaoskit.backends.base import Backend, Node, NodeSpec
 from chaoskit.clients.base import Client
 from chaoskit.drivers import Driver
 from chaoskit.errors import InfrastructureError, UsageError
+from chaoskit.server_logs import LogSpec
 
 if TYPE_CHECKING:
     from chaoskit.dns import DnsZone
@@ -87,6 +88,11 @@ class Topology(Protocol):
     client_path: ClientPath | None  # Toxiproxy on the client path, when the experiment has toxic faults
     dns: DnsZone | None  # the run's DNS zone, when the experiment has ``dns:`` (set before ``up``)
     aside: tuple[str, ...]  # run-level nodes beside the system (the cache of ``cache:``): up() gives them addresses
+
+    @property
+    def log_evidence(self) -> LogSpec | None:
+        """What the run keeps of the servers' logs around each heal (chaoskit.server_logs); None: nothing."""
+        ...
 
     def adopt(self, addresses: dict[str, str], specs: dict[str, NodeSpec], nodes: dict[str, Node]) -> None:
         """Take over nodes that are already running (a lab a later process re-attaches to); starts nothing."""
@@ -328,6 +334,8 @@ def node_at(nodes: dict[str, Node], data_nodes: list[str], host: str, port: int)
 class NodeBook:
     """What every topology keeps: its nodes by name, the specs that started them (to restart one),
     their log tails for error messages, and a settle wait that answers True/False."""
+
+    log_evidence: LogSpec | None = None  # a system's patterns worth a look in its logs (chaoskit.server_logs)
 
     def __init__(self, backend: Backend, workdir: Path) -> None:
         self.backend, self.workdir = backend, workdir

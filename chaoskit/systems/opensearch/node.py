@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaoskit.backends.base import NodeSpec
+from chaoskit.server_logs import LogSpec
 from chaoskit.systems.opensearch import dist
 from chaoskit.systems.opensearch.settings import PORT
 
@@ -37,12 +38,17 @@ LOG4J2 = """status = error
 appender.console.type = Console
 appender.console.name = console
 appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
+appender.console.layout.pattern = [%d{yyyy-MM-dd'T'HH:mm:ss,SSSXXX}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
 rootLogger.level = info
 rootLogger.appenderRef.console.ref = console
 """
 
 Setting = str | list[str]
+# what a stale primary and its demotion say (OpenSearch PR 21456: the demoted primary's replica request ends in
+# PrimaryShardClosedException and the write completes with 1 of 2 copies), and a node's leaving and rejoining
+LOG_EVIDENCE = LogSpec(patterns=(
+    "PrimaryShardClosedException", "primary closed", "too old", "no longer primary", "primary term",
+    "RetryOnPrimaryException", "shard failed", "failed to perform", "stale", "marking and sending shard failed"))
 
 
 def settings(*, name: str, address: str, names: list[str], seeds: list[str], data: str,

@@ -48,6 +48,7 @@ class OpenSearchTopology(NodeBook):
     facts = Facts(detected_kinds=("node-left", "cluster-manager-lost", "health-yellow", "health-red",
                                   "index-blocked"),
                   promoted_kinds=("primary-promoted", "cluster-manager-elected"), one_primary=False)
+    log_evidence = nodes.LOG_EVIDENCE
 
     def __init__(self, exp: Experiment, backend: Backend, workdir: Path) -> None:
         super().__init__(backend, workdir)
