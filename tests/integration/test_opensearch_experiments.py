@@ -9,6 +9,7 @@ experiment, every assertion about it in one test. The crash-safety test SIGKILLs
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ from chaoskit.checkers import Verdict
 from chaoskit.clients.opensearch import attempt_outcome
 from chaoskit.errors import InfrastructureError
 from chaoskit.history import History, OpType
+from chaoskit.report_evidence import WINDOW_TITLE
 from chaoskit.runner import run
 from chaoskit.systems.opensearch import node as opensearch_node
 from chaoskit.systems.opensearch.faults import CloseIndex, ExcludeNode
@@ -47,6 +49,10 @@ from tests.integration.util import (
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("opensearch"),
               pytest.mark.skipif(any(shutil.which(b) is None for b in SYSTEM.binaries()),
                                  reason="needs java 17 (and mvn until the zip is fetched): make setup")]
+
+
+# what the isolated node logs as the cluster takes it back (ClusterApplierService on a node that follows)
+REJOINED = re.compile(r"cluster-manager node changed|added \{|master node changed", re.IGNORECASE)
 
 
 def _explain(journal: dict[str, Any]) -> str:
@@ -176,6 +182,29 @@ def test_partition_of_the_primary_holder(tmp_path: Path, no_leftovers: None) -> 
     assert all(_status(line).startswith("20") for line in gone), gone  # lost: OpenSearch's own acknowledgement
     print(f"opensearch-partition-primary-holder: {lost} of {acked} acknowledged writes lost {gone}; "
           f"{len(confirmed)} conflicts confirmed")
+    _assert_heal_evidence(result.out_dir, journal, fault)
+
+
+def _assert_heal_evidence(run_dir: Path, journal: dict[str, Any], fault: dict[str, Any]) -> None:
+    """The isolated node's own log around the heal is kept on the run clock: it always logs rejoining the
+    cluster manager just after the heal; and report.html shows the window."""
+    section = journal["server_logs"]
+    window = section["windows"][0]
+    assert window["nodes"] == [fault["target"]] and window["healed_at"] == fault["healed_at"], section
+    entries = [json.loads(line) for line in (run_dir / "evidence.jsonl").read_text().splitlines()]
+    assert len(entries) == section["kept"] and not section.get("error"), section
+    own = [e for e in entries if e["node"] == fault["target"]]
+    assert own and all(e["faulted"] for e in own), "the isolated node's lines are kept, marked as the faulted node's"
+    assert all(window["start"] <= e["time"] <= window["end"] for e in entries), "run-clock times inside the window"
+    others = [e for e in entries if e["node"] != fault["target"]]
+    assert all(e["matches"] for e in others), "another node's line is kept only when it matches a pattern"
+    rejoined = [e for e in own if fault["healed_at"] <= e["time"] <= fault["healed_at"] + 15
+                and REJOINED.search(e["text"])]
+    assert rejoined, [e["text"][:160] for e in own][:40]
+    print(f"evidence: {section['kept']} of {section['lines_read']} log lines kept in {section['took_s']} s; "
+          f"rejoined at +{rejoined[0]['time'] - fault['healed_at']:.2f} s: {rejoined[0]['text'][:200]}")
+    html = (run_dir / "report.html").read_text()
+    assert WINDOW_TITLE in html and html.count('<tr class="') >= len(own)
 
 
 def _status(line: str) -> str:
