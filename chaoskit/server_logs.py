@@ -94,8 +94,8 @@ class Evidence:
         """The journal's ``server_logs`` section."""
         t0 = dt.datetime.fromtimestamp(self.clock_t0, dt.UTC).isoformat(timespec="microseconds")
         return {"file": FILE, "clock_t0": t0, "lines_read": self.lines_read, "kept": len(self.entries),
-                "patterns": list(self.patterns),
-                "took_s": round(self.took_s, 3), "windows": [{**asdict(w), "nodes": list(w.nodes)} for w in self.windows],
+                "patterns": list(self.patterns), "took_s": round(self.took_s, 3),
+                "windows": [{**asdict(w), "nodes": list(w.nodes)} for w in self.windows],
                 **({"error": self.error} if self.error else {})}
 
 
