@@ -72,9 +72,11 @@ class Lost:
 
     @property
     def ack_time(self) -> float:
-        """When the acknowledging (last) attempt was sent, else the acknowledgement."""
+        """When the server's acknowledgement came back: the acknowledging (last) attempt's end, else the op's."""
         last = self.attempts[-1] if self.attempts else None
-        return last.sent if last is not None and last.sent is not None else self.acked
+        if last is None or last.sent is None or last.took_ms is None:
+            return self.acked
+        return last.sent + last.took_ms / 1000
 
 
 def lost_writes(ops: Sequence[Mapping[str, Any]]) -> list[Lost]:
@@ -151,7 +153,7 @@ def _strip(lw: Lost, near: Sequence[Mapping[str, Any]], heals: Sequence[float]) 
     log line a tick below (orange: it matches a pattern), the heal a dashed line."""
     sent = [a.sent for a in lw.attempts if a.sent is not None]
     lo = min([lw.ack_time - NEAR_S, *sent]) - 0.2
-    hi = max(lw.acked, lw.ack_time) + NEAR_S + 0.2
+    hi = lw.ack_time + NEAR_S + 0.2
     rows = max(len(lw.attempts), 1)
     height = 14 * rows + 40
 
@@ -182,9 +184,9 @@ def _strip(lw: Lost, near: Sequence[Mapping[str, Any]], heals: Sequence[float]) 
 
 
 def _near(lw: Lost, evidence: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The faulted node's lines and the others' pattern matches within NEAR_S of the acknowledging attempt
-    (the nearest few), by time."""
-    lo, hi = lw.ack_time - NEAR_S, max(lw.acked, lw.ack_time) + NEAR_S
+    """The faulted node's lines and the others' pattern matches within NEAR_S of the acknowledgement (the
+    nearest few), by time."""
+    lo, hi = lw.ack_time - NEAR_S, lw.ack_time + NEAR_S
     inside = [e for e in evidence if lo <= float(e.get("time") or 0.0) <= hi]
     nearest = sorted(inside, key=lambda e: abs(float(e.get("time") or 0.0) - lw.ack_time))[:_NEAR_CAP]
     return sorted(nearest, key=lambda e: float(e.get("time") or 0.0))
@@ -206,7 +208,8 @@ def _lost_card(lw: Lost, evidence: Sequence[Mapping[str, Any]], patterns: Sequen
             f"{f' ({_e(last.status)}, term {_e(last.term)}, shards {_e(last.shards)})' if last else ''}"
             "; missing from the final read</h3>")
     return (f'<div class="lw"><div>{head}{_strip(lw, near, heals)}{wire}</div>'
-            f"<div><h3>server log within ±{NEAR_S:g} s of the acknowledging attempt</h3>{logs}</div></div>")
+            f"<div><h3>server log within ±{NEAR_S:g} s of the acknowledgement ({lw.ack_time:.3f} s)</h3>{logs}"
+            "</div></div>")
 
 
 def _chips(entries: Sequence[Mapping[str, Any]]) -> str:

@@ -74,7 +74,7 @@ def test_parse_attempt_places_it_on_the_run_clock() -> None:
 
 def test_lost_writes_are_acknowledged_writes_missing_from_the_final_read() -> None:
     (lost,) = lost_writes(ops())
-    assert (lost.value, lost.acked, lost.node, lost.ack_time) == (7, 18.062, "opensearch-1", 18.05)
+    assert (lost.value, lost.acked, lost.node, lost.ack_time) == (7, 18.062, "opensearch-1", 18.062)
     assert [a.node for a in lost.attempts] == ["opensearch-3", "opensearch-1"]
     assert lost_writes([op for op in ops() if op["f"] != "final-read"]) == [], "no final read: nothing to call lost"
 
@@ -87,7 +87,7 @@ def test_a_lost_write_is_shown_with_its_wire_and_the_nearest_log_lines() -> None
     assert ack is not None and all(f"<td>{c}</td>" in ack.group(1) for c in (
         "opensearch-1", "<code>201 created</code>", "1", "163", "2/1/0", "18.050", "12"))
     assert "<td><code>timeout</code></td>" in lost, "every attempt, not only the acknowledging one"
-    assert "+0.02 s" in lost and "<mark>PrimaryShardClosedException</mark>: &lt;primary&gt; closed" in lost
+    assert "+0.01 s" in lost and "<mark>PrimaryShardClosedException</mark>: &lt;primary&gt; closed" in lost
     assert "cluster-manager node changed" in lost and "<mark>primary term</mark>" in lost  # within ±2 s
     assert "cluster-manager not discovered" not in lost, "4 s before the acknowledgement: not beside it"
     assert "2026-05-01T12:00:18" not in lost, "times on the run clock, not the servers' wall clock"
@@ -121,3 +121,28 @@ def test_chaoskit_report_re_renders_the_evidence_from_the_run_dir(tmp_path: Path
     (tmp_path / "evidence.jsonl").unlink()  # a run dir copied without it still renders
     assert main(["report", str(tmp_path)]) == 0
     assert "No server log line kept" in (tmp_path / "report.html").read_text()
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "opensearch-partition-loss"
+
+
+def test_a_real_loss_shows_the_stale_primarys_acknowledgement_beside_its_rejoining() -> None:
+    """A run of opensearch-partition-primary-holder with 12 writers and a 6 s client timeout (local backend,
+    OpenSearch 2.19.6) that lost 4 of 592 acknowledged writes; history.jsonl trimmed to the 4 lost writes, the
+    8 kept ones acknowledged nearest to them, and the final read of those 12 (journal and evidence as written).
+    Each was acknowledged by the isolated node (201, term 1, 1 of 2 copies) 0.34-0.40 s after its log says
+    it rejoined (``cluster-manager node changed``, 1.0 s after the heal)."""
+    journal = json.loads((FIXTURE / "journal.json").read_text())
+    ops = [json.loads(line) for line in (FIXTURE / "history.jsonl").read_text().splitlines()]
+    evidence = [json.loads(line) for line in (FIXTURE / "evidence.jsonl").read_text().splitlines()]
+    stale = journal["faults"][0]["target"]
+    lost = lost_writes(ops)
+    assert [lw.value for lw in lost] == [232, 225, 238, 229]
+    assert all((lw.attempts[-1].node, lw.attempts[-1].status, lw.attempts[-1].term, lw.attempts[-1].shards)
+               == (stale, "201 created", "1", "2/1/0") for lw in lost)
+    rejoined = next(e["time"] for e in evidence if "cluster-manager node changed" in e["text"])
+    assert all(0.3 < lw.ack_time - rejoined < 0.45 for lw in lost)
+    doc = render_report(journal, ops, evidence)
+    cards = section(doc, LOST_TITLE).split('<div class="lw">')[1:]
+    assert len(cards) == 4 and all("cluster-manager node changed" in c and '<tr class="ack">' in c for c in cards)
+    assert "(6 entries, 0 matching)" in section(doc, WINDOW_TITLE)
