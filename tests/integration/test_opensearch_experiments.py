@@ -8,6 +8,7 @@ experiment, every assertion about it in one test. The crash-safety test SIGKILLs
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -185,26 +186,33 @@ def test_partition_of_the_primary_holder(tmp_path: Path, no_leftovers: None) -> 
     _assert_heal_evidence(result.out_dir, journal, fault)
 
 
-def _assert_heal_evidence(run_dir: Path, journal: dict[str, Any], fault: dict[str, Any]) -> None:
-    """The isolated node's own log around the heal is kept on the run clock: it always logs rejoining the
-    cluster manager just after the heal; and report.html shows the window."""
+def _window_entries(run_dir: Path, journal: dict[str, Any], fault: dict[str, Any]) -> list[dict[str, Any]]:
+    """The faulted node's log entries kept around the heal (evidence.jsonl), checked against the journal's
+    window: run-clock times inside it; another node's entry only when it matches a pattern."""
     section = journal["server_logs"]
     window = section["windows"][0]
     assert window["nodes"] == [fault["target"]] and window["healed_at"] == fault["healed_at"], section
     entries = [json.loads(line) for line in (run_dir / "evidence.jsonl").read_text().splitlines()]
     assert len(entries) == section["kept"] and not section.get("error"), section
     own = [e for e in entries if e["node"] == fault["target"]]
-    assert own and all(e["faulted"] for e in own), "the isolated node's lines are kept, marked as the faulted node's"
+    assert own and all(e["faulted"] for e in own), "the faulted node's lines are kept, marked as the faulted node's"
     assert all(window["start"] <= e["time"] <= window["end"] for e in entries), "run-clock times inside the window"
     others = [e for e in entries if e["node"] != fault["target"]]
     assert all(e["matches"] for e in others), "another node's line is kept only when it matches a pattern"
+    html = (run_dir / "report.html").read_text()
+    assert WINDOW_TITLE in html and html.count('<tr class="') >= len(own)
+    return own
+
+
+def _assert_heal_evidence(run_dir: Path, journal: dict[str, Any], fault: dict[str, Any]) -> None:
+    """The isolated node's own log around the heal is kept on the run clock: it always logs rejoining the
+    cluster manager just after the heal; and report.html shows the window."""
+    section, own = journal["server_logs"], _window_entries(run_dir, journal, fault)
     rejoined = [e for e in own if fault["healed_at"] <= e["time"] <= fault["healed_at"] + 15
                 and REJOINED.search(e["text"])]
     assert rejoined, [e["text"][:160] for e in own][:40]
     print(f"evidence: {section['kept']} of {section['lines_read']} log lines kept in {section['took_s']} s; "
           f"rejoined at +{rejoined[0]['time'] - fault['healed_at']:.2f} s: {rejoined[0]['text'][:200]}")
-    html = (run_dir / "report.html").read_text()
-    assert WINDOW_TITLE in html and html.count('<tr class="') >= len(own)
 
 
 def _status(line: str) -> str:
@@ -238,6 +246,13 @@ def test_primary_holder_kill_on_docker(tmp_path: Path, docker_clean: None) -> No
     assert m["acked_writes"] > 300 and m["ops_fail"] == 0
     assert set(journal["roles_after"].values()) <= {"data", "cluster-manager"}, "the killed container rejoined"
     _no_loss(result)
+    own = _window_entries(result.out_dir, journal, fault)
+    assert any(e["time"] > fault["healed_at"] for e in own), "the started container's JVM logs at once"
+    clock_t0 = dt.datetime.fromisoformat(journal["server_logs"]["clock_t0"]).timestamp()
+    for e in own:  # docker's stamp put the entry on the run clock; the server's own (UTC in the container) agrees
+        day, ms = re.match(r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d),(\d{3})", e["text"]).groups()  # type: ignore[union-attr]
+        server = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp() + int(ms) / 1000
+        assert abs(server - (clock_t0 + e["time"])) < 1.0, e
 
 
 @pytest.mark.docker
