@@ -54,6 +54,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("opensearch"),
 
 # what the isolated node logs as the cluster takes it back (ClusterApplierService on a node that follows)
 REJOINED = re.compile(r"cluster-manager node changed|added \{|master node changed", re.IGNORECASE)
+SERVER_STAMP = re.compile(r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d),(\d{3})\]")  # the image's console pattern
 
 
 def _explain(journal: dict[str, Any]) -> str:
@@ -249,8 +250,9 @@ def test_primary_holder_kill_on_docker(tmp_path: Path, docker_clean: None) -> No
     own = _window_entries(result.out_dir, journal, fault)
     assert any(e["time"] > fault["healed_at"] for e in own), "the started container's JVM logs at once"
     clock_t0 = dt.datetime.fromisoformat(journal["server_logs"]["clock_t0"]).timestamp()
-    for e in own:  # docker's stamp put the entry on the run clock; the server's own (UTC in the container) agrees
-        day, ms = re.match(r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d),(\d{3})", e["text"]).groups()  # type: ignore[union-attr]
+    stamped = [(m.groups(), e) for e in own if (m := SERVER_STAMP.match(e["text"]))]  # not the entrypoint's lines
+    assert stamped, own
+    for (day, ms), e in stamped:  # docker's stamp put it on the run clock; the server's own (UTC in there) agrees
         server = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp() + int(ms) / 1000
         assert abs(server - (clock_t0 + e["time"])) < 1.0, e
 
