@@ -57,7 +57,8 @@ class Spread:
 @dataclass(frozen=True)
 class Aggregate:
     """One experiment's repeated runs, summed up. ``counted`` are the runs whose journal states the lost-writes
-    figure: ``lossy`` of them lost at least one acknowledged write (``interval``: its 95% Wilson interval)."""
+    figure: ``lossy`` of them lost at least one acknowledged write (``interval``: its 95% Wilson interval); ``lost``
+    and ``acked`` are their totals over those runs."""
 
     name: str
     runs: int
@@ -116,7 +117,8 @@ def aggregate(name: str, journals: Sequence[Mapping[str, Any] | None]) -> Aggreg
         verdicts[v if v in verdicts else "unknown"] += 1
     lost_by_run = tuple(_int(_metrics(j).get("lost_writes")) if j else None for j in journals)
     lost = [x for x in lost_by_run if x is not None]
-    acked = [_int(_metrics(j).get("acked_writes")) for j in journals if j]
+    # acknowledged writes of the runs that state their lost ones: lost / acked is then one population
+    acked = [_int(_metrics(j).get("acked_writes")) for j, x in zip(journals, lost_by_run, strict=True) if x is not None]
     info = [x for x in (_int(_metrics(j).get("ops_info")) for j in journals if j) if x is not None]
     longest = [float(x) for x in (_metrics(j).get("max_op_ms") for j in journals if j)
                if isinstance(x, int | float) and not isinstance(x, bool)]
