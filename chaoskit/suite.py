@@ -178,6 +178,8 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
         with lock:
             if stopping.is_set():
                 return None
+            if run is not None:
+                say(f"{exp.name:<{width}} | --- run {run} of {repeat} -> {out_dir}")
             proc = subprocess.Popen(child_argv(exp, out_dir, backend, client, paths), stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, env=env)
             live[exp.name] = proc
@@ -197,9 +199,6 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
 
     def runs_of(exp: Experiment) -> None:
         for run in run_numbers(repeat):
-            if repeat > 1:
-                with lock:
-                    say(f"{exp.name:<{width}} | === run {run} of {repeat} -> {suite.out_dir(exp, run)}")
             outcome = one(exp, run)
             if outcome is None:
                 return

@@ -105,8 +105,9 @@ def _run_links(runs: Sequence[RunRow], base: Path) -> str:
 def figures(a: Aggregate, runs: Sequence[RunRow], base: Path) -> list[tuple[str, str]]:
     """(label, cell) of one experiment's repeated runs, in the order both tables show them."""
     longest = a.longest_op_ms
+    share = f" ({_pct(a.lost / a.acked)})" if a.acked else ""
     return [("server version", _e(a.version)), ("runs", str(a.runs)), ("verdicts", _verdicts(a)),
-            ("runs losing acked writes", _lossy(a)), ("lost / acked writes", f"{a.lost} / {a.acked}"),
+            ("runs losing acked writes", _lossy(a)), ("lost / acked writes", f"{a.lost} / {a.acked}{share}"),
             ("lost per run (min / median / max)", _spread(a.lost_per_run)),
             ("runs with info ops (total info ops)", f"{a.info_runs} of {a.info_counted} ({a.info_total})"),
             ("longest op, ms (median / max)", "n/a" if longest is None else

@@ -89,7 +89,7 @@ def test_a_repeated_run_writes_a_directory_per_run_and_the_page_sums_them(tmp_pa
     lossy = sum(j["metrics"]["lost_writes"] > 0 for j in journals)
     for page in (out / "index.html").read_text(), _rerendered(out):
         aggregate = page[page.index("Repeated runs"):page.index("</table>", page.index("Repeated runs"))]
-        assert f"<td>{lost} / {acked}</td>" in aggregate and f"<b>{lossy} of 2</b>" in aggregate
+        assert f"<td>{lost} / {acked} (" in aggregate and f"<b>{lossy} of 2</b>" in aggregate
         assert 'href="redis-client-pause/run-01/report.html"' in page and "run-02/report.html" in page
     cases = [c.get("name") for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")]
     assert cases == [f"{name} run-01", f"{name} run-02"]

@@ -53,7 +53,8 @@ def test_a_chain_of_three_versions_is_one_table_oldest_first(tmp_path: Path) -> 
     assert cells == ["<b>2 of 3</b> (66.7%; 95% CI 20.8% – 93.9%)", "<b>1 of 3</b> (33.3%; 95% CI 6.1% – 79.2%)",
                      "<b>0 of 3</b> (0%; 95% CI 0% – 56.1%)"]
     assert "<tr><td>server version</td><td>2.19.6</td><td>3.6.0</td><td>3.8.0</td></tr>" in side
-    assert "<tr><td>lost / acked writes</td><td>13 / 3000</td><td>2 / 3000</td><td>0 / 3000</td></tr>" in side
+    assert ("<tr><td>lost / acked writes</td><td>13 / 3000 (0.4%)</td><td>2 / 3000 (0.1%)</td>"
+            "<td>0 / 3000 (0%)</td></tr>") in side
     assert "<tr><td>lost per run (min / median / max)</td><td>0 / 4 / 9</td>" in side
     assert f"<tr><td>compared with</td><td>—</td><td>{OLD}</td><td>{MID}</td></tr>" in side
 
