@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-j", "--jobs", default="1", metavar="N|auto",
                      help="run up to N experiments side by side, each in its own topology (auto: from cores "
                           "and memory); default 1")
+    run.add_argument("--repeat", default="1", metavar="N",
+                     help="run each experiment N times in a row, each run in <out>/<experiment>/run-01 ...; the "
+                          "suite report states each experiment's figures over its runs (default 1)")
     run.add_argument("--client", metavar="MODULE:FACTORY",
                      help="run your own client instead of the experiment's (see README, Test your own code)")
     run.add_argument("--path", metavar="DIR", action="append", default=[],
@@ -125,13 +128,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for exp in exps:  # and every driver they need there (one line naming the extra, exit 2)
         check_drivers(exp)
     jobs = _jobs(args.jobs, exps)
+    repeat = _repeat(args.repeat)
     client = load_factory(args.client, args.path) if args.client else None
     for exp in exps:  # and every user client's factory imported
         if exp.client.factory and client is None:
             load_factory(exp.client.factory, args.path)
-    if len(exps) == 1:
+    if len(exps) == 1 and repeat == 1:
         return _run_one(exps[0], args, client)
-    return _run_suite(exps, args, client, jobs)
+    return _run_suite(exps, args, client, jobs, repeat)
 
 
 def _jobs(value: str, exps: list[Experiment]) -> int:
@@ -142,6 +146,12 @@ def _jobs(value: str, exps: list[Experiment]) -> int:
         return default_jobs(weight=max(get_system(e.system).run_weight for e in exps))
     if not value.isdigit() or int(value) < 1:
         raise UsageError(f"-j {value!r}: expected a number >= 1 or auto")
+    return int(value)
+
+
+def _repeat(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"--repeat {value!r}: expected a number >= 1")
     return int(value)
 
 
@@ -159,40 +169,35 @@ def _run_one(exp: Experiment, args: argparse.Namespace, client: Any) -> int:
     return result.exit_code
 
 
-def _run_suite(exps: list[Experiment], args: argparse.Namespace, client: Any, jobs: int) -> int:
+def _run_suite(exps: list[Experiment], args: argparse.Namespace, client: Any, jobs: int, repeat: int = 1) -> int:
     from chaoskit.junit import JUnitLog
-    from chaoskit.runner import run
-    from chaoskit.suite import Outcome, Suite, junit_from, run_side_by_side, summary_table
+    from chaoskit.suite import Suite, junit_from, loss_lines, run_in_turn, run_side_by_side, summary_table
     from chaoskit.suite_report import Row, write_suite
 
     suite = Suite.for_run(args.out)
-    junit = JUnitLog(args.junit_xml, exps)  # no-op without --junit-xml
+    junit = JUnitLog(args.junit_xml, exps, repeat=repeat)  # no-op without --junit-xml
     jobs = min(jobs, len(exps))
-    print(f"{len(exps)} experiments, {jobs} at a time; runs and the suite report in {suite.root}/", flush=True)
+    runs = f", {repeat} runs each" if repeat > 1 else ""
+    print(f"{len(exps)} experiment(s){runs}, {jobs} at a time; runs and the suite report in {suite.root}/",
+          flush=True)
     t_suite = time.monotonic()
     try:
         if jobs > 1:
-            suite.outcomes = run_side_by_side(exps, suite, jobs, args.backend, args.client, args.path)
-            junit_from(junit, suite.outcomes)
+            try:
+                run_side_by_side(exps, suite, jobs, args.backend, args.client, args.path, repeat=repeat)
+            finally:
+                junit_from(junit, suite.outcomes)
         else:
-            for exp in exps:
-                print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
-                t0 = time.monotonic()
-                with junit.case(exp) as case:
-                    result = run(exp, args.backend, suite.out_dir(exp), console.Progress("  "), client=client,
-                                 paths=args.path)
-                    case.record(result)
-                print(console.check_table(result.checks))
-                print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)), flush=True)
-                suite.outcomes.append(Outcome(exp, result.out_dir, result.exit_code, time.monotonic() - t0,
-                                              result.journal))
+            run_in_turn(exps, suite, junit, repeat, args.backend, client, args.path)
     finally:
-        rows = [Row(o.experiment.name, o.out_dir, o.journal, o.experiment.compare_with, o.error, o.wall_s)
+        rows = [Row(o.experiment.name, o.out_dir, o.journal, o.experiment.compare_with, o.error, o.wall_s, o.run)
                 for o in suite.outcomes]
         if rows:
             write_suite(suite.root / "index.html", rows)
     print("\n" + summary_table(suite.outcomes))
-    print(f"suite report: {suite.root / 'index.html'} ({len(exps)} experiments in "
+    for line in loss_lines(suite.outcomes):
+        print(line)
+    print(f"suite report: {suite.root / 'index.html'} ({len(suite.outcomes)} runs in "
           f"{time.monotonic() - t_suite:.0f} s, -j {jobs})", flush=True)
     return max((o.exit_code for o in suite.outcomes), default=0)
 
@@ -307,29 +312,19 @@ def cmd_images(force: bool, env: bool = False, system: str | None = None) -> int
     return 0
 
 
-def _report_suite(root: Path, runs: list[Path]) -> int:
-    from chaoskit.suite import read_journal
-    from chaoskit.suite_report import Row, write_suite
-
-    rows = []
-    for d in runs:
-        j = read_journal(d)
-        rows.append(Row(str((j or {}).get("experiment") or d.name), d, j, (j or {}).get("compare_with")))
-    write_suite(root / "index.html", rows)
-    print(f"wrote {root / 'index.html'}")
-    return 0
-
-
 def cmd_report(run_dir: Path) -> int:
     from chaoskit.report import write_report
     from chaoskit.server_logs import read_jsonl
 
     journal_path = run_dir / "journal.json"
     if not journal_path.exists():
-        runs = sorted(p.parent for p in run_dir.glob("*/journal.json"))
+        from chaoskit.suite import found_runs, write_index
+
+        runs = found_runs(run_dir)
         if not runs:
-            raise UsageError(f"{journal_path}: not found (nor any */journal.json of a suite)")
-        return _report_suite(run_dir, runs)
+            raise UsageError(f"{journal_path}: not found (nor any */journal.json or */run-NN/journal.json of a suite)")
+        print(f"wrote {write_index(run_dir, runs)} ({len(runs)} runs)")
+        return 0
     journal = json.loads(journal_path.read_text())
     ops = [json.loads(line) for line in (run_dir / journal.get("history", "history.jsonl")).read_text().splitlines()
            if line.strip()]

@@ -1,4 +1,5 @@
-"""JUnit XML for CI (``chaoskit run ... --junit-xml FILE``): one test case per experiment.
+"""JUnit XML for CI (``chaoskit run ... --junit-xml FILE``): one test case per experiment, or per run of
+``--repeat N`` (N > 1; named ``<experiment> run-03``).
 
 classname is the system, name the experiment, time the run's duration. A ``fail`` verdict is a
 ``<failure>``, an ``unknown`` verdict or a run that raised (infrastructure error, exit 3;
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from chaoskit import console
 from chaoskit.checkers import Verdict
+from chaoskit.suite_stats import run_label, run_numbers
 from chaoskit.verdicts import Check
 
 if TYPE_CHECKING:
@@ -42,6 +44,11 @@ class Case:
     report: str | None = None
     error: str | None = None  # "Type: message" of what the run raised
     skipped: bool = False
+
+
+def case_name(experiment: str, run: int | None) -> str:
+    """A test case's name: the experiment's, with the run's label when it is one of several."""
+    return experiment if run is None else f"{experiment} {run_label(run)}"
 
 
 def check_table(checks: Sequence[Check]) -> str:
@@ -122,11 +129,12 @@ class JUnitLog:
     path: Path | None
     experiments: Sequence[Experiment]
     cases: list[Case] = field(default_factory=list)
+    repeat: int = 1
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @contextlib.contextmanager
-    def case(self, exp: Experiment) -> Iterator[_Pending]:
-        pending = _Pending(Case(exp.system, exp.name))
+    def case(self, exp: Experiment, run: int | None = None) -> Iterator[_Pending]:
+        pending = _Pending(Case(exp.system, case_name(exp.name, run)))
         t0 = time.monotonic()
         try:
             yield pending
@@ -150,9 +158,10 @@ class JUnitLog:
     def _skip_rest(self, exc: BaseException) -> None:
         done = {(c.system, c.name) for c in self.cases}
         for exp in self.experiments:
-            if (exp.system, exp.name) not in done:
-                reason = f"not run: an earlier experiment raised {type(exc).__name__}"
-                self.cases.append(Case(exp.system, exp.name, skipped=True, error=reason))
+            for name in (case_name(exp.name, run) for run in run_numbers(self.repeat)):
+                if (exp.system, name) not in done:
+                    reason = f"not run: an earlier run raised {type(exc).__name__}"
+                    self.cases.append(Case(exp.system, name, skipped=True, error=reason))
 
     def write(self) -> None:
         if self.path is not None:

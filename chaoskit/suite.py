@@ -4,6 +4,10 @@ topology, subnet and run id; a verdict table in the experiments' order at the en
 
 Side by side, each experiment runs in a child ``chaoskit run`` process (its own signal handling, teardown and
 ledger, exactly as when run alone); its lines are printed as they come, prefixed by its name.
+
+Repeated (``--repeat N``, N > 1), each experiment runs N times one after another, each run in
+``<root>/<experiment>/run-01`` ...; ``-j`` still counts experiments: up to ``-j`` experiments' sequences of runs
+go side by side, never two runs of one experiment. Every run ends with one line (verdict and headline figures).
 """
 
 from __future__ import annotations
@@ -20,12 +24,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoskit import console
 from chaoskit.errors import Interrupted
 from chaoskit.experiment import Experiment
-from chaoskit.junit import Case, JUnitLog
+from chaoskit.junit import Case, JUnitLog, case_name
+from chaoskit.suite_report import Row, write_suite
+from chaoskit.suite_stats import aggregate, run_label, run_numbers
+
+if TYPE_CHECKING:
+    from chaoskit.clients.user import Factory
 
 # What one run of each system needs while it runs (servers and the runner), for the default -j.
 MEMORY_PER_RUN_GIB = 1.0
@@ -41,6 +50,7 @@ class Outcome:
     wall_s: float = 0.0
     journal: dict[str, Any] | None = None
     error: str | None = None  # why there is no journal (the run raised or the child died)
+    run: int | None = None  # 1, 2, ... of ``--repeat N`` (N > 1)
 
     @property
     def verdict(self) -> str:
@@ -58,8 +68,13 @@ class Suite:
     def for_run(cls, out: Path | None) -> Suite:
         return cls(out or Path("runs") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-suite")
 
-    def out_dir(self, exp: Experiment) -> Path:
-        return self.root / exp.name
+    def out_dir(self, exp: Experiment, run: int | None = None) -> Path:
+        return self.root / exp.name / run_label(run) if run is not None else self.root / exp.name
+
+    def sort(self, exps: Sequence[Experiment]) -> None:
+        """The outcomes in the experiments' order, each experiment's runs in run order."""
+        order = {e.name: i for i, e in enumerate(exps)}
+        self.outcomes.sort(key=lambda o: (order.get(o.experiment.name, len(order)), o.run or 0))
 
 
 def default_jobs(cores: int | None = None, mem_gib: float | None = None, weight: float = 1.0) -> int:
@@ -90,6 +105,50 @@ def read_journal(out_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def found_runs(root: Path) -> list[tuple[Path, int | None]]:
+    """The run directories of a suite directory, each with its run number: ``<experiment>/`` (one run) or
+    ``<experiment>/run-NN/`` (repeated runs), in name and run order; only those holding a journal."""
+    found: list[tuple[Path, int | None]] = [(p.parent, None) for p in root.glob("*/journal.json")]
+    for p in root.glob("*/run-*/journal.json"):
+        number = p.parent.name.removeprefix("run-")
+        if number.isdigit():
+            found.append((p.parent, int(number)))
+    return sorted(found, key=lambda f: (f[0].parent.name if f[1] is not None else f[0].name, f[1] or 0))
+
+
+def write_index(root: Path, runs: Sequence[tuple[Path, int | None]]) -> Path:
+    """(Re)write ``root/index.html`` from the journals of ``runs`` (as :func:`found_runs` gives them)."""
+    rows = []
+    for d, n in runs:
+        j = read_journal(d)
+        name = (j or {}).get("experiment") or (d.parent.name if n is not None else d.name)
+        rows.append(Row(str(name), d, j, (j or {}).get("compare_with"), run=n))
+    write_suite(root / "index.html", rows)
+    return root / "index.html"
+
+
+def run_in_turn(exps: Sequence[Experiment], suite: Suite, junit: JUnitLog, repeat: int, backend: str,
+                client: Factory | None, paths: Sequence[str]) -> None:
+    """Each experiment's runs one after another, in this process; each outcome added to the suite as it ends.
+    A run that raises (interrupted, infrastructure) ends the suite, as it does without ``--repeat``."""
+    from chaoskit.runner import run
+
+    for exp in exps:
+        print(f"\n=== {exp.name}: {exp.purpose}\n    hypothesis: {exp.hypothesis}", flush=True)
+        for n in run_numbers(repeat):
+            if n is not None:
+                print(f"--- {exp.name}: run {n} of {repeat} -> {suite.out_dir(exp, n)}", flush=True)
+            t0 = time.monotonic()
+            with junit.case(exp, n) as case:
+                result = run(exp, backend, suite.out_dir(exp, n), console.Progress("  "), client=client, paths=paths)
+                case.record(result)
+            print(console.check_table(result.checks))
+            outcome = Outcome(exp, result.out_dir, result.exit_code, time.monotonic() - t0, result.journal, run=n)
+            suite.outcomes.append(outcome)
+            print(console.verdict_line(exp.name, result.verdict.value, str(result.out_dir)) if n is None
+                  else f"{exp.name}: {run_line(outcome, repeat)}", flush=True)
+
+
 def child_argv(exp: Experiment, out_dir: Path, backend: str, client: str | None, paths: Sequence[str]) -> list[str]:
     """The ``chaoskit run`` of one experiment, by its file (so user directories need not be passed on)."""
     argv = [sys.executable, "-m", "chaoskit.cli", "run", exp.source or exp.name, "--backend", backend,
@@ -102,20 +161,29 @@ def child_argv(exp: Experiment, out_dir: Path, backend: str, client: str | None,
 
 
 def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backend: str, client: str | None,
-                     paths: Sequence[str], say: Callable[[str], None] = print) -> list[Outcome]:
-    """Run ``exps`` in child processes, at most ``jobs`` at a time; outcomes in the experiments' order."""
+                     paths: Sequence[str], say: Callable[[str], None] = print, repeat: int = 1) -> None:
+    """Run ``exps`` in child processes, at most ``jobs`` experiments at a time, each ``repeat`` times in a row;
+    each outcome is added to ``suite.outcomes`` as its run ends (an interrupted suite keeps the finished ones),
+    in the experiments' order at the end."""
     lock = threading.Lock()
+    stopping = threading.Event()  # set under ``lock``: no child starts after it
     width = max(len(e.name) for e in exps)
     live: dict[str, subprocess.Popen[str]] = {}
 
-    def one(exp: Experiment) -> Outcome:
-        out_dir = suite.out_dir(exp)
+    def one(exp: Experiment, run: int | None) -> Outcome | None:
+        out_dir = suite.out_dir(exp, run)
         t0 = time.monotonic()
         tail: list[str] = []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with subprocess.Popen(child_argv(exp, out_dir, backend, client, paths), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        with lock:
+            if stopping.is_set():
+                return None
+            if run is not None:
+                say(f"{exp.name:<{width}} | --- run {run} of {repeat} -> {out_dir}")
+            proc = subprocess.Popen(child_argv(exp, out_dir, backend, client, paths), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, env=env)
             live[exp.name] = proc
+        with proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 line = line.rstrip("\n")
@@ -127,7 +195,17 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
         live.pop(exp.name, None)
         journal = read_journal(out_dir)
         error = None if journal else (tail[-1] if tail else f"exited with {proc.returncode}")
-        return Outcome(exp, out_dir, proc.returncode, time.monotonic() - t0, journal, error)
+        return Outcome(exp, out_dir, proc.returncode, time.monotonic() - t0, journal, error, run)
+
+    def runs_of(exp: Experiment) -> None:
+        for run in run_numbers(repeat):
+            outcome = one(exp, run)
+            if outcome is None:
+                return
+            with lock:
+                suite.outcomes.append(outcome)
+                if repeat > 1:
+                    say(f"{exp.name:<{width}} | {run_line(outcome, repeat)}")
 
     def interrupted(signum: int, _frame: Any) -> None:
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}; every run healed and torn down")
@@ -135,10 +213,12 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
     old_term = signal.signal(signal.SIGTERM, interrupted)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        return list(pool.map(one, exps))
+        list(pool.map(runs_of, exps))
     except BaseException:
         # interrupted (SIGINT/SIGTERM of this process only): each running child heals its faults and tears
         # down as a run alone does on SIGINT; the ones not started yet never start
+        with lock:
+            stopping.set()
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list(live.values()):
             if proc.poll() is None:
@@ -149,6 +229,24 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
     finally:
         pool.shutdown(wait=True)
         signal.signal(signal.SIGTERM, old_term)
+        suite.sort(exps)
+
+
+def run_line(o: Outcome, repeat: int) -> str:
+    """One run's end on one line: which of how many, its verdict and headline figures, where its report is."""
+    head = f"run {o.run or 1} of {repeat}: {console.paint(o.verdict.upper(), o.verdict)}"
+    if o.journal is None:
+        return f"{head}  {o.error or 'no journal'}"
+    m = o.journal.get("metrics") or {}
+    parts = []
+    if m.get("acked_writes") is not None:
+        lost = m.get("lost_writes")
+        parts.append(f"lost {'n/a' if lost is None else lost} of {m['acked_writes']} acked")
+    for key, label, unit in (("ops_info", "info ops", ""), ("max_op_ms", "longest op", " ms"),
+                             ("unavailable_s", "unavailable", " s")):
+        if isinstance(m.get(key), int | float):
+            parts.append(f"{label} {m[key]:g}{unit}")
+    return f"{head}  {', '.join(parts)}  ({o.wall_s:.0f} s)  -> {o.out_dir}/report.html"
 
 
 def junit_from(log: JUnitLog, outcomes: Sequence[Outcome]) -> None:
@@ -157,7 +255,7 @@ def junit_from(log: JUnitLog, outcomes: Sequence[Outcome]) -> None:
     from chaoskit.verdicts import Check
 
     for o in outcomes:
-        case = Case(o.experiment.system, o.experiment.name, time_s=o.wall_s)
+        case = Case(o.experiment.system, case_name(o.experiment.name, o.run), time_s=o.wall_s)
         if o.journal is None:
             case.error = f"RunError: {o.error}"
         else:
@@ -171,6 +269,19 @@ def junit_from(log: JUnitLog, outcomes: Sequence[Outcome]) -> None:
 
 
 def summary_table(outcomes: Sequence[Outcome]) -> str:
-    rows = [[o.experiment.name, o.verdict.upper(), f"{o.wall_s:.0f}s" if o.wall_s else "",
+    rows = [[case_name(o.experiment.name, o.run), o.verdict.upper(), f"{o.wall_s:.0f}s" if o.wall_s else "",
              f"{o.out_dir}/report.html" if o.journal else (o.error or "")] for o in outcomes]
     return console.table(["experiment", "verdict", "wall", "report"], rows)
+
+
+def loss_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """Per experiment of repeated runs: in how many runs acknowledged writes were lost, with the 95% interval."""
+    names = list(dict.fromkeys(o.experiment.name for o in outcomes if o.run is not None))
+    lines = []
+    for name in names:
+        a = aggregate(name, [o.journal for o in outcomes if o.experiment.name == name])
+        rate = "no run states its lost writes" if a.interval is None else \
+            f"{a.lossy} of {a.counted} runs lost acknowledged writes (95% CI {a.interval[0]:.0%} - {a.interval[1]:.0%})"
+        lines.append(f"{name}: {rate}; {a.lost} lost of {a.acked} acked in all; "
+                     + ", ".join(f"{n} {v}" for v, n in a.verdicts.items() if n))
+    return lines

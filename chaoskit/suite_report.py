@@ -1,8 +1,11 @@
-"""The suite report, ``index.html`` beside a multi-experiment run's directories: every experiment in one table
+"""The suite report, ``index.html`` beside a multi-experiment run's directories: every run in one table
 (linking to its own report), and the material's weak-vs-strong pairs side by side with a small chart each.
 
 A pair is declared in the stronger experiment's file (``compare_with: <the weaker one>``); it is shown when
-both ran, the weaker first.
+both ran, the weaker first. Experiments so connected form a chain (A <- B <- C, e.g. three server versions):
+when a chain has more than two members or its experiments ran more than once (``--repeat``), it is one table
+with a column per experiment, weakest first, and the figures of :mod:`chaoskit.suite_stats` as rows. Repeated
+runs also get a row of those figures per experiment, with a strip of each run's lost writes.
 Self-contained like the run reports: inline CSS and SVG, no scripts. ``chaoskit report DIR`` re-renders it.
 """
 
@@ -17,6 +20,9 @@ from typing import Any
 from urllib.parse import quote
 
 from chaoskit.report import CSS
+from chaoskit.suite_repeats import CSS as REPEATS_CSS
+from chaoskit.suite_repeats import aggregate_table, chain_table
+from chaoskit.suite_stats import chains
 
 _EXTRA_CSS = """.pairs{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:14px}
 .pair{border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px}.pair h3{margin:0 0 6px;font-size:14px}
@@ -45,6 +51,7 @@ class Row:
     compare_with: str | None = None
     error: str | None = None
     wall_s: float | None = None
+    run: int | None = None  # 1, 2, ... of ``--repeat N`` (N > 1); None: the experiment's only run
 
 
 def _e(value: Any) -> str:
@@ -73,7 +80,8 @@ def _verdict(row: Row) -> str:
 
 def _link(row: Row, base: Path) -> str:
     rel = os.path.relpath(row.out_dir / "report.html", base)
-    return f'<a href="{quote(rel)}">{_e(row.name)}</a>' if row.journal else _e(row.name)
+    label = row.name if row.run is None else f"{row.name} · run {row.run:02d}"
+    return f'<a href="{quote(rel)}">{_e(label)}</a>' if row.journal else _e(label)
 
 
 def _table(rows: Sequence[Row], base: Path) -> str:
@@ -140,23 +148,45 @@ def _pair(a: Row, b: Row, base: Path) -> str:
             f"{_chart(a, b)}</div>")
 
 
+def _groups(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """The rows by experiment, in the suite's order; each experiment's runs in run order."""
+    out: dict[str, list[Row]] = {}
+    for r in rows:
+        out.setdefault(r.name, []).append(r)
+    return {name: sorted(runs, key=lambda r: r.run or 0) for name, runs in out.items()}
+
+
+def _compared(groups: Mapping[str, list[Row]], base: Path) -> str:
+    """Pairs as before when every experiment of a chain ran once; one table per chain when any ran repeatedly."""
+    single = [r for runs in groups.values() if len(runs) == 1 and runs[0].run is None for r in runs]
+    views = [_pair(a, b, base) for a, b in pairs(single)]
+    repeated = [names for names in chains([(n, runs[0].compare_with) for n, runs in groups.items()])
+                if any(len(groups[n]) > 1 or groups[n][0].run is not None for n in names)]
+    tables = "".join(chain_table(names, groups, base) for names in repeated)
+    if not views and not tables:
+        return '<p class="muted">No declared pair (<code>compare_with:</code>) ran in this suite.</p>'
+    return tables + ('<div class="pairs">' + "".join(views) + "</div>" if views else "")
+
+
 def render_suite(rows: Sequence[Row], base: Path, title: str = "chaoskit suite") -> str:
     """The whole ``index.html`` (links relative to ``base``, the directory it is written to)."""
     verdicts = [_verdict(r) for r in rows]
     counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "fail", "unknown", "error") if v in verdicts)
     overall = "pass" if verdicts and all(v == "pass" for v in verdicts) else \
         "fail" if "fail" in verdicts else "unknown"
-    found = pairs(rows)
-    pair_html = ('<div class="pairs">' + "".join(_pair(a, b, base) for a, b in found) + "</div>") if found else \
-        '<p class="muted">No declared pair (<code>compare_with:</code>) ran in this suite.</p>'
+    groups = _groups(rows)
+    repeated = any(r.run is not None for r in rows)
+    runs = f'<span><b>runs</b> {len(rows)}</span>' if repeated else ""
+    aggregate_html = f"<section><h2>Repeated runs, per experiment</h2>{aggregate_table(groups, base)}</section>" \
+        if repeated else ""
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{CSS}\n{_EXTRA_CSS}</style></head><body><main>"
-            f'<header><div><h1>{_e(title)}</h1><div class="meta"><span><b>experiments</b> {len(rows)}</span>'
-            f'<span>{_e(counts)}</span></div></div><div class="verdict verdict-{overall}">{overall.upper()}</div>'
-            f"</header><section><h2>Weak vs strong, side by side</h2>{pair_html}</section>"
-            f"<section><h2>Every experiment</h2>{_table(rows, base)}</section>"
-            "<footer>generated by chaoskit</footer></main></body></html>\n")
+            f"<title>{_e(title)}</title><style>{CSS}\n{_EXTRA_CSS}\n{REPEATS_CSS}</style></head><body><main>"
+            f'<header><div><h1>{_e(title)}</h1><div class="meta"><span><b>experiments</b> {len(groups)}</span>'
+            f'{runs}<span>{_e(counts)}</span></div></div><div class="verdict verdict-{overall}">{overall.upper()}'
+            f"</div></header><section><h2>Weak vs strong, side by side</h2>{_compared(groups, base)}</section>"
+            f"{aggregate_html}<section><h2>Every {'run' if repeated else 'experiment'}</h2>{_table(rows, base)}"
+            "</section><footer>generated by chaoskit</footer></main></body></html>\n")
 
 
 def write_suite(path: Path, rows: Sequence[Row], title: str = "chaoskit suite") -> None:
