@@ -133,7 +133,9 @@ class JUnitLog:
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @contextlib.contextmanager
-    def case(self, exp: Experiment, run: int | None = None) -> Iterator[_Pending]:
+    def case(self, exp: Experiment, run: int | None = None, keep_going: bool = False) -> Iterator[_Pending]:
+        """Record one run. An exception is recorded as the case's error and re-raised; the cases not run yet are
+        marked skipped unless ``keep_going`` (a repeated run whose infrastructure failed: the next run goes on)."""
         pending = _Pending(Case(exp.system, case_name(exp.name, run)))
         t0 = time.monotonic()
         try:
@@ -142,7 +144,8 @@ class JUnitLog:
             pending.case.time_s = time.monotonic() - t0
             pending.case.error = f"{type(exc).__name__}: {exc}".rstrip()
             self.cases.append(pending.case)
-            self._skip_rest(exc)
+            if not keep_going:
+                self._skip_rest(exc)
             self.write()
             raise
         pending.case.time_s = time.monotonic() - t0

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaoskit import console
-from chaoskit.errors import Interrupted
+from chaoskit.errors import InfrastructureError, Interrupted, MissingDependencyError
 from chaoskit.experiment import Experiment
 from chaoskit.junit import Case, JUnitLog, case_name
 from chaoskit.suite_report import Row, write_suite
@@ -130,7 +130,8 @@ def write_index(root: Path, runs: Sequence[tuple[Path, int | None]]) -> Path:
 def run_in_turn(exps: Sequence[Experiment], suite: Suite, junit: JUnitLog, repeat: int, backend: str,
                 client: Factory | None, paths: Sequence[str]) -> None:
     """Each experiment's runs one after another, in this process; each outcome added to the suite as it ends.
-    A run that raises (interrupted, infrastructure) ends the suite, as it does without ``--repeat``."""
+    A run that raises ends the suite, as it does without ``--repeat``; with ``--repeat``, a run whose
+    infrastructure failed (not a missing dependency) is an error row and the next run goes on."""
     from chaoskit.runner import run
 
     for exp in exps:
@@ -139,9 +140,20 @@ def run_in_turn(exps: Sequence[Experiment], suite: Suite, junit: JUnitLog, repea
             if n is not None:
                 print(f"--- {exp.name}: run {n} of {repeat} -> {suite.out_dir(exp, n)}", flush=True)
             t0 = time.monotonic()
-            with junit.case(exp, n) as case:
-                result = run(exp, backend, suite.out_dir(exp, n), console.Progress("  "), client=client, paths=paths)
-                case.record(result)
+            try:
+                with junit.case(exp, n, keep_going=n is not None) as case:
+                    result = run(exp, backend, suite.out_dir(exp, n), console.Progress("  "), client=client,
+                                 paths=paths)
+                    case.record(result)
+            except InfrastructureError as exc:
+                if n is None or isinstance(exc, MissingDependencyError):
+                    raise
+                # one of N runs could not be carried out (a node did not start...): it is an error row, not a
+                # verdict, and the next run goes on; the cleanup of this one already ran
+                suite.outcomes.append(Outcome(exp, suite.out_dir(exp, n), exc.exit_code, time.monotonic() - t0,
+                                              error=str(exc).splitlines()[0], run=n))
+                print(f"{exp.name}: run {n} of {repeat}: ERROR {str(exc).splitlines()[0]}", flush=True)
+                continue
             print(console.check_table(result.checks))
             outcome = Outcome(exp, result.out_dir, result.exit_code, time.monotonic() - t0, result.journal, run=n)
             suite.outcomes.append(outcome)

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from chaoskit import cli
+from chaoskit import cli, runner
 from chaoskit.checkers import Verdict
-from chaoskit.errors import Interrupted
+from chaoskit.errors import InfrastructureError, Interrupted, MissingDependencyError
 from chaoskit.experiment import load
 from chaoskit.junit import JUnitLog
 from chaoskit.runner import RunResult
+from chaoskit.suite import Suite, run_in_turn
 from chaoskit.suite_report import Row, render_suite
 
 OLD, MID, NEW = "os-2-19-6", "os-3-6-0", "os-3-8-0"
@@ -126,3 +127,36 @@ def test_junit_has_a_case_per_run_and_skips_the_runs_after_an_interruption(tmp_p
                            "redis-primary-kill run-02"]
     assert cases["redis-client-pause run-02"].find("error") is not None
     assert all(cases[f"redis-primary-kill run-0{i}"].find("skipped") is not None for i in (1, 2))
+
+
+def test_a_repeated_run_whose_infrastructure_failed_is_an_error_row_and_the_next_run_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exp = load("redis-client-pause")
+    calls: list[Path] = []
+
+    def fake_run(_exp: Any, _backend: str, out_dir: Path, *_a: Any, **_k: Any) -> RunResult:
+        calls.append(out_dir)
+        if len(calls) == 2:
+            raise InfrastructureError("timed out after 30s waiting for redis-2", "log tail")
+        return RunResult({"verdict": "pass"}, out_dir, Verdict.PASS, [])
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    suite, log = Suite(tmp_path), JUnitLog(tmp_path / "junit.xml", [exp], repeat=3)
+    run_in_turn([exp], suite, log, 3, "local", None, [])
+    assert [o.run for o in suite.outcomes] == [1, 2, 3] and len(calls) == 3
+    assert suite.outcomes[1].error == "timed out after 30s waiting for redis-2"
+    assert suite.outcomes[1].verdict == "error" and suite.outcomes[2].verdict == "pass"
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
+    assert cases["redis-client-pause run-02"].find("error") is not None
+    assert cases["redis-client-pause run-03"].find("skipped") is None
+
+
+def test_a_missing_dependency_still_ends_repeated_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exp = load("redis-client-pause")
+
+    def fake_run(*_a: Any, **_k: Any) -> RunResult:
+        raise MissingDependencyError("`redis-server` not found")
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    with pytest.raises(MissingDependencyError):
+        run_in_turn([exp], Suite(tmp_path), JUnitLog(tmp_path / "junit.xml", [exp], repeat=3), 3, "local", None, [])
