@@ -340,7 +340,13 @@ def cluster(system: str, backend: str = "auto", *, progress: Progress | None = N
     ``backend``: ``auto`` (docker when a daemon answers and the images are there, pullable or built here by
     ``chaoskit images``; else local, on Linux as root; see :mod:`chaoskit.choice`), ``local`` or ``docker``.
     ``settings``: the system's topology knobs, as under ``topology:`` in an experiment file (e.g.
-    ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError.
+    ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError. OpenSearch and Cassandra take
+    a server ``version`` (default 2.19.6 and 5.0.9; fetched once from Maven Central, run on a Java in its range:
+    :mod:`chaoskit.jdk`)::
+
+        with chaoskit.cluster("opensearch", version="3.6.0") as c:  # Java 21 or newer
+            c.client().info()["version"]["number"]  # '3.6.0'
+
     ``progress`` receives one line per step (``print`` to watch it start). ``toxics=True`` puts Toxiproxy
     between your clients (``connection``, ``client()``) and the data nodes, for the toxic faults
     (``chaoskit.toxics``: ``Latency``, ``Timeout``, ...).

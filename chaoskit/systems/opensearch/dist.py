@@ -203,7 +203,8 @@ def jvm_options(java: str, dist: Path, conf: Path, heap_mb: int) -> list[str]:
     temp dir goes and 3.x's agent named by its absolute path."""
     env = {**os.environ, "OPENSEARCH_JAVA_OPTS": f"-Xms{heap_mb}m -Xmx{heap_mb}m", "OPENSEARCH_TMPDIR": "@TMPDIR@"}
     res = subprocess.run([java, "-cp", f"{dist}/lib/*", "org.opensearch.tools.launchers.JvmOptionsParser",
-                          str(conf)], capture_output=True, text=True, env=env, timeout=120)
+                          str(conf)], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=dist)  # as bin/opensearch: 3.x's ergonomics start a JVM with the agent's relative path
     if res.returncode != 0:
         raise InfrastructureError("OpenSearch's JvmOptionsParser failed", (res.stdout + res.stderr)[-2000:])
     return [o.replace(AGENT, f"-javaagent:{dist}/agent/", 1) for o in res.stdout.split()]
