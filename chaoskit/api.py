@@ -129,7 +129,8 @@ class Cluster(Generic[ConnT, ClientT]):
         failing node's log tail) or MissingDependencyError; nothing is left behind when it does."""
         if self._backend is not None:
             raise UsageError(f"this {self.system_name} cluster is already started")
-        choice = choose(self.requested_backend, Needs(self.system_name, toxics=self.toxics))
+        exp = lab_experiment(self.system_name, self._system, self.settings)  # its topology names the image
+        choice = choose(self.requested_backend, Needs(self.system_name, toxics=self.toxics, experiment=exp))
         if self.toxics and choice.backend == "local":
             toxiproxy.server_binary(self._progress)  # built now (once): no Go is exit 3 before anything starts
         self.run_id = secrets.token_hex(3)
@@ -138,7 +139,6 @@ class Cluster(Generic[ConnT, ClientT]):
         self._backend = backend = make_backend(choice.backend, self.run_id, str(workdir), stand_ins=choice.stand_ins)
         self._progress(f"backend: {backend.name} (run {self.run_id})" + (f"; {choice.note}" if choice.note else ""))
         try:
-            exp = lab_experiment(self.system_name, self._system, self.settings)
             topology = self._system.topology(exp, backend, workdir)
             self._topology = topology
             started = time.monotonic()
