@@ -129,7 +129,8 @@ class Cluster(Generic[ConnT, ClientT]):
         failing node's log tail) or MissingDependencyError; nothing is left behind when it does."""
         if self._backend is not None:
             raise UsageError(f"this {self.system_name} cluster is already started")
-        choice = choose(self.requested_backend, Needs(self.system_name, toxics=self.toxics))
+        exp = lab_experiment(self.system_name, self._system, self.settings)  # its topology names the image
+        choice = choose(self.requested_backend, Needs(self.system_name, toxics=self.toxics, experiment=exp))
         if self.toxics and choice.backend == "local":
             toxiproxy.server_binary(self._progress)  # built now (once): no Go is exit 3 before anything starts
         self.run_id = secrets.token_hex(3)
@@ -138,7 +139,6 @@ class Cluster(Generic[ConnT, ClientT]):
         self._backend = backend = make_backend(choice.backend, self.run_id, str(workdir), stand_ins=choice.stand_ins)
         self._progress(f"backend: {backend.name} (run {self.run_id})" + (f"; {choice.note}" if choice.note else ""))
         try:
-            exp = lab_experiment(self.system_name, self._system, self.settings)
             topology = self._system.topology(exp, backend, workdir)
             self._topology = topology
             started = time.monotonic()
@@ -340,7 +340,13 @@ def cluster(system: str, backend: str = "auto", *, progress: Progress | None = N
     ``backend``: ``auto`` (docker when a daemon answers and the images are there, pullable or built here by
     ``chaoskit images``; else local, on Linux as root; see :mod:`chaoskit.choice`), ``local`` or ``docker``.
     ``settings``: the system's topology knobs, as under ``topology:`` in an experiment file (e.g.
-    ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError.
+    ``replicas=2, down_after_ms=1500`` for Redis); an unknown one is a UsageError. OpenSearch and Cassandra take
+    a server ``version`` (default 2.19.6 and 5.0.9; fetched once from Maven Central, run on a Java in its range:
+    :mod:`chaoskit.jdk`)::
+
+        with chaoskit.cluster("opensearch", version="3.6.0") as c:  # Java 21 or newer
+            c.client().info()["version"]["number"]  # '3.6.0'
+
     ``progress`` receives one line per step (``print`` to watch it start). ``toxics=True`` puts Toxiproxy
     between your clients (``connection``, ``client()``) and the data nodes, for the toxic faults
     (``chaoskit.toxics``: ``Latency``, ``Timeout``, ...).

@@ -7,7 +7,7 @@ one line naming the file and the field (exit 2), before anything starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,24 @@ def _check_against_system(exp: Experiment, origin: str) -> None:
         system.validate(exp)
     except ValueError as exc:
         raise ExperimentError(f"{origin}: {exc}") from None
+
+
+def with_settings(exp: Experiment, settings: Mapping[str, Any]) -> Experiment:
+    """``exp`` with ``settings`` over its ``topology:`` (``chaoskit run --set``), checked as a file's would be;
+    ExperimentError (exit 2, one line) for a setting the system does not have or a bad value."""
+    if not settings:
+        return exp
+    system = get_system(exp.system)
+    known = system.settings_model.model_fields
+    if unknown := [key for key in settings if key not in known]:
+        raise ExperimentError(f"--set {unknown[0]}: {exp.system} has no such topology setting "
+                              f"(known: {', '.join(known)})")
+    changed = exp.model_copy(update={"topology": {**exp.topology, **settings}})
+    try:
+        system.validate(changed)
+    except ValueError as exc:
+        raise ExperimentError(f"--set on {exp.name}: {exc}") from None
+    return changed
 
 
 def load(name_or_path: str, dirs: Iterable[str | Path] = ()) -> Experiment:

@@ -50,7 +50,8 @@ class Choice:
 
 def docker_images(needs: Needs) -> list[str]:
     """Every image a docker run with ``needs`` starts (the system's, the cache's, Toxiproxy's, dnsmasq's)."""
-    found = list(get_system(needs.system).images())
+    system = get_system(needs.system)
+    found = [system.image_for(needs.experiment.topology)[0]] if needs.experiment is not None else system.images()
     found += get_system("memcached").images() if needs.cache else []
     found += [toxiproxy.image()] if needs.toxics else []
     return found + ([DNS_IMAGE] if needs.dns else [])
@@ -65,8 +66,20 @@ def docker_problem(needs: Needs, subs: dict[str, str]) -> ChaoskitError | None:
     except ChaoskitError as exc:
         return exc
     if problems := missing_images(docker_images(needs), subs):
-        return MissingDependencyError(problems[0])
+        return MissingDependencyError(_build_hint(problems[0], needs))
     return None
+
+
+def _build_hint(problem: str, needs: Needs) -> str:
+    """A missing stand-in of a pinned version is built by ``chaoskit images --system S --version V``."""
+    if needs.experiment is None:
+        return problem
+    system = get_system(needs.system)
+    local = system.image_for(needs.experiment.topology)[1]
+    if local is None or local == system.local_image or f"{local.tag!r}" not in problem:
+        return problem
+    how = f"`chaoskit images --system {needs.system} --version {local.tag.rsplit(':', 1)[1]}`"
+    return problem.replace("`chaoskit images` (or `make images`)", how)
 
 
 def local_problem(needs: Needs) -> ChaoskitError | None:
@@ -112,7 +125,7 @@ def choose(requested: str, needs: Needs) -> Choice:
     MissingDependencyError exit 3, one line); ``auto`` picks as the module says, or raises
     MissingDependencyError naming why neither backend can."""
     check_backend_name(requested)
-    subs = stand_ins()
+    subs = stand_ins(needs.experiment)
     if requested == "local":
         check_binaries(needs.system, "local")
         _refuse("local", needs)

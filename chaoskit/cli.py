@@ -15,7 +15,7 @@ import yaml
 
 from chaoskit import console
 from chaoskit.backends import BACKEND_NAMES
-from chaoskit.catalog import list_experiments, load
+from chaoskit.catalog import list_experiments, load, with_settings
 from chaoskit.errors import ChaoskitError, UsageError
 from chaoskit.experiment import Experiment
 from chaoskit.resources import user_experiment_dirs
@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="run your own client instead of the experiment's (see README, Test your own code)")
     run.add_argument("--path", metavar="DIR", action="append", default=[],
                      help="where to import a client factory from (besides the working directory); repeatable")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="a topology setting over each experiment's `topology:` (repeatable), e.g. version=3.6.0")
     up = sub.add_parser("up", help="start a topology and leave it running for a lab")
     up.add_argument("system")
     up.add_argument("--backend", default="auto")
@@ -82,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     img.add_argument("--force", action="store_true", help="rebuild every image, even if up to date")
     img.add_argument("--env", action="store_true",
                      help="build nothing; print VAR=TAG for each system's image: the local one unless VAR is set")
-    img.add_argument("--system", help="only what this system's docker runs need and no registry gives")
+    img.add_argument("--system", help="only what this system's docker runs need and no registry gives (with the "
+                     "stand-ins of the versions its experiments pin)")
+    img.add_argument("--version", help="with --system: also the stand-in of this server version (e.g. 3.7.0)")
     rep = sub.add_parser("report", help="re-render report.html of a run directory")
     rep.add_argument("run_dir", type=Path)
     rec = sub.add_parser("recount", help="recount a run's figures from history.jsonl and compare with its journal")
@@ -124,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from chaoskit.clients.user import load_factory
     from chaoskit.runner import check_drivers
 
-    exps = _select(args)  # every file validated before anything starts
+    exps = [with_settings(e, _settings(args.set)) for e in _select(args)]  # each validated before anything starts
     for exp in exps:  # and every driver they need there (one line naming the extra, exit 2)
         check_drivers(exp)
     jobs = _jobs(args.jobs, exps)
@@ -184,7 +188,8 @@ def _run_suite(exps: list[Experiment], args: argparse.Namespace, client: Any, jo
     try:
         if jobs > 1:
             try:
-                run_side_by_side(exps, suite, jobs, args.backend, args.client, args.path, repeat=repeat)
+                run_side_by_side(exps, suite, jobs, args.backend, args.client, args.path, repeat=repeat,
+                                 settings=args.set)
             finally:
                 junit_from(junit, suite.outcomes)
         else:
@@ -302,13 +307,13 @@ def cmd_compose(system: str, output: Path | None) -> int:
     return 0
 
 
-def cmd_images(force: bool, env: bool = False, system: str | None = None) -> int:
+def cmd_images(force: bool, env: bool = False, system: str | None = None, version: str | None = None) -> int:
     from chaoskit.images import build_images, image_env
 
     if env:
         sys.stdout.write("".join(f"{var}={tag}\n" for var, tag in image_env().items()))
         return 0
-    build_images(force=force, say=lambda msg: print(msg, flush=True), system=system)
+    build_images(force=force, say=lambda msg: print(msg, flush=True), system=system, version=version)
     return 0
 
 
@@ -369,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "compose":
             return cmd_compose(args.system, args.output)
         if args.cmd == "images":
-            return cmd_images(args.force, args.env, args.system)
+            return cmd_images(args.force, args.env, args.system, args.version)
         if args.cmd == "recount":
             return cmd_recount(args.run_dirs)
         return cmd_report(args.run_dir)

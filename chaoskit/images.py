@@ -27,6 +27,7 @@ from pathlib import Path
 from chaoskit import toxiproxy
 from chaoskit.backends.docker_images import DNS_IMAGE, NET_IMAGE
 from chaoskit.errors import InfrastructureError, MissingDependencyError
+from chaoskit.experiment import Experiment
 from chaoskit.resources import DOCKERFILE_LABEL, dockerfile_hash, image_context
 from chaoskit.systems.base import LocalImage
 
@@ -172,31 +173,56 @@ def image_env() -> dict[str, str]:
     return env
 
 
-def stand_ins() -> dict[str, str]:
+def stand_ins(exp: Experiment | None = None) -> dict[str, str]:
     """Official image -> the local image built for it here, which a docker run uses where the official one is not
-    here and cannot be pulled; not for an image whose variable is set (the user's own choice is kept)."""
+    here and cannot be pulled; not for an image whose variable is set (the user's own choice is kept). With
+    ``exp``, also its system's image for its ``topology:`` (a pinned version's) and that image's stand-in."""
     from chaoskit.systems import get_system, system_names
 
     pairs = [(get_system(name).image_variable(), get_system(name).local_image) for name in system_names()]
     pairs.append((toxiproxy.IMAGE, TOXIPROXY))
-    return {official: local.tag for (var, official), local in pairs
+    subs = {official: local.tag for (var, official), local in pairs
             if local is not None and var not in os.environ and official != local.tag}
+    if exp is not None and exp.system in system_names():
+        image, local = get_system(exp.system).image_for(exp.topology)
+        if local is not None and local.tag != image:
+            subs[image] = local.tag
+    return subs
 
 
-def needed_by(system_name: str) -> list[LocalImage]:
+def _pinned(system_name: str, version: str | None) -> list[Experiment]:
+    """The shipped experiments of a system, and (``version``) a stand-in experiment of that version."""
+    from chaoskit.catalog import list_experiments
+
+    exps = [e for e in list_experiments([]) if e.system == system_name]
+    if version is not None and exps:
+        exps.append(exps[0].model_copy(update={"topology": {"version": version}}))
+    return exps
+
+
+def needed_by(system_name: str, version: str | None = None) -> list[LocalImage]:
     """The local images a docker run of this system's built-in experiments may use: its own, the memcached one
     beside a cache-aside run, ``chaoskit/nettools`` (partitions from a helper container), ``chaoskit/dnsmasq``
-    for DNS endpoints and ``chaoskit/toxiproxy`` for toxic faults. UsageError for an unknown system."""
-    from chaoskit.catalog import list_experiments
+    for DNS endpoints and ``chaoskit/toxiproxy`` for toxic faults; the stand-ins of the versions its experiments
+    pin, and of ``version``. UsageError for an unknown system or version."""
+    from pydantic import ValidationError
+
     from chaoskit.errors import UsageError
     from chaoskit.systems import get_system, system_names
     from chaoskit.toxics import uses_toxics
 
     if system_name not in system_names():
         raise UsageError(f"unknown system {system_name!r} (known: {', '.join(system_names())})")
-    exps = [e for e in list_experiments([]) if e.system == system_name]
+    exps = _pinned(system_name, version)
+    if version is not None:
+        try:
+            get_system(system_name).settings_model.model_validate({"version": version})
+        except ValidationError as exc:
+            raise UsageError(f"--version: {exc.errors()[0]['msg']}") from None
     systems = [system_name] + (["memcached"] if any(e.cache is not None for e in exps) else [])
     found = [img for name in systems if (img := get_system(name).local_image) is not None]
+    found += [img for e in exps if (img := get_system(system_name).image_for(e.topology)[1]) is not None
+              and img.tag not in {f.tag for f in found}]  # the versions the shipped experiments pin
     return [*found, NETTOOLS, *([DNSMASQ] if any(e.dns is not None for e in exps) else []),
             *([TOXIPROXY] if any(uses_toxics(list(e.faults)) for e in exps) else [])]
 
@@ -206,11 +232,18 @@ def _docker_answers() -> None:
         raise MissingDependencyError("no Docker daemon answers (`make docker` installs and starts one)")
 
 
-def build_images(force: bool = False, say: Say = print, system: str | None = None) -> list[str]:
+def build_images(force: bool = False, say: Say = print, system: str | None = None,
+                 version: str | None = None) -> list[str]:
     """Build what is missing or out of date (everything with ``force``); with ``system``, only what its docker
-    runs need and no registry gives (:func:`needed_by`). Returns the tags built."""
+    runs need and no registry gives (:func:`needed_by`, with ``version``'s stand-in). Returns the tags built."""
     _docker_answers()
-    todo = local_images() if system is None else _unpullable(needed_by(system), say)
+    if version is not None and system is None:
+        from chaoskit.errors import UsageError
+
+        raise UsageError("--version needs --system (the system whose version to build)")
+    officials = {} if system is None else {local: image for e in _pinned(system, version)
+                                           for image, local in stand_ins(e).items()}
+    todo = local_images() if system is None else _unpullable(needed_by(system, version), officials, say)
     if system is not None and not todo:
         say(f"images for {system}: the official ones (a registry answers); nothing to build")
         return []
@@ -222,10 +255,9 @@ def build_images(force: bool = False, say: Say = print, system: str | None = Non
     return built
 
 
-def _unpullable(images: list[LocalImage], say: Say) -> list[LocalImage]:
-    """The local images among ``images`` that stand in for an official image no registry gives here (and those
-    with no official image); an official image pulled here is used as it is."""
-    official = {local: image for image, local in stand_ins().items()}
+def _unpullable(images: list[LocalImage], official: dict[str, str], say: Say) -> list[LocalImage]:
+    """The local images among ``images`` that stand in for an official image (``official``: local tag -> official)
+    no registry gives here (and those with no official image); an official image pulled here is used as it is."""
     todo = []
     for img in images:
         source = official.get(img.tag)

@@ -49,7 +49,7 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
                   checks: list[Check], metrics: dict[str, Any], faults: list[FaultRecord],
                   phases: list[PhaseRecord], events: list[Event], settled: bool | None,
                   roles_after: dict[str, str], event_kinds: dict[str, Any] | None = None,
-                  client: str | None = None) -> dict[str, Any]:
+                  client: str | None = None, server: dict[str, Any] | None = None) -> dict[str, Any]:
     headline = {k: metrics.get(k) for k in HEADLINE_METRICS}
     extra = {k: v for k, v in metrics.items() if k not in headline and k not in RTO_KEYS}
     new_primary = next((n for n, r in roles_after.items() if r == "primary"), None)
@@ -59,6 +59,7 @@ def build_journal(*, exp: Experiment, backend: str, started: dt.datetime, verdic
         "ended_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "verdict": verdict.value, "purpose": exp.purpose, "hypothesis": exp.hypothesis,
         "client": client or exp.client.label, "compare_with": exp.compare_with,
+        **({"server": server} if server else {}),  # additive: readers tolerate its absence
         "checks": [{"name": c.name, "valid": c.valid.value, "detail": c.detail, "expected": c.expected,
                     "observed": c.observed} for c in checks],
         "metrics": {**headline, **extra},

@@ -77,12 +77,20 @@ svg text{font:11px system-ui,sans-serif;fill:#374151}.grid{stroke:#eceff3}.ax{st
 .rto{margin:8px 0 0}footer{margin:16px 0;color:var(--muted);text-align:center}"""
 
 
+def server_line(journal: Mapping[str, Any]) -> str:
+    """``3.6.0 on Java 25`` from the journal's ``server`` (the server as it reported itself), or ""."""
+    server = _mapping(journal.get("server"))
+    version, java = server.get("version"), server.get("java")
+    return "" if not version else f"{version}" + (f" on Java {java}" if java else "")
+
+
 def _header(journal: Mapping[str, Any]) -> str:
     verdict, checks = _state(journal.get("verdict")), _dicts(journal.get("checks"))
     passed = sum(_state(c.get("valid")) == "pass" for c in checks)
     meta = "".join(f"<span><b>{k}</b> {_e(journal.get(key))}</span>" for k, key in (
         ("system", "system"), ("backend", "backend"), ("client", "client"), ("started", "started_at"),
         ("ended", "ended_at")) if journal.get(key) not in (None, ""))
+    meta += f"<span><b>server</b> {_e(server)}</span>" if (server := server_line(journal)) else ""
     lines = "".join(f'<p class="purpose"><b>{k}</b>{_e(journal[k])}</p>'
                     for k in ("purpose", "hypothesis") if journal.get(k))
     sub = f"<small>{passed} of {len(checks)} checks passed</small>" if checks else ""

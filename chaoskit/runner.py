@@ -81,6 +81,7 @@ class _Run:
     logs: dict[str, str] = field(default_factory=dict)
     evidence: server_logs.Evidence | None = None
     client_label: str = ""
+    server: dict[str, Any] | None = None  # the server as it reports itself (version, Java), when the system says
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -191,6 +192,7 @@ def _lifecycle(state: _Run, backend: Backend, workdir: Path, stack: contextlib.E
     state.leaderless, state.one_primary, state.cache = (topology.facts.leaderless, topology.facts.one_primary,
                                                          topology.facts.cache)
     progress(f"ready in {time.monotonic() - t:.1f}s")
+    state.server = topology.server()
     if uses_toxics(list(exp.faults)):
         server = toxiproxy.put_on_client_path(topology, backend, progress)
         stack.callback(server.stop)  # after every heal: POST /reset, then the server ends
@@ -300,7 +302,7 @@ def _conclude(state: _Run, backend: str, started: dt.datetime, out_dir: Path, pr
                             metrics=summarize(results), faults=state.faults, phases=state.phases,
                             events=state.events, history=state.history, settled=state.settled,
                             roles_after=state.roles_after, logs=state.logs, evidence=state.evidence,
-                            client=state.client_label,
+                            client=state.client_label, server=state.server,
                             event_kinds={"detected_kinds": list(state.detected_kinds),
                                          "promoted_kinds": list(state.promoted_kinds),
                                          "leaderless": state.leaderless, "cache": state.cache,

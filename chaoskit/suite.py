@@ -161,10 +161,14 @@ def run_in_turn(exps: Sequence[Experiment], suite: Suite, junit: JUnitLog, repea
                   else f"{exp.name}: {run_line(outcome, repeat)}", flush=True)
 
 
-def child_argv(exp: Experiment, out_dir: Path, backend: str, client: str | None, paths: Sequence[str]) -> list[str]:
-    """The ``chaoskit run`` of one experiment, by its file (so user directories need not be passed on)."""
+def child_argv(exp: Experiment, out_dir: Path, backend: str, client: str | None, paths: Sequence[str],
+               settings: Sequence[str] = ()) -> list[str]:
+    """The ``chaoskit run`` of one experiment, by its file (so user directories need not be passed on), with the
+    suite's ``--set KEY=VALUE`` options."""
     argv = [sys.executable, "-m", "chaoskit.cli", "run", exp.source or exp.name, "--backend", backend,
             "--out", str(out_dir)]
+    for pair in settings:
+        argv += ["--set", pair]
     if client:
         argv += ["--client", client]
     for p in paths:
@@ -173,7 +177,8 @@ def child_argv(exp: Experiment, out_dir: Path, backend: str, client: str | None,
 
 
 def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backend: str, client: str | None,
-                     paths: Sequence[str], say: Callable[[str], None] = print, repeat: int = 1) -> None:
+                     paths: Sequence[str], say: Callable[[str], None] = print, repeat: int = 1,
+                     settings: Sequence[str] = ()) -> None:
     """Run ``exps`` in child processes, at most ``jobs`` experiments at a time, each ``repeat`` times in a row;
     each outcome is added to ``suite.outcomes`` as its run ends (an interrupted suite keeps the finished ones),
     in the experiments' order at the end."""
@@ -192,7 +197,7 @@ def run_side_by_side(exps: Sequence[Experiment], suite: Suite, jobs: int, backen
                 return None
             if run is not None:
                 say(f"{exp.name:<{width}} | --- run {run} of {repeat} -> {out_dir}")
-            proc = subprocess.Popen(child_argv(exp, out_dir, backend, client, paths), stdout=subprocess.PIPE,
+            proc = subprocess.Popen(child_argv(exp, out_dir, backend, client, paths, settings), stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, env=env)
             live[exp.name] = proc
         with proc:

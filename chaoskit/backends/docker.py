@@ -246,7 +246,9 @@ class DockerBackend:
     def _node(self, spec: NodeSpec, container: Any) -> Node:
         pid = container.attrs["State"].get("Pid") or None
         published = {port: (self.published_host, host) for port, host in self.host_ports.get(spec.name, {}).items()}
-        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name}, published=published)
+        image = str(container.attrs.get("Config", {}).get("Image") or "")  # the image run (a stand-in, maybe)
+        return Node(spec, self.addresses[spec.name], pid, None, {"container": container.name, "image": image},
+                    published=published)
 
     def kill(self, node: Node) -> None:
         c = self._container(node.name)

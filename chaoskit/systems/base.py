@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -153,6 +153,11 @@ class Topology(Protocol):
         """Wait until one primary is agreed and replicas caught up; False on timeout."""
         ...
 
+    def server(self) -> dict[str, Any] | None:
+        """The server that runs, as it reports itself once ready (``{"version": "3.6.0", "java": 25}``), or None
+        where the system does not say; for the journal."""
+        ...
+
     def final_read(self) -> list[Any]:
         """A strong read of every written value. Raises on failure (the checker then says unknown)."""
         ...
@@ -213,6 +218,11 @@ class System(Protocol):
     @property
     def local_image(self) -> LocalImage | None:
         """What ``chaoskit images`` builds for this system (None: nothing, the official image is needed)."""
+        ...
+
+    def image_for(self, topology: Mapping[str, Any]) -> tuple[str, LocalImage | None]:
+        """The image a docker run of this ``topology:`` asks for (its version's, where the system has versions),
+        and the local image that stands in for it where it cannot be had (None: none, or the user's own image)."""
         ...
 
     def compose_nodes(self, net: str) -> list[ComposeNode]:
@@ -362,6 +372,9 @@ class NodeBook:
     def restart(self, node: Node) -> Node:
         return self._start(self.specs[node.name])
 
+    def server(self) -> dict[str, Any] | None:
+        return None
+
     def publish_dns(self) -> tuple[str, ...]:
         raise UsageError(f"dns: DNS endpoints are not supported on {type(self).__name__} yet")
 
@@ -409,3 +422,9 @@ class ImageOf:
 
     def image_variable(self) -> tuple[str, str]:
         return self.image
+
+    def image_for(self, topology: Mapping[str, Any]) -> tuple[str, LocalImage | None]:
+        """One image whatever the topology: the variable's (no stand-in), else the official one and the local."""
+        if self.image[0] in os.environ:
+            return os.environ[self.image[0]], None
+        return self.image[1], self.local_image

@@ -27,6 +27,7 @@ from chaoskit.checkers import Verdict
 from chaoskit.clients.opensearch import attempt_outcome
 from chaoskit.errors import InfrastructureError
 from chaoskit.history import History, OpType
+from chaoskit.images import build_local
 from chaoskit.report_evidence import WINDOW_TITLE
 from chaoskit.runner import run
 from chaoskit.systems.opensearch import node as opensearch_node
@@ -216,6 +217,26 @@ def _assert_heal_evidence(run_dir: Path, journal: dict[str, Any], fault: dict[st
           f"rejoined at +{rejoined[0]['time'] - fault['healed_at']:.2f} s: {rejoined[0]['text'][:200]}")
 
 
+def test_stale_primary_on_opensearch_3_8_0(tmp_path: Path, no_leftovers: None) -> None:
+    """The one 3.x experiment the suite runs (the 2.19.6 and 3.6.0 ones are for `chaoskit run`): the server
+    reports 3.8.0 on Java 21 or newer, the replicas were promoted, writes went on, and the lost-writes checker
+    counted (whatever the count: the experiment claims none)."""
+    t = time.monotonic()
+    result = _run("opensearch-stale-primary-3-8-0", tmp_path)
+    journal = result.journal
+    server = journal["server"]
+    assert server["version"] == "3.8.0" and server["java"] >= 21, server
+    assert journal["settings"]["topology"]["version"] == "3.8.0"
+    checks = {c["name"]: c for c in journal["checks"]}
+    assert checks["failover-happened"]["valid"] is True, _explain(journal)
+    m = journal["metrics"]
+    lost, acked = recount_lost(result.out_dir)
+    assert acked >= 100 and (lost, acked) == (m["lost_writes"], m["acked_writes"]), (lost, acked, m)
+    assert result.verdict is Verdict.PASS, _explain(journal)
+    print(f"opensearch-stale-primary-3-8-0: {lost} of {acked} acknowledged writes lost, {m['ops_info']} info; "
+          f"{time.monotonic() - t:.0f} s")
+
+
 def _status(line: str) -> str:
     """The HTTP status of one recorded attempt: ``opensearch-2 [index ]201 created seq=.. term=..``."""
     parts = line.split()
@@ -255,6 +276,23 @@ def test_primary_holder_kill_on_docker(tmp_path: Path, docker_clean: None) -> No
     for (day, ms), e in stamped:  # docker's stamp put it on the run clock; the server's own (UTC in there) agrees
         server = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp() + int(ms) / 1000
         assert abs(server - (clock_t0 + e["time"])) < 1.0, e
+
+
+@pytest.mark.docker
+def test_a_3x_stand_in_builds_and_its_cluster_is_green_on_docker(docker_clean: None) -> None:
+    """``chaoskit/opensearch:3.8.0`` builds from the cached 3.8.0 zip with a Java 21+ runtime from this host
+    (Debian bookworm has only 17), and three containers of it (or of the official image, where a registry
+    gives it) come up green reporting 3.8.0 on Java 21 or newer."""
+    t = time.monotonic()
+    build_local(opensearch_node.local_image("3.8.0"), force=False, say=print)
+    built = time.monotonic() - t
+    with chaoskit.cluster("opensearch", backend="docker", version="3.8.0", ready_timeout=240) as c:
+        green = time.monotonic() - t - built
+        server = c.topology.server()
+        assert server is not None and server["version"] == "3.8.0" and server["java"] >= 21, server
+        image = c.topology.nodes["opensearch-1"].extra["image"]
+        assert image in ("chaoskit/opensearch:3.8.0", "opensearchproject/opensearch:3.8.0"), image
+    print(f"3.8.0 stand-in: built in {built:.0f} s (cached: ~0), cluster green in {green:.0f} s on {image}")
 
 
 @pytest.mark.docker

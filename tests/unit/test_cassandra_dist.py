@@ -36,8 +36,9 @@ def test_fetch_renames_a_complete_directory_into_place_once(home: Path) -> None:
     lib = dist.ensure_jars(said.append, run=_maven(["cassandra-all-5.0.9.jar", "jamm-0.4.0.jar"]))
     assert lib == home / "lib"
     assert sorted(p.name for p in lib.iterdir()) == ["cassandra-all-5.0.9.jar", "jamm-0.4.0.jar"]
-    assert dist.fetched() and "Maven Central (~60 s, once)" in said[0]
-    assert [p.name for p in home.parent.iterdir()] == ["cassandra-5.0.9"], "no temporary directory left"
+    assert dist.fetched() and "Maven Central (67 MB, ~60 s, once)" in said[0]
+    assert sorted(p.name for p in home.parent.iterdir()) == ["cassandra-5.0.9", "cassandra-5.0.9.lock"], \
+        "no temporary directory left"
     assert dist.ensure_jars(said.append, run=_maven([], code=1)) == lib and len(said) == 2, "fetched only once"
 
 
@@ -46,7 +47,7 @@ def test_fetch_renames_a_complete_directory_into_place_once(home: Path) -> None:
 def test_a_failed_fetch_leaves_nothing_behind(home: Path, maven: Any) -> None:
     with pytest.raises(InfrastructureError, match="fetching Cassandra 5.0.9 with Maven failed"):
         dist.ensure_jars(lambda _: None, run=maven)
-    assert not dist.fetched() and list(home.parent.iterdir()) == []
+    assert not dist.fetched() and [p.name for p in home.parent.iterdir()] == ["cassandra-5.0.9.lock"]
 
 
 def test_missing_tools_are_one_line_exit_3(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

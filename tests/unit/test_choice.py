@@ -26,7 +26,7 @@ def machine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(docker, "missing_images", missing_images)
     monkeypatch.setattr(docker, "addressing", lambda: state["addressing"])
-    monkeypatch.setattr(choice, "stand_ins", lambda: {"redis:7.2": "chaoskit/redis:7"})
+    monkeypatch.setattr(choice, "stand_ins", lambda exp=None: {"redis:7.2": "chaoskit/redis:7"})
     monkeypatch.setattr(choice, "images_note", lambda needs, subs: "")
     monkeypatch.setattr(local.platform, "system", lambda: "Linux")
     monkeypatch.setattr(local.os, "geteuid", lambda: 0 if state["root"] else 1001)

@@ -124,5 +124,6 @@ def test_the_container_command_sets_the_same_settings_through_the_environment(tm
     assert words[-2:] == ["./opensearch-docker-entrypoint.sh", "opensearch"]
     assert {"DISABLE_SECURITY_PLUGIN=true", "OPENSEARCH_JAVA_OPTS=-Xms256m -Xmx256m", "path.data=/d",
             "discovery.seed_hosts=10.0.0.10:9300,10.0.0.11:9300", "node.store.allow_mmap=false"} <= set(words)
-    spec = nodes.docker_spec("opensearch-1", tmp_path / "opensearch-1", values, 256)
+    spec = nodes.docker_spec("opensearch-1", tmp_path / "opensearch-1", values, 256, "chaoskit/opensearch:3.8.0")
+    assert spec.image == "chaoskit/opensearch:3.8.0"
     assert spec.replace_entrypoint and spec.argv == argv and spec.user is None and spec.extra_ports == (9300,)

@@ -160,3 +160,10 @@ def test_a_missing_dependency_still_ends_repeated_runs(tmp_path: Path, monkeypat
     monkeypatch.setattr(runner, "run", fake_run)
     with pytest.raises(MissingDependencyError):
         run_in_turn([exp], Suite(tmp_path), JUnitLog(tmp_path / "junit.xml", [exp], repeat=3), 3, "local", None, [])
+
+
+def test_side_by_side_children_get_the_suites_set_options(tmp_path: Path) -> None:
+    from chaoskit.suite import child_argv
+
+    argv = child_argv(load("opensearch-stale-primary-3-8-0"), tmp_path, "local", None, [], ["version=3.6.0"])
+    assert argv[argv.index("--set") + 1] == "version=3.6.0"

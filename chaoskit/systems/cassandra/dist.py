@@ -1,14 +1,16 @@
-"""Cassandra 5.0.9 for the local backend: the jars (fetched once from Maven Central), the JVM command
-line, and the two files the jar does not ship (``cassandra.yaml``, ``logback.xml``).
+"""Cassandra for the local backend: a version's jars (fetched once from Maven Central), the Java it runs
+on, the JVM command line, and the two files the jar does not ship (``cassandra.yaml``, ``logback.xml``).
 
-The jars are ``org.apache.cassandra:cassandra-all`` and its runtime dependencies, copied by Maven
-into ``$CHAOSKIT_CASSANDRA_HOME`` (default ``~/.cache/chaoskit/cassandra-5.0.9``). The fetch builds a
-temporary directory next to it and renames it into place only once Maven succeeded, so an
-interrupted fetch leaves nothing half-done behind.
+The jars are ``org.apache.cassandra:cassandra-all:<version>`` and its runtime dependencies, copied by Maven
+into ``~/.cache/chaoskit/cassandra-<version>`` (``$CHAOSKIT_CASSANDRA_HOME`` instead for the default version,
+5.0.9: its meaning from before versions could be chosen). The fetch holds a lock per version, builds a
+temporary directory next to it and renames it into place only once Maven succeeded, so an interrupted fetch
+leaves nothing half-done behind. Java (:func:`java_for`): 5.0 runs on 11 or 17 (17 preferred), 4.x on 8 or 11.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -17,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaoskit.errors import InfrastructureError, MissingDependencyError
+from chaoskit.jdk import JavaRule, Jdk, choose
+from chaoskit.systems.cassandra.settings import VERSION
 
-VERSION = "5.0.9"
 MAIN = "org.apache.cassandra.service.CassandraDaemon"
 NODETOOL = "org.apache.cassandra.tools.NodeTool"
 INSTALL_HINT = "apt-get install -y openjdk-17-jre-headless maven (Cassandra's jars are then fetched by chaoskit)"
@@ -59,11 +62,11 @@ SMALL_JVM = ("-Xms128M", "-Xmx512M", "-XX:MaxDirectMemorySize=128M", "-XX:Reserv
              "-XX:TieredStopAtLevel=1", "-XX:+UseG1GC", "-Xss256k", "-XX:+ExitOnOutOfMemoryError")
 ENV = (("MALLOC_ARENA_MAX", "2"),)
 
-POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>chaoskit</groupId><artifactId>cassandra-fetch</artifactId><version>1</version>
   <dependencies><dependency>
-    <groupId>org.apache.cassandra</groupId><artifactId>cassandra-all</artifactId><version>{VERSION}</version>
+    <groupId>org.apache.cassandra</groupId><artifactId>cassandra-all</artifactId><version>{version}</version>
   </dependency></dependencies>
 </project>
 """
@@ -78,20 +81,32 @@ LOGBACK = """<configuration scan="false">
 """
 
 
-def home() -> Path:
-    """Where the jars live: ``$CHAOSKIT_CASSANDRA_HOME``, else the user cache directory."""
-    if env := os.environ.get("CHAOSKIT_CASSANDRA_HOME"):
+def home(version: str = VERSION) -> Path:
+    """Where a version's jars live: the user cache directory (``$CHAOSKIT_CASSANDRA_HOME`` for the default
+    version when set)."""
+    if version == VERSION and (env := os.environ.get("CHAOSKIT_CASSANDRA_HOME")):
         return Path(env)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(cache) / "chaoskit" / f"cassandra-{VERSION}"
+    return Path(cache) / "chaoskit" / f"cassandra-{version}"
 
 
-def lib_dir() -> Path:
-    return home() / "lib"
+def lib_dir(version: str = VERSION) -> Path:
+    return home(version) / "lib"
 
 
-def fetched() -> bool:
-    return (home() / COMPLETE).exists()
+def fetched(version: str = VERSION) -> bool:
+    return (home(version) / COMPLETE).exists()
+
+
+def java_rule(version: str) -> JavaRule:
+    """5.0 runs on Java 11 or 17 (17 as before); 4.x on 8 or 11."""
+    return JavaRule(11, 17, only=(11, 17), prefer=17) if version.startswith("5.") else JavaRule(8, 11, only=(8, 11),
+                                                                                                 prefer=11)
+
+
+def java_for(version: str) -> Jdk:
+    """The JDK a version's nodes run on (:func:`chaoskit.jdk.choose`); MissingDependencyError in one line."""
+    return choose(f"Cassandra {version}", java_rule(version))
 
 
 def check_tools(need_maven: bool) -> None:
@@ -102,34 +117,44 @@ def check_tools(need_maven: bool) -> None:
 
 
 def ensure_jars(progress: Callable[[str], None], run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
-                ) -> Path:
-    """The jar directory, fetched first if needed (Maven into a temporary directory, then one rename)."""
-    if fetched():
-        return lib_dir()
+                version: str = VERSION) -> Path:
+    """A version's jar directory, fetched first if needed (Maven into a temporary directory, then one rename;
+    under a lock per version, so concurrent runs fetch it once)."""
+    if fetched(version):
+        return lib_dir(version)
     check_tools(need_maven=True)
-    target = home()
+    target = home(version)
     target.parent.mkdir(parents=True, exist_ok=True)
-    progress(f"fetching Cassandra {VERSION} jars from Maven Central (~60 s, once) into {target}")
+    with (target.parent / f"{target.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fetched(version):  # another process fetched them while this one waited for the lock
+            return lib_dir(version)
+        progress(f"fetching Cassandra {version} jars from Maven Central (67 MB, ~60 s, once) into {target}")
+        return _fetch(version, target, run, progress)
+
+
+def _fetch(version: str, target: Path, run: Callable[..., subprocess.CompletedProcess[str]],
+           progress: Callable[[str], None]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        (tmp / "pom.xml").write_text(POM)
+        (tmp / "pom.xml").write_text(POM.format(version=version))
         res = run(["mvn", "-q", "-B", "-f", str(tmp / "pom.xml"), "dependency:copy-dependencies",
                    "-DincludeScope=runtime", f"-DoutputDirectory={tmp / 'lib'}"],
                   capture_output=True, text=True, timeout=900)
         jars = list((tmp / "lib").glob("*.jar"))
-        if res.returncode != 0 or not any(j.name == f"cassandra-all-{VERSION}.jar" for j in jars):
+        if res.returncode != 0 or not any(j.name == f"cassandra-all-{version}.jar" for j in jars):
             tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
-            raise InfrastructureError(f"fetching Cassandra {VERSION} with Maven failed (exit {res.returncode})", tail)
+            raise InfrastructureError(f"fetching Cassandra {version} with Maven failed (exit {res.returncode})", tail)
         (tmp / "pom.xml").unlink()
         (tmp / COMPLETE).write_text(f"{len(jars)} jars\n")
         try:
             tmp.rename(target)
         except OSError:  # another process finished first (or a stale partial copy is in the way)
-            if not fetched():
+            if not fetched(version):
                 shutil.rmtree(target, ignore_errors=True)
                 tmp.rename(target)
         progress(f"fetched {len(jars)} jars")
-        return lib_dir()
+        return lib_dir(version)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -184,9 +209,10 @@ authorizer: AllowAllAuthorizer
 """
 
 
-def jvm_argv(*, lib: Path, conf: Path, directory: Path, jmx_port: int, main: str = MAIN) -> tuple[str, ...]:
+def jvm_argv(*, lib: Path, conf: Path, directory: Path, jmx_port: int, main: str = MAIN,
+             java: str = "java") -> tuple[str, ...]:
     """``java`` with the lab-sized JVM, Cassandra's JDK 17 exports/opens and the jamm agent."""
-    return ("java", *SMALL_JVM, *JVM17_OPTIONS, f"-javaagent:{lib / 'jamm-0.4.0.jar'}",
+    return (java, *SMALL_JVM, *JVM17_OPTIONS, f"-javaagent:{lib / _jamm(lib)}",
             "-Dcassandra-foreground=yes", "-Dcassandra.skip_wait_for_gossip_to_settle=0",
             "-Dcassandra.ring_delay_ms=1000", f"-Dcassandra.jmx.local.port={jmx_port}",
             f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
@@ -195,10 +221,18 @@ def jvm_argv(*, lib: Path, conf: Path, directory: Path, jmx_port: int, main: str
             "-cp", f"{conf}:{lib}/*", main)
 
 
-def nodetool_argv(*, lib: Path, directory: Path, jmx_port: int, args: tuple[str, ...]) -> list[str]:
+def _jamm(lib: Path) -> str:
+    """The jamm agent's jar in ``lib`` (0.4.0 for 5.0; 4.1 ships 0.3.2); 0.4.0 by name where ``lib`` is not
+    here to look in (an image's)."""
+    found = sorted(p.name for p in lib.glob("jamm-*.jar")) if lib.is_dir() else []
+    return found[-1] if found else "jamm-0.4.0.jar"
+
+
+def nodetool_argv(*, lib: Path, directory: Path, jmx_port: int, args: tuple[str, ...],
+                  java: str = "java") -> list[str]:
     """``nodetool ARGS`` for a node of this backend: run beside it (its JMX listens on localhost only);
     quiet logging, its history file in the node's directory."""
-    return ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", *JVM17_OPTIONS, f"-Duser.home={directory}",
+    return [java, "-Xmx128m", "-XX:TieredStopAtLevel=1", *JVM17_OPTIONS, f"-Duser.home={directory}",
             f"-Dlogback.configurationFile={directory / 'conf' / 'logback.xml'}", "-cp", f"{lib}/*", NODETOOL,
             "-h", "127.0.0.1", "-p", str(jmx_port), *args]
 
@@ -210,10 +244,10 @@ exec java -Xmx128m -XX:TieredStopAtLevel=1 {options} -Dlogback.configurationFile
 """
 
 
-def stage_image(context: Path, say: Callable[[str], None]) -> None:
-    """The ``chaoskit/cassandra:5.0`` build context also needs the jars (fetched first if need be) and
+def stage_image(context: Path, say: Callable[[str], None], version: str = VERSION) -> None:
+    """The ``chaoskit/cassandra:<version>`` build context also needs the jars (fetched first if need be) and
     a ``nodetool`` script."""
-    lib = ensure_jars(say)
+    lib = ensure_jars(say, version=version)
     say(f"copying {len(list(lib.glob('*.jar')))} Cassandra jars into the build context")
     shutil.copytree(lib, context / "lib")
     script = context / "nodetool"

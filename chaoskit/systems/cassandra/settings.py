@@ -3,9 +3,11 @@ patterns, the keyspace and table, and which node holds the first copy of the wor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ROLES = ("any", "two", "all", "others")
 SYSTEM_IMAGE = ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
@@ -20,8 +22,14 @@ KEYSPACE, TABLE, PORT = "chaoskit", "writes", 9042
 PARTITION_0_TOKEN = -3485513579396041028
 
 
+VERSION = "5.0.9"  # the default version
+VERSION_PATTERN = r"^(4\.1|5\.0)\.\d+$"  # 5.0.x (Java 11 or 17) and 4.1.x (Java 8 or 11): cassandra.yaml's syntax
+
+
 class CassandraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    version: str = Field(VERSION, description="the Cassandra version (5.0.x or 4.1.x), "
+                         "its jars fetched once from Maven Central")
     nodes: int = Field(3, ge=3, le=5)
     replication_factor: int = Field(3, ge=1, le=5)
     phi_convict_threshold: float = Field(8.0, ge=1, le=16, description="failure detector: lower = faster, "
@@ -36,6 +44,15 @@ class CassandraSettings(BaseModel):
     dynamic_snitch: bool = Field(True, description="rank replicas by latency (false: ring order)")
     probe_node: str = Field("", description="sample this node's own copy until the final read: events "
                             "replica-behind / replica-caught-up (metrics caught_up_s, behind_at_end)")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> str:
+        """A version chaoskit runs (5.0.x or 4.1.x); ``--set version=5.0`` reads as a number: checked as text."""
+        text = str(value)
+        if not re.match(VERSION_PATTERN, text):
+            raise ValueError(f"{text!r} is not a version chaoskit runs (5.0.x or 4.1.x, e.g. 5.0.9)")
+        return text
 
 
 def first_replica(tokens: list[int]) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.backends.base import Backend
 from chaoskit.drivers import Driver
@@ -13,6 +14,7 @@ from chaoskit.faults import kind_of
 from chaoskit.systems.base import ComposeNode, ImageOf, LocalImage, System, validate_experiment
 from chaoskit.systems.cassandra import dist
 from chaoskit.systems.cassandra.faults import NODETOOL_FAULTS
+from chaoskit.systems.cassandra.image import image_for, local_image
 from chaoskit.systems.cassandra.settings import (
     IMAGE_LIB,
     JMX_PORT,
@@ -32,7 +34,7 @@ class CassandraSystem(ImageOf):
     name, image = "cassandra", SYSTEM_IMAGE
     drivers = (Driver("cassandra", "cassandra-driver"),)
     run_weight = 2.0  # three JVMs of ~600 MB that start in 12-40 s
-    local_image: LocalImage | None = LocalImage("chaoskit/cassandra:5.0", "cassandra", dist.stage_image)
+    local_image: LocalImage | None = local_image()
     client_patterns, roles, settings_model = PATTERNS, ROLES, CassandraSettings
     native_faults: tuple[str, ...] = tuple(kind_of(f) for f in NODETOOL_FAULTS)
 
@@ -58,6 +60,10 @@ class CassandraSystem(ImageOf):
         from chaoskit.systems.cassandra.topology import CassandraTopology
 
         return CassandraTopology(exp, backend, workdir)
+
+    def image_for(self, topology: Mapping[str, Any]) -> tuple[str, LocalImage | None]:
+        """The image of the topology's version and its stand-in (:func:`chaoskit.systems.cassandra.image.image_for`)."""
+        return image_for(CassandraSettings.model_validate(dict(topology)).version)
 
     def binaries(self) -> dict[str, str]:
         """``java``, and ``mvn`` until the jars are fetched."""

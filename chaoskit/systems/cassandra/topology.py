@@ -3,7 +3,6 @@ view, the final read at ALL; the workload's clients (imports the DataStax driver
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -22,15 +21,16 @@ from chaoskit.clients.cassandra import RETRY_ON, CassandraClientPattern, make_cl
 from chaoskit.clients.retry import RetryPolicy
 from chaoskit.errors import InfrastructureError
 from chaoskit.experiment import ClientSpec, Experiment
+from chaoskit.jdk import Jdk
 from chaoskit.systems.base import Event, EventSink, Facts, NodeBook, Progress, node_at, wait_until
 from chaoskit.systems.cassandra import dist, probe
 from chaoskit.systems.cassandra.connection import CassandraConnection
+from chaoskit.systems.cassandra.image import image_for
 from chaoskit.systems.cassandra.settings import (
     IMAGE_LIB,
     JMX_PORT,
     KEYSPACE,
     PORT,
-    SYSTEM_IMAGE,
     TABLE,
     CassandraSettings,
 )
@@ -73,8 +73,9 @@ class CassandraTopology(NodeBook):
         self.settings, self.exp = CassandraSettings.model_validate(exp.topology), exp
         self.names = [f"cassandra-{i + 1}" for i in range(self.settings.nodes)]
         self._probe: probe.CopyProbe | None = None
+        self._jdk: Jdk | None = None  # the local backend's Java (chosen by version as the ring starts)
 
-    def _spec(self, i: int, name: str, lib: Path) -> NodeSpec:
+    def _spec(self, i: int, name: str, lib: Path, java: str) -> NodeSpec:
         s, d = self.settings, self.workdir / name
         docker = self.backend.name == "docker"
         lib = IMAGE_LIB if docker else lib  # the image's jars (the work directory is mounted at the same path)
@@ -83,14 +84,16 @@ class CassandraTopology(NodeBook):
                                 read_timeout_ms=s.read_timeout_ms, write_timeout_ms=s.write_timeout_ms,
                                 hinted_handoff=s.hinted_handoff, dynamic_snitch=s.dynamic_snitch)
         conf = dist.write_conf(d, text)
-        argv = dist.jvm_argv(lib=lib, conf=conf, directory=d, jmx_port=JMX_PORT + i)
+        argv = dist.jvm_argv(lib=lib, conf=conf, directory=d, jmx_port=JMX_PORT + i, java=java)
         return NodeSpec(name, argv, d, PORT, env=dist.ENV, extra_ports=(7000,),
-                        image=os.environ.get(*SYSTEM_IMAGE) if docker else None)
+                        image=image_for(s.version)[0] if docker else None)
 
     def up(self, progress: Progress) -> None:
-        lib = IMAGE_LIB if self.backend.name == "docker" else dist.ensure_jars(progress)
+        version, docker = self.settings.version, self.backend.name == "docker"
+        self._jdk = None if docker else dist.java_for(version)  # one line, exit 3, when no JDK fits this version
+        lib = IMAGE_LIB if docker else dist.ensure_jars(progress, version=version)
         self.addresses = self.backend.prepare(self.names)
-        specs = [self._spec(i, n, lib) for i, n in enumerate(self.names)]
+        specs = [self._spec(i, n, lib, self._jdk.java if self._jdk else "java") for i, n in enumerate(self.names)]
         t = time.monotonic()
         self._start(specs[0])
         self._wait_cql(self.names[0], 60)
@@ -99,15 +102,31 @@ class CassandraTopology(NodeBook):
             self._start(spec)
             if not self.settings.parallel_start:
                 self._wait_cql(spec.name, 60)
-        progress(f"started {len(self.names)} Cassandra {dist.VERSION} nodes "
+        first = self.nodes[self.names[0]].extra.get("image") or image_for(version)[0]  # the stand-in, if run
+        where = f"containers of {first}" if docker else f"nodes (Java {self._jdk.major if self._jdk else '?'})"
+        progress(f"started {len(self.names)} Cassandra {version} {where} "
                  f"({'others together' if self.settings.parallel_start else 'one after another'})")
+
+    def server(self) -> dict[str, Any] | None:
+        """``release_version`` of ``system.local`` and the JVM's ``java.version`` (``system_views``), as the
+        first node reports them."""
+        try:
+            with _session(self._hosts()[:1], 5.0) as (_, session):
+                version = session.execute("SELECT release_version FROM system.local").one().release_version
+                row = session.execute("SELECT value FROM system_views.system_properties "
+                                      "WHERE name = 'java.version'").one()
+        except Exception:  # noqa: BLE001 -- no answer: the journal then says nothing of the server
+            return None
+        java = str(row.value) if row is not None else ""
+        major = java.split(".")[0]
+        return {"version": str(version), "java": int(major) if major.isdigit() else None, "java_version": java}
 
     def nodetool(self, node: Node, *args: str, timeout: float = 120.0) -> str:
         """``nodetool ARGS`` beside ``node``; its output. InfrastructureError if it exits non-zero."""
         i = self.names.index(node.name)
         argv = (["nodetool", "-p", str(JMX_PORT + i), *args] if self.backend.name == "docker" else
-                dist.nodetool_argv(lib=dist.lib_dir(), directory=self.workdir / node.name, jmx_port=JMX_PORT + i,
-                                   args=args))
+                dist.nodetool_argv(lib=dist.lib_dir(self.settings.version), directory=self.workdir / node.name,
+                                   jmx_port=JMX_PORT + i, args=args, java=self._jdk.java if self._jdk else "java"))
         status, out = self.backend.exec(node, argv, timeout)
         if status != 0:
             raise InfrastructureError(f"`nodetool {' '.join(args)}` on {node.name} exited {status}", out[-1500:])

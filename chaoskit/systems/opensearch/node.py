@@ -9,6 +9,12 @@ user. The node's command sets those variables (``env``) after ``cd`` into the Op
 image names its entrypoint by a relative path, so the docker backend runs this command in its place
 (``replace_entrypoint``) and the work directory stays the run's.
 
+Images per version (:func:`image_for`): ``opensearchproject/opensearch:<version>`` (``:2`` for the default
+version, as before), stood in for by ``chaoskit/opensearch:<version>`` built here. ``$CHAOSKIT_OPENSEARCH_IMAGE``
+is the user's own image for every version -- except when it names a chaoskit stand-in of another version
+(what ``chaoskit images --env`` exports: ``chaoskit/opensearch:2.19.6``), which stands for the stand-in family:
+a run of 3.8.0 then runs ``chaoskit/opensearch:3.8.0``.
+
 ``DISABLE_SECURITY_PLUGIN=true`` is the official image's switch for ``plugins.security.disabled: true``
 (plain HTTP, no demo certificates, no admin password); chaoskit/opensearch has no security plugin and
 ignores it. The official image also needs at least 65535 open files (its bootstrap checks); the local
@@ -21,15 +27,19 @@ import os
 import shlex
 import shutil
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from chaoskit.backends.base import NodeSpec
+from chaoskit.jdk import runtime
 from chaoskit.server_logs import LogSpec
+from chaoskit.systems.base import LocalImage
 from chaoskit.systems.opensearch import dist
 from chaoskit.systems.opensearch.settings import PORT
 
 IMAGE = ("CHAOSKIT_OPENSEARCH_IMAGE", "opensearchproject/opensearch:2")
-LOCAL_TAG = f"chaoskit/opensearch:{dist.VERSION}"
+LOCAL_REPO = "chaoskit/opensearch"
+LOCAL_TAG = f"{LOCAL_REPO}:{dist.VERSION}"
 IMAGE_HOME = "/usr/share/opensearch"  # the official image's (and chaoskit/opensearch's) OpenSearch home
 IMAGE_ENV = (("DISABLE_SECURITY_PLUGIN", "true"), ("DISABLE_INSTALL_DEMO_CONFIG", "true"),
              ("DISABLE_PERFORMANCE_ANALYZER_AGENT_CLI", "true"))
@@ -76,27 +86,45 @@ def container_argv(values: dict[str, Setting], heap_mb: int) -> tuple[str, ...]:
     return ("sh", "-c", f"cd {IMAGE_HOME} && exec env {shlex.join(env)} ./opensearch-docker-entrypoint.sh opensearch")
 
 
-def docker_spec(name: str, directory: Path, values: dict[str, Setting], heap_mb: int) -> NodeSpec:
-    """A container of ``$CHAOSKIT_OPENSEARCH_IMAGE``; its data in the node's directory (mounted)."""
+def official(version: str) -> str:
+    return IMAGE[1] if version == dist.VERSION else f"opensearchproject/opensearch:{version}"
+
+
+def local_image(version: str) -> LocalImage:
+    """``chaoskit/opensearch:<version>``, built from that version's cached distribution."""
+    return LocalImage(f"{LOCAL_REPO}:{version}", "opensearch", partial(stage_image, version=version))
+
+
+def image_for(version: str) -> tuple[str, LocalImage | None]:
+    """The image a docker run of ``version`` asks for, and the local stand-in run where it cannot be had
+    (None: the user's own image, used as named)."""
+    own = os.environ.get(IMAGE[0])
+    if own and not (own.startswith(f"{LOCAL_REPO}:") and own != local_image(version).tag):
+        return own, None
+    return official(version), local_image(version)
+
+
+def docker_spec(name: str, directory: Path, values: dict[str, Setting], heap_mb: int, image: str) -> NodeSpec:
+    """A container of ``image`` (:func:`image_for`); its data in the node's directory (mounted)."""
     directory.mkdir(parents=True, exist_ok=True)
     return NodeSpec(name, container_argv(values, heap_mb), directory, PORT, extra_ports=(TRANSPORT_PORT,),
-                    image=os.environ.get(*IMAGE), replace_entrypoint=True)
+                    image=image, replace_entrypoint=True)
 
 
 def local_spec(name: str, directory: Path, values: dict[str, Setting], home: Path, heap_mb: int,
-               options: list[str]) -> NodeSpec:
-    """A JVM as ``nobody`` with this node's ``conf``. ``options``: the JVM options OpenSearch's launcher
-    computes, filled by the first node's call and reused by the others'."""
+               options: list[str], java: str) -> NodeSpec:
+    """A JVM (``java``) as ``nobody`` with this node's ``conf``. ``options``: the JVM options OpenSearch's
+    launcher computes, filled by the first node's call and reused by the others'."""
     conf = dist.write_conf(home, directory, node_yml(name, values))
     if not options:
-        options.extend(dist.jvm_options(home, conf, heap_mb))
+        options.extend(dist.jvm_options(java, home, conf, heap_mb))
     (conf / "log4j2.properties").write_text(LOG4J2)
     for sub in ("data", "logs", "tmp"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     gid = _gid()
     for path in (directory, *directory.rglob("*")):
         shutil.chown(path, dist.USER, gid)
-    argv = dist.jvm_argv(dist=home, conf=conf, options=options, tmpdir=directory / "tmp")
+    argv = dist.jvm_argv(java=java, dist=home, conf=conf, options=options, tmpdir=directory / "tmp")
     return NodeSpec(name, argv, directory, PORT, user=dist.USER, env=dist.ENV, extra_ports=(TRANSPORT_PORT,))
 
 
@@ -106,9 +134,17 @@ def _gid() -> int:
     return pwd.getpwnam(dist.USER).pw_gid
 
 
-def stage_image(context: Path, say: Callable[[str], None]) -> None:
-    """The ``chaoskit/opensearch`` build context also needs the distribution (fetched first if need be:
-    the copy the local backend runs, file-descriptor check lowered)."""
-    home = dist.ensure_dist(say)
-    say(f"copying OpenSearch {dist.VERSION} into the build context")
+def stage_image(context: Path, say: Callable[[str], None], version: str = dist.VERSION) -> None:
+    """The ``chaoskit/opensearch:<version>`` build context also needs the distribution (fetched first if need
+    be: the copy the local backend runs, file-descriptor check lowered) and, for 3.x, a Java runtime of 21 or
+    newer as ``java`` (this host's JDK that :func:`dist.java_for` picks; Debian bookworm has only 17)."""
+    home = dist.ensure_dist(say, version=version)
+    say(f"copying OpenSearch {version} into the build context")
     shutil.copytree(home, context / "opensearch", symlinks=True)
+    (context / "java").mkdir()
+    if dist.java_rule(version).allows(17):
+        return  # Debian's JRE 17 (the Dockerfile installs it when ``java`` is empty)
+    jdk = dist.java_for(version)
+    (context / "java").rmdir()
+    how = runtime(jdk, context / "java")
+    say(f"{'jlink-ed' if how == 'jlink' else 'copied'} a runtime of {jdk.describe()} into the build context")

@@ -3,7 +3,12 @@ patterns and options, the index, and the cluster settings each node gets."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chaoskit.systems.opensearch.dist import VERSION, VERSION_PATTERN
 
 ROLES = ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
 ONE_PRIMARY_ONLY = ("old_primary_demoted",)  # a primary per shard, on several nodes: no one old primary
@@ -15,6 +20,8 @@ INDEX, PORT = "chaoskit", 9200
 
 class OpenSearchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    version: str = Field(VERSION, description="the OpenSearch version: 2.x (Java 11-21) "
+                         "or 3.x (Java 21 or newer), fetched once from Maven Central")
     nodes: int = Field(3, ge=3, le=5)
     heap_mb: int = Field(256, ge=128, le=4096)
     shards: int = Field(3, ge=1, le=12)
@@ -25,6 +32,15 @@ class OpenSearchSettings(BaseModel):
                                          "(default 3)")
     cluster_info_interval_s: float = Field(10.0, ge=10, description="how often disk usage is sampled (default 30, "
                                            "at least 10)")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> str:
+        """A version chaoskit runs (2.x.y or 3.x.y); ``--set version=3.6`` reads as a number: checked as text."""
+        text = str(value)
+        if not re.match(VERSION_PATTERN, text):
+            raise ValueError(f"{text!r} is not a version chaoskit runs (2.x.y or 3.x.y, e.g. 3.6.0)")
+        return text
 
 
 def node_settings(s: OpenSearchSettings) -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.backends.base import Backend
 from chaoskit.drivers import Driver
@@ -60,6 +61,10 @@ class OpenSearchSystem(ImageOf):
         from chaoskit.systems.opensearch.topology import OpenSearchTopology
 
         return OpenSearchTopology(exp, backend, workdir)
+
+    def image_for(self, topology: Mapping[str, Any]) -> tuple[str, LocalImage | None]:
+        """The image of the topology's version and its stand-in (:func:`chaoskit.systems.opensearch.node.image_for`)."""
+        return nodes.image_for(OpenSearchSettings.model_validate(dict(topology)).version)
 
     def binaries(self) -> dict[str, str]:
         """``java`` and ``runuser`` (nodes run as nobody), and ``mvn`` until the zip is fetched."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 import urllib.error
@@ -59,22 +58,41 @@ class OpenSearchTopology(NodeBook):
 
     # -- start -----------------------------------------------------------------------------------
     def up(self, progress: Progress) -> None:
+        version = self.settings.version
         docker = self.backend.name == "docker"
-        cached = None if docker else dist.ensure_dist(progress)
+        jdk = None if docker else dist.java_for(version)  # one line, exit 3, when no JDK fits this version
+        cached = None if docker else dist.ensure_dist(progress, version=version)
         self.addresses = self.backend.prepare(self.names)
-        home = None if cached is None else dist.run_home(cached, self.workdir)
+        home = None if cached is None else dist.run_home(cached, self.workdir, version)
+        image = nodes.image_for(version)[0]
         options: list[str] = []  # OpenSearch's JvmOptionsParser's, computed once for the three
         for name in self.names:
             d = self.workdir / name
             values = nodes.settings(name=name, address=self.addresses[name], names=self.names,
                                    seeds=[self.addresses[n] for n in self.names], data=str(d / "data"),
                                    extra=node_settings(self.settings))
-            if home is None:
-                self._start(nodes.docker_spec(name, d, values, self.settings.heap_mb))
+            if home is None or jdk is None:
+                self._start(nodes.docker_spec(name, d, values, self.settings.heap_mb, image))
             else:
-                self._start(nodes.local_spec(name, d, values, home, self.settings.heap_mb, options))
-        where = f"containers of {os.environ.get(*nodes.IMAGE)}" if docker else "nodes"
-        progress(f"started {len(self.names)} OpenSearch {dist.VERSION} {where} ({self.settings.heap_mb} MB heaps)")
+                self._start(nodes.local_spec(name, d, values, home, self.settings.heap_mb, options, jdk.java))
+        where = f"containers of {self._image()}" if docker else f"nodes (Java {jdk.major if jdk else '?'})"
+        progress(f"started {len(self.names)} OpenSearch {version} {where} ({self.settings.heap_mb} MB heaps)")
+
+    def _image(self) -> str:
+        """The image the first container runs (a stand-in where the asked-for one could not be had)."""
+        return self.nodes[self.names[0]].extra.get("image") or nodes.image_for(self.settings.version)[0]
+
+    def server(self) -> dict[str, Any] | None:
+        """The version the first node reports (``GET /``) and the Java major its JVM runs (``_nodes/jvm``)."""
+        address = self.addresses[self.names[0]]
+        try:
+            version = str(get(address, "/", 5.0)["version"]["number"])
+            jvm = next(iter(get(address, "/_nodes/_local/jvm", 5.0)["nodes"].values()))["jvm"]
+        except (OSError, ValueError, KeyError, StopIteration):
+            return None
+        java = str(jvm.get("version", ""))
+        major = int(java.split(".")[0]) if java.split(".")[0].isdigit() else None
+        return {"version": version, "java": major, "java_version": java}
 
     def wait_ready(self, timeout: float) -> None:
         """Every node answers HTTP and the cluster has every node with one manager; the index is created
