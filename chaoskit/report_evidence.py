@@ -6,6 +6,7 @@ faulted node's whole log window around each heal. From ``history.jsonl`` and ``e
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from chaoskit.server_logs import without_stamp
 
 __all__ = ["EVIDENCE_CSS", "LOST_TITLE", "WINDOW_TITLE", "Attempt", "evidence_sections", "lost_writes",
-           "parse_attempt"]
+           "names_write", "parse_attempt"]
 
 LOST_TITLE = "Lost writes: the wire and the server log"
 WINDOW_TITLE = "Server log around the heal"
@@ -25,7 +26,8 @@ EVIDENCE_CSS = """.lw{display:grid;grid-template-columns:minmax(0,5fr) minmax(0,
  border-top:1px solid #e5e7eb}.lw:first-of-type{border-top:0}.lw h3{margin:0 0 6px;font-size:14px}
 .lw table td,.ev td{vertical-align:top}.ack td{background:#fdecea;font-weight:600}
 pre.log{margin:0;white-space:pre-wrap;word-break:break-word;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
-tr.hit td{background:#fff4e5}mark{background:#ffd166;padding:0 2px;border-radius:3px}
+tr.hit td{background:#fff4e5}
+tr.mine td{background:#fde2e1;font-weight:600}mark{background:#ffd166;padding:0 2px;border-radius:3px}
 .chips span{display:inline-block;margin:0 6px 6px 0;padding:2px 8px;border-radius:10px;background:#eef2f7;
  font-size:12px}.chips b{color:#b45309}.dt{color:#6b7280;white-space:nowrap;font-size:12px}
 .ev{max-height:720px;overflow:auto;border:1px solid #e5e7eb;border-radius:8px}"""
@@ -127,10 +129,13 @@ def _log_cell(entry: Mapping[str, Any], patterns: Sequence[str]) -> str:
     return f'<pre class="log">{_marked(text, patterns)}</pre>'
 
 
-def _log_row(entry: Mapping[str, Any], ref: float, patterns: Sequence[str]) -> tuple[str, list[str]]:
-    """A kept log entry as a table row: its time, its offset from ``ref``, its node, its text (matches marked)."""
+def _log_row(entry: Mapping[str, Any], ref: float, patterns: Sequence[str],
+             value: Any = None) -> tuple[str, list[str]]:
+    """A kept log entry as a table row: its time, its offset from ``ref``, its node, its text (matches marked);
+    a row that names the write ``value`` stands out."""
     t = float(entry.get("time") or 0.0)
-    return ("hit" if entry.get("matches") else "",
+    mine = value is not None and names_write(str(entry.get("text") or ""), value)
+    return ("mine" if mine else "hit" if entry.get("matches") else "",
             [f"{t:.3f}", f'<span class="dt">{t - ref:+.2f} s</span>', _e(entry.get("node")),
              _log_cell(entry, patterns)])
 
@@ -183,13 +188,22 @@ def _strip(lw: Lost, near: Sequence[Mapping[str, Any]], heals: Sequence[float]) 
     return "".join(parts) + "</svg>"
 
 
+def names_write(text: str, value: Any) -> bool:
+    """Whether a log entry names this write's document: chaoskit's clients write ``{"v": <value>}``, which a
+    server's request line shows as ``{"v":<value>}`` (OpenSearch's replica-failure trace does)."""
+    wanted = re.escape(f'"v":{json.dumps(value)}') + r"(?![\w.])"
+    return re.search(wanted, text.replace(" ", "")) is not None
+
+
 def _near(lw: Lost, evidence: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The faulted node's lines and the others' pattern matches within NEAR_S of the acknowledgement (the
-    nearest few), by time."""
+    """The lines that name this write (whenever they are), then the faulted node's lines and the others'
+    pattern matches within NEAR_S of the acknowledgement (the nearest few); by time."""
+    own = [e for e in evidence if names_write(str(e.get("text") or ""), lw.value)]
     lo, hi = lw.ack_time - NEAR_S, lw.ack_time + NEAR_S
-    inside = [e for e in evidence if lo <= float(e.get("time") or 0.0) <= hi]
-    nearest = sorted(inside, key=lambda e: abs(float(e.get("time") or 0.0) - lw.ack_time))[:_NEAR_CAP]
-    return sorted(nearest, key=lambda e: float(e.get("time") or 0.0))
+    inside = [e for e in evidence if lo <= float(e.get("time") or 0.0) <= hi and not any(e is o for o in own)]
+    room = max(0, _NEAR_CAP - len(own))
+    nearest = sorted(inside, key=lambda e: abs(float(e.get("time") or 0.0) - lw.ack_time))[:room]
+    return sorted([*own[:_NEAR_CAP], *nearest], key=lambda e: float(e.get("time") or 0.0))
 
 
 def _lost_card(lw: Lost, evidence: Sequence[Mapping[str, Any]], patterns: Sequence[str],
@@ -202,13 +216,14 @@ def _lost_card(lw: Lost, evidence: Sequence[Mapping[str, Any]], patterns: Sequen
     wire = (_table(["node", "answer", "term", "seq", "shards", "sent (s)", "took (ms)"], rows) if rows
             else '<p class="muted">The client recorded no attempts for this write.</p>')
     near = _near(lw, evidence)
-    logs = _table(["time (s)", "Δ ack", "node", "log"], [_log_row(e, lw.ack_time, patterns) for e in near]) \
+    logs = _table(["time (s)", "Δ ack", "node", "log"], [_log_row(e, lw.ack_time, patterns, lw.value) for e in near]) \
         if near else f'<p class="muted">No server log line kept within ±{NEAR_S:g} s of this acknowledgement.</p>'
     head = (f"<h3>write <code>{_e(lw.value)}</code> — acknowledged at {lw.acked:.3f} s by {_e(lw.node)}"
             f"{f' ({_e(last.status)}, term {_e(last.term)}, shards {_e(last.shards)})' if last else ''}"
             "; missing from the final read</h3>")
     return (f'<div class="lw"><div>{head}{_strip(lw, near, heals)}{wire}</div>'
-            f"<div><h3>server log within ±{NEAR_S:g} s of the acknowledgement ({lw.ack_time:.3f} s)</h3>{logs}"
+            f"<div><h3>server log: the lines naming this write, and within ±{NEAR_S:g} s of the acknowledgement "
+            f"({lw.ack_time:.3f} s)</h3>{logs}"
             "</div></div>")
 
 

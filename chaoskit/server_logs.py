@@ -35,15 +35,21 @@ _CAP = 2000  # entries kept per window at most (a node that floods its log)
 @dataclass(frozen=True)
 class LogSpec:
     """What a system's logs are searched for: ``patterns`` (case-insensitive regular expressions), and the
-    window kept around each heal (``before_s`` before it, ``after_s`` after it)."""
+    window kept around each heal (``before_s`` before it, ``after_s`` after it). ``verbose``: regular
+    expressions of entries too many to keep whole (a logger turned up to trace): kept, even from a faulted
+    node, only when they match a pattern."""
 
     patterns: tuple[str, ...]
     before_s: float = 5.0
     after_s: float = 20.0
+    verbose: tuple[str, ...] = ()
 
     def matches(self, text: str) -> tuple[str, ...]:
         """The patterns ``text`` matches, in the spec's order."""
         return tuple(p for p in self.patterns if re.search(p, text, re.IGNORECASE))
+
+    def is_verbose(self, text: str) -> bool:
+        return any(re.search(p, text) for p in self.verbose)
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,8 @@ def entries(lines: Iterable[LogLine]) -> list[tuple[float, str]]:
 
 def select(logs: Mapping[str, Iterable[LogLine]], windows: Sequence[Window], spec: LogSpec,
            clock_t0: float) -> list[Entry]:
-    """The entries inside a window: every one of a node the window's fault hit, and the others' that match
-    a pattern; by time, then node."""
+    """The entries inside a window: every one of a node the window's fault hit (but its verbose ones), and
+    the others' that match a pattern; by time, then node."""
     kept: list[Entry] = []
     per_window = [0] * len(windows)
     for node, lines in logs.items():
@@ -153,7 +159,7 @@ def select(logs: Mapping[str, Iterable[LogLine]], windows: Sequence[Window], spe
             if i is None or per_window[i] >= _CAP:
                 continue
             faulted, found = node in windows[i].nodes, spec.matches(text)
-            if faulted or found:
+            if (faulted and not spec.is_verbose(text)) or found:
                 kept.append(Entry(node, t, text, found, faulted, i))
                 per_window[i] += 1
     return sorted(kept, key=lambda e: (e.time, e.node))

@@ -233,7 +233,12 @@ def test_stale_primary_on_opensearch_3_8_0(tmp_path: Path, no_leftovers: None) -
     lost, acked = recount_lost(result.out_dir)
     assert acked >= 100 and (lost, acked) == (m["lost_writes"], m["acked_writes"]), (lost, acked, m)
     assert result.verdict is Verdict.PASS, _explain(journal)
-    print(f"opensearch-stale-primary-3-8-0: {lost} of {acked} acknowledged writes lost, {m['ops_info']} info; "
+    # log_replica_failures: the bulk action's trace lines are filtered down to a replica's failure
+    traces = [line for f in (result.out_dir / "logs").glob("opensearch-*.log")
+              for line in f.read_text(errors="replace").splitlines() if "[TRACE]" in line]
+    assert all(opensearch_node.REPLICA_FAILURES in line for line in traces), traces[:3]
+    print(f"opensearch-stale-primary-3-8-0: {lost} of {acked} acknowledged writes lost, {m['ops_info']} info, "
+          f"{len(traces)} replica failures logged; "
           f"{time.monotonic() - t:.0f} s")
 
 
@@ -286,12 +291,24 @@ def test_a_3x_stand_in_builds_and_its_cluster_is_green_on_docker(docker_clean: N
     t = time.monotonic()
     build_local(opensearch_node.local_image("3.8.0"), force=False, say=print)
     built = time.monotonic() - t
-    with chaoskit.cluster("opensearch", backend="docker", version="3.8.0", ready_timeout=240) as c:
+    with chaoskit.cluster("opensearch", backend="docker", version="3.8.0", ready_timeout=240,
+                          log_replica_failures=True) as c:
         green = time.monotonic() - t - built
         server = c.topology.server()
         assert server is not None and server["version"] == "3.8.0" and server["java"] >= 21, server
-        image = c.topology.nodes["opensearch-1"].extra["image"]
+        node = c.topology.nodes["opensearch-1"]
+        image = node.extra["image"]
         assert image in ("chaoskit/opensearch:3.8.0", "opensearchproject/opensearch:3.8.0"), image
+        # log_replica_failures on docker: the lines added to the image's log4j2.properties, the node started
+        # with them (green above), and writes leave no trace line but a replica's failure
+        code, conf = c.topology.backend.exec(node, ["cat", f"{opensearch_node.IMAGE_HOME}/config/log4j2.properties"])
+        assert code == 0 and "logger.replica_failures.level = trace" in conf, conf[-500:]
+        client = c.client()
+        for i in range(20):
+            client.index(index="chaoskit", id=str(i), body={"v": i}, params={"wait_for_active_shards": "all"})
+        traces = [ln.text for n in c.topology.nodes.values() for ln in c.topology.backend.log_lines(n)
+                  if "[TRACE]" in ln.text]
+        assert all(opensearch_node.REPLICA_FAILURES in t for t in traces), traces[:3]
     print(f"3.8.0 stand-in: built in {built:.0f} s (cached: ~0), cluster green in {green:.0f} s on {image}")
 
 

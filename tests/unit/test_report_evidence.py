@@ -10,7 +10,7 @@ from typing import Any
 
 from chaoskit.cli import main
 from chaoskit.report import render_report
-from chaoskit.report_evidence import LOST_TITLE, WINDOW_TITLE, lost_writes, parse_attempt
+from chaoskit.report_evidence import LOST_TITLE, WINDOW_TITLE, lost_writes, names_write, parse_attempt
 
 HEAL = 18.0
 WIRE = ("opensearch-3 timeout @0+3001ms", "opensearch-1 201 created seq=163 term=1 shards=2/1/0 @3050+12ms")
@@ -146,3 +146,18 @@ def test_a_real_loss_shows_the_stale_primarys_acknowledgement_beside_its_rejoini
     cards = section(doc, LOST_TITLE).split('<div class="lw">')[1:]
     assert len(cards) == 4 and all("cluster-manager node changed" in c and '<tr class="ack">' in c for c in cards)
     assert "(6 entries, 0 matching)" in section(doc, WINDOW_TITLE)
+
+
+def test_the_line_naming_the_lost_write_is_shown_whenever_it_is_and_stands_out() -> None:
+    """OpenSearch's replica-failure trace names the request's document (``source[{"v":7}]``): shown beside
+    write 7 even 5 s from its acknowledgement, marked as its own; a line naming write 70 is not."""
+    own = {"node": "opensearch-1", "time": 13.1, "matches": ["failure while performing"], "faulted": True,
+           "window": 0, "text": "[2026-05-01T12:00:13,100+00:00][TRACE][o.o.a.b.T] failure while performing "
+           '[indices:data/write/bulk[s]] on replica, request [index {[chaoskit][7], source[{"v":7}]}]\n'
+           "PrimaryShardClosedException[CurrentState[CLOSED] Primary closed]"}
+    other = {**own, "time": 13.2, "text": own["text"].replace('{"v":7}', '{"v":70}')}
+    assert names_write(str(own["text"]), 7) and not names_write(str(other["text"]), 7)
+    lost = section(render_report(journal(server_logs=SERVER_LOGS), ops(), [*EVIDENCE, own, other]), LOST_TITLE)
+    mine = re.findall(r'<tr class="mine">(.*?)</tr>', lost, re.S)
+    assert len(mine) == 1 and "13.100" in mine[0] and "-4.96 s" in mine[0], mine
+    assert '{"v":70}' not in lost.replace("&quot;", '"'), "a line naming another write, 5 s away, is left out"

@@ -100,6 +100,20 @@ def test_select_keeps_the_faulted_nodes_window_and_the_others_matches() -> None:
     assert kept[2].matches == ("primary term", "stale") and kept[0].matches == ()
 
 
+def test_a_faulted_nodes_trace_lines_are_kept_only_when_they_match() -> None:
+    window = Window.around("partition", "opensearch-1", 30.0, LOG_EVIDENCE)
+    trace = line(30.2, "[opensearch-1] [chaoskit][0] sending op [163] to replica").replace("[INFO ]", "[TRACE]")
+    failed = line(30.3, "[opensearch-1] [chaoskit][0] failure while performing [indices:data/write/bulk[s]] on "
+                  "replica [chaoskit][0], node[x], [R]").replace("[INFO ]", "[TRACE]")
+    logs = {"opensearch-1": [LogLine(trace), LogLine(failed),
+                             LogLine("org.opensearch.index.shard.PrimaryShardClosedException: CurrentState[CLOSED] "
+                                     "Primary closed."),
+                             LogLine(line(31.0, "[opensearch-1] cluster-manager node changed"))]}
+    kept = select(logs, [window], LOG_EVIDENCE, T0)
+    assert [round(e.time, 1) for e in kept] == [30.3, 31.0]
+    assert "PrimaryShardClosedException" in kept[0].matches and "failure while performing" in kept[0].matches
+
+
 class StubBackend:
     """Hands out lines as a backend's ``log_lines`` would (or raises); records the ``since`` asked for."""
 

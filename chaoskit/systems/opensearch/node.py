@@ -52,13 +52,33 @@ appender.console.layout.pattern = [%d{yyyy-MM-dd'T'HH:mm:ss,SSSXXX}][%-5p][%-25c
 rootLogger.level = info
 rootLogger.appenderRef.console.ref = console
 """
+# ``log_replica_failures``: the bulk action's logger (the one ReplicationOperation writes with) at trace, its
+# trace lines through a second console appender that lets only the replica-failure line pass (matched on the
+# raw message, so the others are never formatted), its other lines to the console as before (info and up)
+REPLICA_FAILURES = "failure while performing"
+LOG4J2_REPLICA_FAILURES = (
+    "appender.replica_failures.type = Console", "appender.replica_failures.name = replica_failures",
+    "appender.replica_failures.layout.type = PatternLayout",
+    "appender.replica_failures.layout.pattern = [%d{yyyy-MM-dd'T'HH:mm:ss,SSSXXX}][%-5p][%-25c{1.}] [%node_name] %m%n",
+    "appender.replica_failures.filter.failure.type = RegexFilter",
+    f"appender.replica_failures.filter.failure.regex = .*{REPLICA_FAILURES}.*",
+    "appender.replica_failures.filter.failure.useRawMsg = true",
+    "appender.replica_failures.filter.failure.onMatch = ACCEPT",
+    "appender.replica_failures.filter.failure.onMismatch = DENY",
+    "logger.replica_failures.name = org.opensearch.action.bulk.TransportShardBulkAction",
+    "logger.replica_failures.level = trace", "logger.replica_failures.additivity = false",
+    "logger.replica_failures.appenderRef.console.ref = console",
+    "logger.replica_failures.appenderRef.console.level = info",
+    "logger.replica_failures.appenderRef.replica_failures.ref = replica_failures")
 
 Setting = str | list[str]
 # what a stale primary and its demotion say (OpenSearch PR 21456: the demoted primary's replica request ends in
 # PrimaryShardClosedException and the write completes with 1 of 2 copies), and a node's leaving and rejoining
 LOG_EVIDENCE = LogSpec(patterns=(
     "PrimaryShardClosedException", "primary closed", "too old", "no longer primary", "primary term",
-    "RetryOnPrimaryException", "shard failed", "failed to perform", "stale", "marking and sending shard failed"))
+    "RetryOnPrimaryException", "shard failed", "failed to perform", "stale", "marking and sending shard failed",
+    REPLICA_FAILURES),  # a replica's failure: ReplicationOperation's trace line (``log_replica_failures``)
+    verbose=(r"^\[[^\]]*\]\[(TRACE|DEBUG)",))
 
 
 def settings(*, name: str, address: str, names: list[str], seeds: list[str], data: str,
@@ -78,12 +98,15 @@ def node_yml(name: str, values: dict[str, Setting]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def container_argv(values: dict[str, Setting], heap_mb: int) -> tuple[str, ...]:
+def container_argv(values: dict[str, Setting], heap_mb: int, log4j: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The image's entrypoint run from its home with the settings as environment variables (one shell line
-    without ``$`` of its own: Compose would interpolate it)."""
+    without ``$`` of its own: Compose would interpolate it); ``log4j``: lines added to the image's
+    ``config/log4j2.properties`` first (the same again on a restart: the same keys, no change)."""
     env = [*(f"{k}={v}" for k, v in (*IMAGE_ENV, *dist.ENV)), f"OPENSEARCH_JAVA_OPTS=-Xms{heap_mb}m -Xmx{heap_mb}m"]
     env += [f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in values.items()]
-    return ("sh", "-c", f"cd {IMAGE_HOME} && exec env {shlex.join(env)} ./opensearch-docker-entrypoint.sh opensearch")
+    add = f"printf '%s\\n' {shlex.join(log4j)} >> config/log4j2.properties && " if log4j else ""
+    run = f"exec env {shlex.join(env)} ./opensearch-docker-entrypoint.sh opensearch"
+    return ("sh", "-c", f"cd {IMAGE_HOME} && {add}{run}")
 
 
 def official(version: str) -> str:
@@ -104,21 +127,22 @@ def image_for(version: str) -> tuple[str, LocalImage | None]:
     return official(version), local_image(version)
 
 
-def docker_spec(name: str, directory: Path, values: dict[str, Setting], heap_mb: int, image: str) -> NodeSpec:
+def docker_spec(name: str, directory: Path, values: dict[str, Setting], heap_mb: int, image: str,
+                log4j: tuple[str, ...] = ()) -> NodeSpec:
     """A container of ``image`` (:func:`image_for`); its data in the node's directory (mounted)."""
     directory.mkdir(parents=True, exist_ok=True)
-    return NodeSpec(name, container_argv(values, heap_mb), directory, PORT, extra_ports=(TRANSPORT_PORT,),
+    return NodeSpec(name, container_argv(values, heap_mb, log4j), directory, PORT, extra_ports=(TRANSPORT_PORT,),
                     image=image, replace_entrypoint=True)
 
 
 def local_spec(name: str, directory: Path, values: dict[str, Setting], home: Path, heap_mb: int,
-               options: list[str], java: str) -> NodeSpec:
+               options: list[str], java: str, log4j: tuple[str, ...] = ()) -> NodeSpec:
     """A JVM (``java``) as ``nobody`` with this node's ``conf``. ``options``: the JVM options OpenSearch's
     launcher computes, filled by the first node's call and reused by the others'."""
     conf = dist.write_conf(home, directory, node_yml(name, values))
     if not options:
         options.extend(dist.jvm_options(java, home, conf, heap_mb))
-    (conf / "log4j2.properties").write_text(LOG4J2)
+    (conf / "log4j2.properties").write_text(LOG4J2 + "".join(f"{line}\n" for line in log4j))
     for sub in ("data", "logs", "tmp"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     gid = _gid()

@@ -32,6 +32,8 @@ class OpenSearchSettings(BaseModel):
                                          "(default 3)")
     cluster_info_interval_s: float = Field(10.0, ge=10, description="how often disk usage is sampled (default 30, "
                                            "at least 10)")
+    log_replica_failures: bool = Field(False, description="log each failure of a write on a replica, with its "
+                                       "exception, on the primary (the one trace line of the bulk action kept)")
 
     @field_validator("version", mode="before")
     @classmethod

@@ -66,15 +66,17 @@ class OpenSearchTopology(NodeBook):
         home = None if cached is None else dist.run_home(cached, self.workdir, version)
         image = nodes.image_for(version)[0]
         options: list[str] = []  # OpenSearch's JvmOptionsParser's, computed once for the three
+        log4j = nodes.LOG4J2_REPLICA_FAILURES if self.settings.log_replica_failures else ()
         for name in self.names:
             d = self.workdir / name
             values = nodes.settings(name=name, address=self.addresses[name], names=self.names,
                                    seeds=[self.addresses[n] for n in self.names], data=str(d / "data"),
                                    extra=node_settings(self.settings))
             if home is None or jdk is None:
-                self._start(nodes.docker_spec(name, d, values, self.settings.heap_mb, image))
+                self._start(nodes.docker_spec(name, d, values, self.settings.heap_mb, image, log4j))
             else:
-                self._start(nodes.local_spec(name, d, values, home, self.settings.heap_mb, options, jdk.java))
+                self._start(nodes.local_spec(name, d, values, home, self.settings.heap_mb, options, jdk.java,
+                                             log4j))
         where = f"containers of {self._image()}" if docker else f"nodes (Java {jdk.major if jdk else '?'})"
         progress(f"started {len(self.names)} OpenSearch {version} {where} ({self.settings.heap_mb} MB heaps)")
 
