@@ -19,12 +19,23 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chaoskit.errors import MissingDependencyError
 
 ROOTS = (Path("/usr/lib/jvm"), Path("/Library/Java/JavaVirtualMachines"))
 INSTALL = "install a JDK {low} (e.g. Temurin, https://adoptium.net, or `apt-get install openjdk-{low}-jre-headless`)"
 _VERSION = re.compile(r'(?:JAVA_VERSION="|version ")(1\.)?(\d+)')
+
+
+
+def server_version(value: Any, pattern: str, known: str) -> str:
+    """A server version setting as text (``--set version=3.6`` reads as a number: checked as text);
+    ValueError naming ``known`` (e.g. ``2.x.y or 3.x.y, e.g. 3.6.0``) unless it matches ``pattern``."""
+    text = str(value)
+    if not re.match(pattern, text):
+        raise ValueError(f"{text!r} is not a version chaoskit runs ({known})")
+    return text
 
 
 @dataclass(frozen=True)

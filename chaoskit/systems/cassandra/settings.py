@@ -3,11 +3,12 @@ patterns, the keyspace and table, and which node holds the first copy of the wor
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chaoskit.jdk import server_version
 
 ROLES = ("any", "two", "all", "others")
 SYSTEM_IMAGE = ("CHAOSKIT_CASSANDRA_IMAGE", "cassandra:5.0")
@@ -48,11 +49,7 @@ class CassandraSettings(BaseModel):
     @field_validator("version", mode="before")
     @classmethod
     def _known(cls, value: Any) -> str:
-        """A version chaoskit runs (5.0.x or 4.1.x); ``--set version=5.0`` reads as a number: checked as text."""
-        text = str(value)
-        if not re.match(VERSION_PATTERN, text):
-            raise ValueError(f"{text!r} is not a version chaoskit runs (5.0.x or 4.1.x, e.g. 5.0.9)")
-        return text
+        return server_version(value, VERSION_PATTERN, "5.0.x or 4.1.x, e.g. 5.0.9")
 
 
 def first_replica(tokens: list[int]) -> int:

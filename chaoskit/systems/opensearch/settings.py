@@ -3,11 +3,11 @@ patterns and options, the index, and the cluster settings each node gets."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chaoskit.jdk import server_version
 from chaoskit.systems.opensearch.dist import VERSION, VERSION_PATTERN
 
 ROLES = ("cluster-manager", "primary-holder", "replica-holder", "all", "others")
@@ -38,11 +38,7 @@ class OpenSearchSettings(BaseModel):
     @field_validator("version", mode="before")
     @classmethod
     def _known(cls, value: Any) -> str:
-        """A version chaoskit runs (2.x.y or 3.x.y); ``--set version=3.6`` reads as a number: checked as text."""
-        text = str(value)
-        if not re.match(VERSION_PATTERN, text):
-            raise ValueError(f"{text!r} is not a version chaoskit runs (2.x.y or 3.x.y, e.g. 3.6.0)")
-        return text
+        return server_version(value, VERSION_PATTERN, "2.x.y or 3.x.y, e.g. 3.6.0")
 
 
 def node_settings(s: OpenSearchSettings) -> dict[str, str]:
