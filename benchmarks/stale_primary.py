@@ -60,7 +60,7 @@ def figures(run_dir: Path) -> RunFigures | None:
         ops = _ops(run_dir)
     except (OSError, ValueError):
         return None
-    fault = next((f for f in journal.get("faults") or () if f.get("kind") == "partition"), {})
+    fault: dict[str, Any] = next((f for f in journal.get("faults") or () if f.get("kind") == "partition"), {})
     node, healed = fault.get("target"), float(fault.get("healed_at") or 0.0)
     m = journal.get("metrics") or {}
     out = RunFigures(run_dir.name, str((journal.get("server") or {}).get("version")
