@@ -86,7 +86,7 @@ def test_the_stale_primary_files_differ_only_in_version_and_chain_their_comparis
              "topology": {k: v for k, v in e.topology.items() if k != "version"}} for e in exps]
     assert same[0] == same[1] == same[2]
     assert exps[0].client.timeout_s == 6.0 and exps[0].workload.writers == 12
-    assert all("prediction" in e.hypothesis for e in exps)
+    assert all("Predicted from its jar" in e.hypothesis and "measured" in e.hypothesis.lower() for e in exps)
 
 
 def test_run_set_overrides_the_topology_and_is_validated() -> None:
