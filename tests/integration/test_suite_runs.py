@@ -66,16 +66,19 @@ def test_interrupting_a_suite_heals_and_tears_down_every_run(tmp_path: Path, sta
 def test_a_repeated_run_writes_a_directory_per_run_and_the_page_sums_them(tmp_path: Path, state_dir: Path,
                                                                           no_leftovers: None) -> None:
     """``--repeat 2`` of one quick experiment: two runs in a row, each in its own directory, one JUnit case and
-    one progress line per run, and the suite page's aggregate equal to the sum of the two journals."""
+    one progress line per run, and the suite page's aggregate equal to the sum of the two journals. With
+    ``--set replicas=1`` over the file's topology: each run had one primary and one replica."""
     name, out = "redis-client-pause", tmp_path / "suite"
     res = subprocess.run([*CHAOSKIT, "run", name, "--repeat", "2", "--backend", "local", "--out", str(out),
-                          "--junit-xml", str(tmp_path / "junit.xml")],
+                          "--junit-xml", str(tmp_path / "junit.xml"), "--set", "replicas=1"],
                          env=cli_env(state_dir), capture_output=True, text=True, timeout=240)
     runs = [out / name / f"run-0{i}" for i in (1, 2)]
     assert all((d / "journal.json").is_file() and (d / "report.html").is_file() for d in runs), \
         res.stdout[-3000:] + res.stderr[-2000:]
     assert not (out / name / "journal.json").exists()
     journals = [json.loads((d / "journal.json").read_text()) for d in runs]
+    for j in journals:  # --set: the journal's settings and the topology that ran
+        assert j["settings"]["topology"]["replicas"] == 1 and len(j["roles_after"]) == 2, j["roles_after"]
     assert res.returncode == (0 if all(j["verdict"] == "pass" for j in journals) else 1), res.stderr[-2000:]
     assert len(created_runs(state_dir)) == 2  # two topologies, one after the other
     spans = [(dt.datetime.fromisoformat(j["started_at"]), dt.datetime.fromisoformat(j["ended_at"]))

@@ -129,7 +129,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "opensearch-partition-loss"
 def test_a_real_loss_shows_the_stale_primarys_acknowledgement_beside_its_rejoining() -> None:
     """A run of opensearch-partition-primary-holder with 12 writers and a 6 s client timeout (local backend,
     OpenSearch 2.19.6) that lost 4 of 592 acknowledged writes; history.jsonl trimmed to the 4 lost writes, the
-    8 kept ones acknowledged nearest to them, and the final read of those 12 (journal and evidence as written).
+    8 kept ones acknowledged nearest to them, and the final read of those 12 (evidence as written; the journal's
+    metrics recounted from the trimmed history, so a second reading of a copy of it agrees).
     Each was acknowledged by the isolated node (201, term 1, 1 of 2 copies) 0.34-0.40 s after its log says
     it rejoined (``cluster-manager node changed``, 1.0 s after the heal)."""
     journal = json.loads((FIXTURE / "journal.json").read_text())
